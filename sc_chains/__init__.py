@@ -1,0 +1,58 @@
+"""sc-chains: self-correcting LLM chains for LangChain and LangGraph.
+
+Everything users import lives here, in one flat namespace. Imports are lazy: ``import
+sc_chains`` loads neither torch, transformers nor openai; each name loads its module on first
+use (like langchain_core's ``__getattr__``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # adapters: the vocabulary, the interface, the backends
+    "Capabilities": "adapters.types",
+    "Generation": "adapters.types",
+    "GenerationRequest": "adapters.types",
+    "TokenLogprob": "adapters.types",
+    "TopLogprob": "adapters.types",
+    "Usage": "adapters.types",
+    "LogprobModel": "adapters.base",
+    "resolve_model": "adapters.specs",
+    "HFModel": "adapters.hf",
+    "OpenAIModel": "adapters.openai_compat",
+    "LangChainModel": "adapters.langchain",
+    "ChatLogprobModel": "sc_chains.chat_model",
+    # errors
+    "EmbeddedModelMissingError": "adapters.errors",
+    "InvalidRequestError": "adapters.errors",
+    "LogprobsUnavailableError": "adapters.errors",
+    "MalformedResponseError": "adapters.errors",
+    "ModelNotFoundError": "adapters.errors",
+    "RetriesExhaustedError": "adapters.errors",
+    "SCChainsError": "adapters.errors",
+    "ServerUnreachableError": "adapters.errors",
+    "UnknownModelSpecError": "adapters.errors",
+    # answers
+    "answers_equal": "graphs.answers",
+    "extract_answer": "graphs.answers",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sc_chains' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

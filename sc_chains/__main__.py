@@ -1,0 +1,5 @@
+import sys
+
+from sc_chains.cli import main
+
+sys.exit(main())
