@@ -14,7 +14,7 @@ from fractions import Fraction
 __all__ = ["answers_equal", "extract_answer", "normalize_answer", "parse_number"]
 
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
-_ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*[:\-]?\s*(.+)", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"answer\s*(?:is|:)\s*:?\s*(.+)", re.IGNORECASE)
 _HASHES = re.compile(r"####\s*(.+)")
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?|-?\.\d+")
 
