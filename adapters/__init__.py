@@ -18,8 +18,10 @@ from adapters.errors import (
     ModelNotFoundError,
     RetriesExhaustedError,
     SCChainsError,
+    ServerRejectedRequestError,
     ServerUnreachableError,
     UnknownModelSpecError,
+    UnreachableAfterRetriesError,
 )
 from adapters.fake import FakeLogprobModel, FakeReply
 from adapters.specs import resolve_model
@@ -42,6 +44,7 @@ _LAZY = {
     "HFModel": "adapters.hf",
     "LangChainModel": "adapters.langchain",
     "OpenAIModel": "adapters.openai_compat",
+    "RetryPolicy": "adapters.retry",
 }
 
 __all__ = [
@@ -60,11 +63,14 @@ __all__ = [
     "ModelNotFoundError",
     "OpenAIModel",
     "RetriesExhaustedError",
+    "RetryPolicy",
     "SCChainsError",
+    "ServerRejectedRequestError",
     "ServerUnreachableError",
     "TokenLogprob",
     "TopLogprob",
     "UnknownModelSpecError",
+    "UnreachableAfterRetriesError",
     "Usage",
     "normalize_messages",
     "resolve_model",

@@ -18,8 +18,10 @@ __all__ = [
     "ModelNotFoundError",
     "RetriesExhaustedError",
     "SCChainsError",
+    "ServerRejectedRequestError",
     "ServerUnreachableError",
     "UnknownModelSpecError",
+    "UnreachableAfterRetriesError",
 ]
 
 
@@ -111,4 +113,41 @@ class RetriesExhaustedError(SCChainsError, RuntimeError):
         super().__init__(
             f"{what} failed after {len(attempts)} attempts; last error: {last.get('error')!r}. "
             "Raise max_retries or check the server."
+        )
+
+
+class ServerRejectedRequestError(SCChainsError, RuntimeError):
+    """The server answered with a non-retryable error status (4xx other than 408/409/429)."""
+
+    _FIXES = {
+        400: "the server rejected the request body; read its message above",
+        401: "check api_key (or OPENAI_API_KEY)",
+        403: "the API key lacks access to this model or endpoint",
+        404: "check the model name and that base_url points at the server's /v1 root",
+        422: "the server rejected a parameter; read its message above",
+    }
+
+    def __init__(self, url: str, status: int, body: Any) -> None:
+        self.url = url
+        self.status = status
+        self.body = body
+        shown = repr(body)
+        if len(shown) > 300:
+            shown = shown[:300] + "..."
+        fix = self._FIXES.get(status, "the request was not retried; check the server's message")
+        super().__init__(f"{url} answered HTTP {status}: {shown}. Fix: {fix}.")
+
+
+class UnreachableAfterRetriesError(ServerUnreachableError, RetriesExhaustedError):
+    """Every attempt failed to connect; both a ServerUnreachableError and a RetriesExhaustedError."""
+
+    def __init__(self, base_url: str, reason: str, attempts: list[dict[str, Any]]) -> None:
+        self.base_url = base_url
+        self.reason = reason
+        self.what = f"POST {base_url}"
+        self.attempts = attempts
+        Exception.__init__(
+            self,
+            f"cannot reach the server at {base_url!r} ({reason}) after {len(attempts)} attempts. "
+            "Check that it is running and that base_url (or OPENAI_BASE_URL) points at its /v1 root.",
         )

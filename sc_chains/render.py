@@ -78,7 +78,8 @@ def legend() -> Text:
     """A one-line key of the colour scale."""
     from rich.text import Text
 
-    out = Text("p(token): ", style="dim")
+    out = Text()
+    out.append("p(token): ", style="dim")
     upper = None
     for low, style in PROB_SCALE:
         label = f"≥ {low:g}" if upper is None else f"{low:g}–{upper:g}"

@@ -19,10 +19,16 @@ def test_every_exported_name_resolves() -> None:
 
 
 def test_all_is_complete() -> None:
-    """Every public name of a module the API draws from is exported (httpx's exported-members test)."""
+    """Every public name of an ``sc_chains`` module the API draws from is exported, and every
+    exported name is public where it is defined (httpx's exported-members test)."""
     missing = []
     for module_name in sorted(set(sc_chains._EXPORTS.values())):
         module = importlib.import_module(module_name)
+        for name, source in sc_chains._EXPORTS.items():
+            if source == module_name:
+                assert name in getattr(module, "__all__", [name]), f"{name} is not public in {module_name}"
+        if not module_name.startswith("sc_chains."):
+            continue
         for name in getattr(module, "__all__", []):
             if name not in sc_chains.__all__:
                 missing.append(f"{module_name}.{name}")

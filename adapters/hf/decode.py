@@ -1,0 +1,224 @@
+"""The decoding loop: one forward pass per step for a batch of rows, logprobs from raw logits.
+
+Every step computes ``log_softmax`` of the model's raw logits once for the whole batch; the
+chosen token's logprob, the entropy of the full distribution and (only when asked) the top-k
+alternatives come from it, whatever the sampling temperature or ``top_p``. Only one
+device-to-host copy happens per step (two with ``top_logprobs``), so the per-token overhead is
+a few vectorised ops over the vocabulary plus an incremental detokenisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from adapters.types import Generation, GenerationRequest, TokenLogprob, TopLogprob, Usage
+
+__all__ = ["DecodeRow", "IncrementalDetokenizer", "decode_rows", "TokenTexts"]
+
+_CONTEXT_TOKENS = 6
+"""Prompt tokens decoded with the reply so leading spaces/merges come out as in the full text."""
+
+
+class TokenTexts:
+    """Texts of single token ids (for ``top_logprobs`` alternatives), memoised."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer = tokenizer
+        self._memo: dict[int, str] = {}
+
+    def __call__(self, token_id: int) -> str:
+        text = self._memo.get(token_id)
+        if text is None:
+            text = _decode(self._tokenizer, [token_id])
+            self._memo[token_id] = text
+        return text
+
+
+def _decode(tokenizer: Any, ids: list[int]) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+
+class IncrementalDetokenizer:
+    """Turns token ids into text pieces that concatenate exactly to the decoded reply.
+
+    Decodes a short window (a few context tokens from the prompt, then the new ones) and emits
+    the difference; a piece that ends in an incomplete UTF-8 character (``"\\ufffd"``) is held
+    back (that token's text is ``""``) until a later token completes it.
+    """
+
+    def __init__(self, tokenizer: Any, context: list[int]) -> None:
+        self._tokenizer = tokenizer
+        self._ids = list(context[-_CONTEXT_TOKENS:])
+        self._prefix = 0
+        self._read = len(self._ids)
+
+    def step(self, token_id: int) -> str:
+        """Add one token; return the new text it completes (possibly ``""``)."""
+        self._ids.append(token_id)
+        before = _decode(self._tokenizer, self._ids[self._prefix : self._read])
+        after = _decode(self._tokenizer, self._ids[self._prefix :])
+        if len(after) > len(before) and not after.endswith("\ufffd") and after.startswith(before):
+            self._prefix, self._read = self._read, len(self._ids)
+            return after[len(before) :]
+        return ""
+
+    def flush(self) -> str:
+        """Text still held back at the end (an incomplete character decodes as ``"\\ufffd"``)."""
+        if self._read == len(self._ids):
+            return ""
+        before = _decode(self._tokenizer, self._ids[self._prefix : self._read])
+        after = _decode(self._tokenizer, self._ids[self._prefix :])
+        self._prefix = self._read = len(self._ids)
+        return after[len(before) :] if after.startswith(before) else ""
+
+
+@dataclass
+class DecodeRow:
+    """One sequence being generated: its request, prompt, and everything produced so far."""
+
+    request: GenerationRequest
+    """The validated request."""
+    prompt_ids: list[int]
+    """Chat-template + prefill token ids."""
+    detok: IncrementalDetokenizer
+    """Turns this row's token ids into text pieces."""
+    generator: torch.Generator | None = None
+    """Sampling generator (seeded); ``None`` for greedy rows."""
+    ids: list[int] = field(default_factory=list)
+    """Sampled token ids, EOS included when it was sampled."""
+    tokens: list[TokenLogprob] = field(default_factory=list)
+    """Tokens of the reply so far."""
+    text: str = ""
+    """Reply text so far (the concatenation of the token texts)."""
+    finish: str | None = None
+    """``"stop"`` or ``"length"`` once finished."""
+
+    def accept(
+        self,
+        token_id: int,
+        logprob: float,
+        entropy: float,
+        tops: tuple[TopLogprob, ...],
+        eos_ids: frozenset[int],
+    ) -> None:
+        """Record one sampled token and decide whether the row is finished."""
+        self.ids.append(token_id)
+        if token_id in eos_ids:
+            self._flush()
+            self.finish = "stop"
+            return
+        piece = self.detok.step(token_id)
+        start = len(self.text)
+        self.tokens.append(TokenLogprob(piece, logprob, start, tops, entropy, token_id))
+        self.text += piece
+        if piece and self.request.stop and self._cut_at_stop(start):
+            self.finish = "stop"
+        elif len(self.ids) >= self.request.max_tokens:
+            self._flush()
+            self.finish = "length"
+
+    def _flush(self) -> None:
+        rest = self.detok.flush()
+        if rest and self.tokens:
+            last = self.tokens[-1]
+            self.tokens[-1] = replace(last, token=last.token + rest)
+            self.text += rest
+
+    def _cut_at_stop(self, start: int) -> bool:
+        """Cut text and tokens before the first stop sequence that the last piece completed."""
+        longest = max(len(s) for s in self.request.stop)
+        scan = max(0, start - longest + 1)
+        hits = [i for i in (self.text.find(s, scan) for s in self.request.stop) if i >= 0]
+        if not hits:
+            return False
+        cut = min(hits)
+        self.text = self.text[:cut]
+        # keep the tokens that start before the cut (the one holding it loses its tail)
+        self.tokens = [
+            replace(t, token=t.token[: cut - t.offset]) if t.offset + len(t.token) > cut else t
+            for t in self.tokens
+            if t.offset < cut
+        ]
+        return True
+
+    def result(self, model: str, cached_tokens: int) -> Generation:
+        """The finished :class:`Generation`."""
+        return Generation(
+            text=self.text,
+            tokens=tuple(self.tokens),
+            finish_reason=self.finish or "length",
+            usage=Usage(len(self.prompt_ids), len(self.ids), cached_tokens),
+            model=model,
+            prefill=self.request.prefill or "",
+        )
+
+
+def _forward(model: Any, ids: torch.Tensor, mask: torch.Tensor | None, pos: torch.Tensor, cache: Any) -> torch.Tensor:
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=pos,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return out.logits[:, -1, :].float()
+
+
+def _sample(logits: torch.Tensor, request: GenerationRequest, generator: torch.Generator) -> torch.Tensor:
+    """Sample one id from ``softmax(logits / temperature)`` restricted to the ``top_p`` nucleus."""
+    probs = torch.softmax(logits / request.temperature, dim=-1)
+    if request.top_p < 1.0:
+        sorted_p, order = torch.sort(probs, descending=True)
+        outside = (torch.cumsum(sorted_p, dim=-1) - sorted_p) >= request.top_p
+        sorted_p = sorted_p.masked_fill(outside, 0.0)
+        return order[torch.multinomial(sorted_p, 1, generator=generator)[0]]
+    return torch.multinomial(probs, 1, generator=generator)[0]
+
+
+def decode_rows(
+    model: Any,
+    rows: list[DecodeRow],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.Tensor,
+    cache: Any,
+    eos_ids: frozenset[int],
+    token_texts: TokenTexts,
+) -> None:
+    """Run the rows to completion; ``input_ids`` is what the cache has not seen yet.
+
+    Rows are independent (each attends only to its own, unpadded tokens). Every sampled token is
+    fed back except each row's last one, so with one row the cache ends up holding
+    ``prompt_ids + ids[:-1]``.
+    """
+    top_k = max(r.request.top_logprobs for r in rows)
+    with torch.inference_mode():
+        logits = _forward(model, input_ids, attention_mask, position_ids, cache)
+        while True:
+            logprobs = torch.log_softmax(logits, dim=-1)
+            entropy = -(logprobs.exp() * logprobs).nan_to_num(0.0).sum(dim=-1)
+            chosen = logits.argmax(dim=-1)
+            for i, row in enumerate(rows):
+                if row.finish is None and row.request.temperature > 0:
+                    chosen[i] = _sample(logits[i], row.request, row.generator)
+            chosen_lp = logprobs.gather(1, chosen[:, None])[:, 0]
+            ids_l, lp_l, ent_l = torch.stack([chosen.to(torch.float64), chosen_lp.double(), entropy.double()]).cpu().tolist()
+            if top_k:
+                top_v, top_i = logprobs.topk(top_k, dim=-1)
+                top_v, top_i = top_v.cpu().tolist(), top_i.cpu().tolist()
+            for i, row in enumerate(rows):
+                if row.finish is not None:
+                    continue
+                k = row.request.top_logprobs
+                tops = tuple(TopLogprob(token_texts(t), v) for t, v in zip(top_i[i][:k], top_v[i][:k])) if k else ()
+                row.accept(int(ids_l[i]), lp_l[i], ent_l[i], tops, eos_ids)
+            if all(r.finish is not None for r in rows):
+                return
+            position_ids = position_ids[:, -1:] + 1
+            if attention_mask is not None:
+                attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(rows), 1))], dim=1)
+            logits = _forward(model, chosen[:, None], attention_mask, position_ids, cache)

@@ -1,0 +1,251 @@
+"""HFModel: any local Hugging Face causal LM as a :class:`~adapters.base.LogprobModel`.
+
+Chat template, greedy and seeded sampling, stop sequences, exact ``prefill`` continuation,
+raw-logit logprobs with entropy and top-k alternatives, prefix KV-cache reuse between calls,
+and real left-padded batching in :meth:`HFModel.batch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adapters.base import LogprobModel, _check_concurrency
+from adapters.errors import InvalidRequestError, ModelNotFoundError
+from adapters.hf.decode import DecodeRow, IncrementalDetokenizer, TokenTexts, decode_rows
+from adapters.hf.kv import PrefixKVCache
+from adapters.types import Capabilities, Generation, GenerationRequest
+
+__all__ = ["HFModel", "load_pretrained", "resolve_device", "resolve_dtype"]
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+}  # fmt: skip
+
+
+def resolve_device(device: Any = None) -> torch.device:
+    """``None``/``"auto"``: CUDA when available, else CPU; otherwise ``torch.device(device)``."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidRequestError("device", device, "pass 'cpu', 'cuda', 'cuda:0' or 'auto'") from exc
+
+
+def resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
+    """``None``/``"auto"``: fp32 on CPU, bf16 on CUDA (fp16 where bf16 is unsupported)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if isinstance(dtype, str) and dtype.lower() in _DTYPES:
+        return _DTYPES[dtype.lower()]
+    raise InvalidRequestError("dtype", dtype, f"pass a torch.dtype or one of {sorted(_DTYPES)}")
+
+
+class HFModel(LogprobModel):
+    """A transformers causal LM with its tokenizer, generating with token logprobs.
+
+    ``model``/``tokenizer`` are already-loaded objects (see :func:`load_pretrained` or
+    ``adapters.hf.load_hf_model`` for paths and specs). ``kv_reuse=False`` re-encodes every
+    prompt (the benchmark baseline); ``max_batch_size`` bounds one forward batch in
+    :meth:`batch`. All generation runs under one lock, so an instance is safe to share
+    between threads.
+    """
+
+    logprobs_hint = "HFModel always returns logprobs."
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str | None = None,
+        kv_reuse: bool = True,
+        max_batch_size: int = 8,
+        max_top_logprobs: int = 100,
+    ) -> None:
+        if not isinstance(max_batch_size, int) or isinstance(max_batch_size, bool) or max_batch_size < 1:
+            raise InvalidRequestError("max_batch_size", max_batch_size, "pass an integer >= 1")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name or str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
+        self.capabilities = Capabilities(
+            logprobs=True, full_distribution=True, prefill=True, max_top_logprobs=max_top_logprobs
+        )
+        self.kv_reuse = kv_reuse
+        self.max_batch_size = max_batch_size
+        self.device = next(model.parameters()).device
+        self.eos_ids = _eos_ids(model, tokenizer)
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else min(self.eos_ids, default=0)
+        self._prefix = PrefixKVCache()
+        self._texts = TokenTexts(tokenizer)
+        self._lock = threading.RLock()
+
+    # -- prompts -----------------------------------------------------------------------------
+    def prompt_text(self, request: GenerationRequest) -> str:
+        """The text the model continues: chat template with generation prompt, plus prefill."""
+        messages = list(request.messages)
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        else:  # a base model without a template: a plain transcript
+            text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant: "
+        return text + (request.prefill or "")
+
+    def encode(self, request: GenerationRequest) -> list[int]:
+        """Token ids of :meth:`prompt_text` (the template carries its own special tokens)."""
+        return list(self.tokenizer(self.prompt_text(request), add_special_tokens=False)["input_ids"])
+
+    def _row(self, request: GenerationRequest, ids: list[int]) -> DecodeRow:
+        gen = None
+        if request.temperature > 0:
+            gen = torch.Generator(device=self.device)
+            if request.seed is None:
+                gen.seed()
+            else:
+                gen.manual_seed(request.seed)
+        return DecodeRow(request, ids, IncrementalDetokenizer(self.tokenizer, ids), gen)
+
+    def _new_cache(self) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.model.config)
+
+    # -- one request ---------------------------------------------------------------------------
+    def _generate(self, request: GenerationRequest) -> Generation:
+        with self._lock:  # the Rust tokenizer is not safe to share between threads either
+            ids = self.encode(request)
+            row = self._row(request, ids)
+            if self.kv_reuse:
+                cache, reused = self._prefix.take(ids, self._new_cache)
+            else:
+                cache, reused = self._new_cache(), 0
+            rest = torch.tensor([ids[reused:]], device=self.device)
+            pos = torch.arange(reused, len(ids), device=self.device)[None]
+            decode_rows(self.model, [row], rest, None, pos, cache, self.eos_ids, self._texts)
+            if self.kv_reuse:
+                self._prefix.keep(ids + row.ids[:-1], cache)
+        return row.result(self.name, reused)
+
+    # -- batches -------------------------------------------------------------------------------
+    def batch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:
+        """Generate for many inputs in real left-padded batches of at most ``max_batch_size``.
+
+        Each reply equals what :meth:`generate` returns for that input alone (greedy decoding;
+        logprobs agree up to floating-point noise). ``max_concurrency`` is accepted for
+        interface compatibility; the batch size is ``max_batch_size``.
+        """
+        _check_concurrency(max_concurrency)
+        return self.generate_batch([self.request(m, **kwargs) for m in inputs])
+
+    async def abatch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:
+        """Async :meth:`batch` (the batch runs in a worker thread)."""
+        _check_concurrency(max_concurrency)
+        requests = [self.request(m, **kwargs) for m in inputs]
+        return await asyncio.to_thread(self.generate_batch, requests)
+
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Run validated requests in batches (similar lengths together); results in input order."""
+        if len(requests) == 1:
+            return [self._generate(requests[0])]
+        with self._lock:
+            encoded = [self.encode(r) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: len(encoded[i]))
+        results: list[Generation | None] = [None] * len(requests)
+        for start in range(0, len(order), self.max_batch_size):
+            chunk = order[start : start + self.max_batch_size]
+            gens = self._generate_padded([requests[i] for i in chunk], [encoded[i] for i in chunk])
+            for i, g in zip(chunk, gens):
+                results[i] = g
+        return [g for g in results if g is not None]
+
+    def _generate_padded(self, requests: list[GenerationRequest], encoded: list[list[int]]) -> list[Generation]:
+        width = max(len(ids) for ids in encoded)
+        input_ids = torch.full((len(encoded), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(encoded), width), dtype=torch.long)
+        for i, ids in enumerate(encoded):
+            input_ids[i, width - len(ids) :] = torch.tensor(ids)
+            mask[i, width - len(ids) :] = 1
+        pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        rows = [self._row(r, ids) for r, ids in zip(requests, encoded)]
+        dev = self.device
+        with self._lock:
+            decode_rows(
+                self.model, rows, input_ids.to(dev), mask.to(dev), pos.to(dev),
+                self._new_cache(), self.eos_ids, self._texts,
+            )  # fmt: skip
+        return [row.result(self.name, 0) for row in rows]
+
+    def clear_cache(self) -> None:
+        """Forget the kept prefix KV cache."""
+        with self._lock:
+            self._prefix.clear()
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    ids: set[int] = set()
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (gen_eos, getattr(model.config, "eos_token_id", None), tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(v for v in value if isinstance(v, int))
+    return frozenset(ids)
+
+
+def _looks_like_path(spec: str) -> bool:
+    """Hub ids are ``name`` or ``org/name``; anything else that does not exist is a bad path."""
+    return spec.startswith((".", "/", "~")) or "\\" in spec or spec.count("/") > 1
+
+
+@functools.lru_cache(maxsize=4)
+def _load(source: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device).eval()
+    return model, tokenizer
+
+
+def load_pretrained(source: str | os.PathLike[str], *, device: Any = None, dtype: Any = None, **options: Any) -> HFModel:
+    """An :class:`HFModel` from a local model folder or a hub id (loaded weights are memoised).
+
+    Raises :class:`ModelNotFoundError` when ``source`` is neither an existing folder nor a
+    loadable hub id (hub ids need a connection, or a copy in the local Hugging Face cache).
+    """
+    spec = str(source)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    path = Path(spec).expanduser()
+    fix = (
+        "pass an existing folder holding a transformers causal LM (config.json + weights), "
+        "a Hugging Face hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct' (needs a "
+        "connection or the local HF cache), or one of hf:default, hf:tiny-random, hf:qwen2.5-coder-0.5b"
+    )
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(spec, f"the folder has no config.json; {fix}")
+        source_id = str(path.resolve())
+    elif _looks_like_path(spec):
+        raise ModelNotFoundError(spec, f"the path does not exist; {fix}")
+    else:
+        source_id = spec
+    try:
+        model, tokenizer = _load(source_id, dev, dt)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(spec, f"{fix} (loading failed: {exc})") from exc
+    options.setdefault("name", f"hf:{spec}")
+    return HFModel(model, tokenizer, **options)

@@ -1,0 +1,121 @@
+"""``sc-chains eval``: run chains over a dataset; results.jsonl, summary.json, a table, plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from typing import Any
+
+from adapters.errors import InvalidRequestError
+
+__all__ = ["parse_fields", "parse_sets", "register", "run"]
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``eval`` subcommand to the ``sc-chains`` parser."""
+    from sc_chains.datasets import DATASETS
+    from sc_chains.eval.chains import CHAINS
+
+    parser = subparsers.add_parser(
+        "eval",
+        help="evaluate chains on a dataset (accuracy with 95%% CI, flips, cost)",
+        description=(
+            "Run each chain on each problem of a dataset and write OUT/results.jsonl (one line "
+            "per problem and chain, with the trace; an interrupted run resumes where it stopped), "
+            "OUT/summary.json, OUT/report.md and PNG plots. Chains: "
+            + "; ".join(f"{c.name}: {c.description}" for c in CHAINS.values())
+        ),
+    )
+    parser.add_argument("--dataset", required=True, metavar="NAME",
+                        help=f"one of {', '.join(DATASETS)}")
+    parser.add_argument("--chains", default="baseline", metavar="LIST",
+                        help="comma-separated chain names (default: %(default)s)")
+    parser.add_argument("--model", default="hf:default", metavar="SPEC",
+                        help="hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODEL (default: %(default)s)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N problems only")
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="seed of constructed variants (distractors, wrong suggestions)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="output folder (default: eval-runs/DATASET--MODEL)")
+    parser.add_argument("--concurrency", type=int, default=4, metavar="C",
+                        help="problems in flight at once (default: %(default)s)")
+    parser.add_argument("--retries", type=int, default=1, metavar="R",
+                        help="retries of a failing problem before it is recorded as failed")
+    parser.add_argument("--data", default=None, metavar="PATH", help="data file or folder")
+    parser.add_argument("--fields", default=None, metavar="MAP",
+                        help="for jsonl:PATH, e.g. question=q,answer=a[,id=uid]")
+    parser.add_argument("--set", action="append", default=[], metavar="CHAIN.KEY=VALUE",
+                        help="chain config override, value as JSON (repeatable), e.g. leco.max_rethinks=1")
+    parser.add_argument("--base-url", default=None, metavar="URL", help="server /v1 root, for openai: specs")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print summary.json instead of the table")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def parse_fields(text: str | None) -> dict[str, str] | None:
+    """``"question=q,answer=a"`` -> ``{"question": "q", "answer": "a"}``."""
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        k, sep, v = part.partition("=")
+        if not sep or not k.strip() or not v.strip():
+            raise InvalidRequestError("--fields", text, "write ROLE=KEY pairs, e.g. question=q,answer=a")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def parse_sets(items: list[str], chains: list[str]) -> dict[str, dict[str, Any]]:
+    """``["leco.max_rethinks=1"]`` -> ``{"leco": {"max_rethinks": 1}}`` (values parsed as JSON)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        m = re.fullmatch(r"([\w+\-]+)\.(\w+)=(.*)", item)
+        if not m or m.group(1) not in chains:
+            raise InvalidRequestError(
+                "--set", item, f"write CHAIN.KEY=VALUE with CHAIN one of the chains run ({', '.join(chains)})")
+        try:
+            value = json.loads(m.group(3))
+        except json.JSONDecodeError:
+            value = m.group(3)  # a bare string
+        out.setdefault(m.group(1), {})[m.group(2)] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``eval``; bad names and arguments fail before any model is loaded."""
+    from rich.console import Console
+
+    from sc_chains.eval.chains import get_chain
+    from sc_chains.eval.harness import run_eval
+    from sc_chains.eval.report import markdown_table
+
+    chains = [c.strip() for c in args.chains.split(",") if c.strip()]
+    for c in chains:
+        get_chain(c)
+    options = parse_sets(args.set, chains)
+    model: Any = args.model
+    if args.base_url:
+        if not str(model).startswith("openai:"):
+            raise InvalidRequestError("--base-url", args.base_url, "only openai: specs take a base URL")
+        from adapters.specs import resolve_model
+
+        model = resolve_model(args.model, base_url=args.base_url)
+    slug = re.sub(r"[^\w.\-]+", "_", f"{args.dataset}--{args.model}")
+    out = args.out or f"eval-runs/{slug}"
+    summary = run_eval(
+        args.dataset, chains, model, out_dir=out, limit=args.limit, seed=args.seed,
+        concurrency=args.concurrency, retries=args.retries, data_path=args.data,
+        fields=parse_fields(args.fields), options=options, progress=not args.no_progress,
+        plots=not args.no_plots,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    console = Console()
+    console.print(markdown_table(summary), markup=False, highlight=False)
+    files = ["results.jsonl", "summary.json", "report.md"] + [p.rsplit("/", 1)[-1] for p in summary["plots"]]
+    console.print(f"\nwrote {out}/{{{','.join(files)}}}", markup=False, highlight=False)
+    return 0

