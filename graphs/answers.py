@@ -23,6 +23,7 @@ def extract_answer(text: str) -> str | None:
     """The final answer in ``text`` as a normalised string, or ``None`` if there is none."""
     if not text:
         return None
+    text = text.replace("\u2212", "-")  # Unicode minus sign
     m = list(_BOXED.finditer(text))
     if m:
         return normalize_answer(m[-1].group(1))
@@ -44,7 +45,7 @@ def extract_answer(text: str) -> str | None:
 
 def parse_number(s: str) -> Fraction | None:
     """``"1,234.50"`` -> 1234.5, ``"$3"`` -> 3, ``"3/4"`` -> 3/4, ``"50%"`` -> 50; else ``None``."""
-    t = s.strip().replace(",", "").replace("$", "").replace(" ", "").rstrip(".%")
+    t = s.strip().replace("\u2212", "-").replace(",", "").replace("$", "").replace(" ", "").rstrip(".%")
     t = re.sub(r"^\\?\(|\\?\)$", "", t)
     frac = re.fullmatch(r"(-?\d+)/(\d+)", t)
     try:

@@ -9,8 +9,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 PIP=".venv/bin/python -m pip"
-extras="hf,openai"
-if [ "${1:-}" = "--test" ]; then extras="hf,openai,test,server"; fi
+extras="hf,openai,eval"
+if [ "${1:-}" = "--test" ]; then extras="hf,openai,eval,test,server"; fi
 # torch is pinned (torch==2.13.0, CPU wheel) through the hf extra; never let pip pick another.
 $PIP install --quiet --disable-pip-version-check "torch==2.13.0"
 $PIP install --quiet --disable-pip-version-check -e ".[${extras}]"

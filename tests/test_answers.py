@@ -19,6 +19,7 @@ from graphs.answers import answers_equal, extract_answer, normalize_answer, pars
         ("The answer is 2.50", "2.5"),
         ("The answer is 7.0", "7"),
         ("The answer is -3", "-3"),
+        ("the answer is \u22125", "-5"),
         ("First 3 apples, then 5 more, total 8", "8"),
         ("The answer is: Paris.", "paris"),
         ("no numbers here", None),

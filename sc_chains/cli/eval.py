@@ -86,8 +86,6 @@ def parse_sets(items: list[str], chains: list[str]) -> dict[str, dict[str, Any]]
 
 def run(args: argparse.Namespace) -> int:
     """Run ``eval``; bad names and arguments fail before any model is loaded."""
-    from rich.console import Console
-
     from sc_chains.eval.chains import get_chain
     from sc_chains.eval.harness import run_eval
     from sc_chains.eval.report import markdown_table
@@ -114,8 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    console = Console()
-    console.print(markdown_table(summary), markup=False, highlight=False)
+    print(markdown_table(summary))  # plain print: a markdown table must not be wrapped
     files = ["results.jsonl", "summary.json", "report.md"] + [p.rsplit("/", 1)[-1] for p in summary["plots"]]
-    console.print(f"\nwrote {out}/{{{','.join(files)}}}", markup=False, highlight=False)
+    print(f"\nwrote {out}/{{{','.join(files)}}}")
     return 0

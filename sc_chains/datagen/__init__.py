@@ -1,0 +1,40 @@
+"""Training data from the self-correction graphs, in TRL's formats (``sc-chains datagen``).
+
+Generators (one record per item in ``raw.jsonl``; TRL rows in ``train.jsonl``):
+
+- :class:`ScoreGenerator` (``score``): SCoRe two-attempt conversations with verifier rewards.
+- :class:`SelfRewardGenerator` (``self-reward``): N responses self-judged into (best, worst) pairs.
+- :class:`W2SGenerator` (``w2s``): weak-to-strong stage I (agreement SFT) and II (confidence pairs).
+- :class:`LecoStepsGenerator` (``leco-steps``): stepwise labels from LECO traces.
+
+:func:`run_datagen` runs one resumably (local threads or Ray) and writes ``manifest.json``.
+"""
+
+from sc_chains.datagen.exporters import EXPORTERS, examples
+from sc_chains.datagen.leco_steps import LecoStepsGenerator, step_sequences
+from sc_chains.datagen.manifest import DatagenMismatchError
+from sc_chains.datagen.run import BACKENDS, run_datagen
+from sc_chains.datagen.score import ScoreConfig, ScoreGenerator, shaped_reward
+from sc_chains.datagen.self_reward import SelfRewardConfig, SelfRewardGenerator, load_prompts, preference_pair
+from sc_chains.datagen.w2s import W2SConfig, W2SGenerator, confidence_pair, majority
+
+__all__ = [
+    "BACKENDS",
+    "EXPORTERS",
+    "DatagenMismatchError",
+    "LecoStepsGenerator",
+    "ScoreConfig",
+    "ScoreGenerator",
+    "SelfRewardConfig",
+    "SelfRewardGenerator",
+    "W2SConfig",
+    "W2SGenerator",
+    "confidence_pair",
+    "examples",
+    "load_prompts",
+    "majority",
+    "preference_pair",
+    "run_datagen",
+    "shaped_reward",
+    "step_sequences",
+]

@@ -1,0 +1,159 @@
+"""The chains ``sc-chains eval`` can run, by name, each turning (model, problem) into an outcome.
+
+An outcome is ``{"answer", "correct", "response", "usage", "wall_s", "trace"}``; two-attempt
+chains (``critique``, SCoRe protocol) add ``"answer_t1"``, ``"correct_t1"``, ``"response_t1"``.
+Graph modules are imported lazily inside each chain, so this registry loads without them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.base import LogprobModel
+from graphs.answers import extract_answer
+from graphs.common import add_usage, usage_of
+from sc_chains.datasets import Problem
+from sc_chains.eval.metrics import check_answer
+
+__all__ = ["BASELINE_PROMPT", "CHAINS", "Chain", "get_chain"]
+
+BASELINE_PROMPT = (
+    "{question}\n\nSolve this problem step by step. Finish with a last line of the form "
+    '"The answer is X." where X is the final answer.'
+)
+"""The plain chain-of-thought prompt of the ``baseline`` and ``oracle`` chains."""
+
+_SKIP_TRACE = {"question", "reference", "answer", "response", "usage"}
+Outcome = dict[str, Any]
+RunFn = Callable[[LogprobModel, Problem, Mapping[str, Any]], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One evaluable chain."""
+
+    name: str
+    """Registry name (``--chains``)."""
+    description: str
+    """One line for ``--help`` and reports."""
+    run: RunFn
+    """``await run(model, problem, options) -> outcome``; options are per-chain overrides."""
+    two_attempt: bool = False
+    """Whether outcomes carry first-attempt fields (``answer_t1``, ``correct_t1``)."""
+
+
+def outcome(problem: Problem, answer: str | None, response: str, usage: Mapping[str, int] | None,
+            wall_s: float, trace: Mapping[str, Any]) -> Outcome:
+    """The outcome dict, with correctness checked against the problem's gold answer."""
+    return {
+        "answer": answer,
+        "correct": check_answer(answer, problem.answer),
+        "response": response,
+        "usage": add_usage(None, usage),
+        "wall_s": wall_s,
+        "trace": dict(trace),
+    }
+
+
+async def _cot(model: LogprobModel, question: str, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    start = time.perf_counter()
+    prompt = BASELINE_PROMPT.format(question=question)
+    gen = await model.agenerate(
+        [{"role": "user", "content": prompt}],
+        max_tokens=int(options.get("max_tokens", 512)),
+        temperature=float(options.get("temperature", 0.0)),
+    )
+    return outcome(problem, extract_answer(gen.text), gen.text, usage_of(gen),
+                   time.perf_counter() - start, {"prompt": prompt, "finish_reason": gen.finish_reason})
+
+
+async def run_baseline(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """One plain chain-of-thought call on the problem as given."""
+    return await _cot(model, problem.question, problem, options)
+
+
+async def run_oracle(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """The baseline on the clean problem (``meta["oracle"]``; the question itself if none)."""
+    return await _cot(model, problem.meta.get("oracle", problem.question), problem, options)
+
+
+async def _graph(factory: str, model: LogprobModel, problem: Problem, options: Mapping[str, Any],
+                 **fixed: Any) -> tuple[Outcome, dict[str, Any]]:
+    module, _, name = factory.rpartition(".")
+    create = getattr(importlib.import_module(module), name)
+    graph = create(model, **{**fixed, **options})
+    start = time.perf_counter()
+    state = await graph.ainvoke({"question": problem.question})
+    trace = {k: v for k, v in state.items() if k not in _SKIP_TRACE}
+    result = outcome(problem, state.get("answer"), state.get("response") or "", state.get("usage"),
+                     time.perf_counter() - start, trace)
+    return result, state
+
+
+async def run_s2a(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """System 2 Attention: rewrite the input, then answer the rewrite."""
+    return (await _graph("graphs.s2a.create_s2a_graph", model, problem, options))[0]
+
+
+async def run_leco(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """LECO: keep the confident steps, regenerate from the least confident one."""
+    return (await _graph("graphs.leco.create_leco_graph", model, problem, options))[0]
+
+
+async def run_s2a_leco(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """S2A whose answer step is the LECO graph (LECO overrides under ``options["leco"]``)."""
+    from graphs.leco import create_leco_graph
+
+    answerer = create_leco_graph(model, **dict(options.get("leco", {})))
+    opts = {k: v for k, v in options.items() if k != "leco"}
+    return (await _graph("graphs.s2a.create_s2a_graph", model, problem, opts, answer_graph=answerer))[0]
+
+
+async def run_critique(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """Critique-revise in SCoRe mode: exactly two attempts; reports both."""
+    result, state = await _graph("graphs.critique.create_critique_graph", model, problem, options,
+                                 mode="score")
+    first = _first_attempt(state)
+    result["answer_t1"] = first.get("answer")
+    result["correct_t1"] = check_answer(first.get("answer"), problem.answer)
+    result["response_t1"] = first.get("response") or ""
+    return result
+
+
+def _first_attempt(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The first draft of a critique state: ``{"answer", "response"}``."""
+    if "attempt1_response" in state:
+        return {"answer": state.get("attempt1_answer"), "response": state["attempt1_response"]}
+    turns = state.get("turns") or []
+    if turns:  # a run that stopped before ``finish`` (e.g. interrupted): the first draft
+        text = turns[0].get("text") or ""
+        return {"answer": turns[0].get("answer", extract_answer(text)), "response": text}
+    return {"answer": state.get("answer"), "response": state.get("response") or ""}
+
+
+CHAINS: dict[str, Chain] = {
+    c.name: c
+    for c in (
+        Chain("baseline", "one chain-of-thought call", run_baseline),
+        Chain("oracle", "baseline on the clean problem (no distractor/opinion)", run_oracle),
+        Chain("s2a", "System 2 Attention rewrite, then answer", run_s2a),
+        Chain("leco", "LECO step-confidence self-correction", run_leco),
+        Chain("critique", "critique-revise, SCoRe two-attempt protocol", run_critique, two_attempt=True),
+        Chain("s2a+leco", "S2A with LECO as the answer step", run_s2a_leco),
+    )
+}
+"""Every chain by name, in report order."""
+
+
+def get_chain(name: str) -> Chain:
+    """The chain called ``name``; a clear error listing the valid names otherwise."""
+    from adapters.errors import InvalidRequestError
+
+    try:
+        return CHAINS[name]
+    except KeyError:
+        raise InvalidRequestError("chain", name, f"use one of {', '.join(CHAINS)}") from None
