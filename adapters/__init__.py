@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.base import LogprobModel
 from adapters.errors import (
+    EmbeddedModelCorruptError,
     EmbeddedModelMissingError,
     InvalidRequestError,
     LogprobsUnavailableError,
@@ -49,6 +50,7 @@ _LAZY = {
 
 __all__ = [
     "Capabilities",
+    "EmbeddedModelCorruptError",
     "EmbeddedModelMissingError",
     "FakeLogprobModel",
     "FakeReply",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "EmbeddedModelCorruptError",
     "EmbeddedModelMissingError",
     "InvalidRequestError",
     "LogprobsUnavailableError",
@@ -151,3 +152,13 @@ class UnreachableAfterRetriesError(ServerUnreachableError, RetriesExhaustedError
             f"cannot reach the server at {base_url!r} ({reason}) after {len(attempts)} attempts. "
             "Check that it is running and that base_url (or OPENAI_BASE_URL) points at its /v1 root.",
         )
+
+
+class EmbeddedModelCorruptError(SCChainsError, ValueError):
+    """An embedded model's installed files are not the expected ones (wrong sha256, missing GGUF)."""
+
+    def __init__(self, model: str, detail: str, fix: str) -> None:
+        self.model = model
+        self.detail = detail
+        self.fix = fix
+        super().__init__(f"the embedded model {model!r} is damaged: {detail}. {fix}")

@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "parse_logprobs": "adapters.langchain",
     "ChatLogprobModel": "sc_chains.chat_model",
     # errors
+    "EmbeddedModelCorruptError": "adapters.errors",
     "EmbeddedModelMissingError": "adapters.errors",
     "InvalidRequestError": "adapters.errors",
     "LogprobsUnavailableError": "adapters.errors",

@@ -14,9 +14,15 @@ from typing import Any
 
 import torch
 
-from adapters.types import Generation, GenerationRequest, TokenLogprob, TopLogprob, Usage
+from adapters.types import (
+    Generation,
+    GenerationRequest,
+    TokenLogprob,
+    TopLogprob,
+    Usage,
+)
 
-__all__ = ["DecodeRow", "IncrementalDetokenizer", "decode_rows", "TokenTexts"]
+__all__ = ["DecodeRow", "IncrementalDetokenizer", "TokenTexts", "decode_rows"]
 
 _CONTEXT_TOKENS = 6
 """Prompt tokens decoded with the reply so leading spaces/merges come out as in the full text."""

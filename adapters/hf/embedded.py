@@ -27,12 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.errors import EmbeddedModelMissingError, SCChainsError
+from adapters.errors import EmbeddedModelCorruptError, EmbeddedModelMissingError
 
 __all__ = [
     "EMBEDDED_MODELS",
     "EmbeddedModel",
-    "EmbeddedModelCorruptError",
     "cache_root",
     "embedded_model_folder",
     "ensure_embedded",
@@ -44,16 +43,6 @@ CONVERTER_VERSION = "1"
 """Bump when the conversion changes: old cache folders then stop matching."""
 MARKER = "sc_chains_embedded.json"
 """Written into a finished cache folder (with where the weights came from)."""
-
-
-class EmbeddedModelCorruptError(SCChainsError, ValueError):
-    """An embedded model's installed files are not the expected ones (wrong sha256, missing GGUF)."""
-
-    def __init__(self, model: str, detail: str, fix: str) -> None:
-        self.model = model
-        self.detail = detail
-        self.fix = fix
-        super().__init__(f"the embedded model {model!r} is damaged: {detail}. {fix}")
 
 
 @dataclass(frozen=True)
@@ -117,7 +106,7 @@ def _package_dir(module: str, spec: EmbeddedModel) -> Path:
         found = None
     if found is None or not found.submodule_search_locations:
         raise _missing(spec)
-    return Path(list(found.submodule_search_locations)[0])
+    return Path(next(iter(found.submodule_search_locations)))
 
 
 def _single_gguf(spec: EmbeddedModel) -> Path:

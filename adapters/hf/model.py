@@ -19,7 +19,12 @@ import torch
 
 from adapters.base import LogprobModel, _check_concurrency
 from adapters.errors import InvalidRequestError, ModelNotFoundError
-from adapters.hf.decode import DecodeRow, IncrementalDetokenizer, TokenTexts, decode_rows
+from adapters.hf.decode import (
+    DecodeRow,
+    IncrementalDetokenizer,
+    TokenTexts,
+    decode_rows,
+)
 from adapters.hf.kv import PrefixKVCache
 from adapters.types import Capabilities, Generation, GenerationRequest
 
