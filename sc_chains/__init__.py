@@ -44,6 +44,11 @@ _EXPORTS: dict[str, str] = {
     "ServerUnreachableError": "adapters.errors",
     "UnknownModelSpecError": "adapters.errors",
     "UnreachableAfterRetriesError": "adapters.errors",
+    # the correction chains (compiled LangGraph graphs)
+    "LecoConfig": "graphs.leco",
+    "LecoState": "graphs.leco",
+    "create_leco_graph": "graphs.leco",
+    "run_leco": "sc_chains.leco",
     # middleware for langchain.agents.create_agent
     "Budget": "sc_chains.middleware",
     "CritiqueReviseConfig": "sc_chains.middleware",

@@ -16,7 +16,7 @@ from graphs.leco import LecoConfig, create_leco_graph
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
-__all__ = ["LecoConfig", "cli_render", "cli_run", "create_leco_graph", "run_leco"]
+__all__ = ["LecoConfig", "create_leco_graph", "run_leco"]
 
 _RESULT_KEYS = (
     "answer", "response", "usage", "attempts", "cuts", "candidates", "vote", "stop_reason",

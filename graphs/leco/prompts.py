@@ -1,0 +1,43 @@
+"""LECO's prompts: numbered steps, one per line, ending "The answer is X" (methods.md, section 1)."""
+
+from __future__ import annotations
+
+from adapters.types import Message
+
+__all__ = ["SYSTEM_PROMPT", "USER_TEMPLATE", "CONTINUE_TEMPLATE", "chat_messages", "continue_messages"]
+
+SYSTEM_PROMPT = (
+    "Solve the problem step by step. Write each step on its own line, starting with "
+    "'Step 1:', 'Step 2:', and so on. End with a last line of the form 'The answer is X.', "
+    "where X is the final answer."
+)
+"""The system message of every LECO call."""
+
+USER_TEMPLATE = "Question: {question}"
+"""The first attempt's user message (``{question}``: the user's full input)."""
+
+CONTINUE_TEMPLATE = (
+    "Question: {question}\n\n"
+    "Here is the start of a solution. Continue it from Step {step}, one step per line, "
+    "and end with 'The answer is X.'\n\n"
+    "{prefix}Step {step}:"
+)
+"""Chat fallback for a rethink: the kept prefix in the user message, then ``Step {step}:``."""
+
+
+def chat_messages(question: str, system_prompt: str = SYSTEM_PROMPT) -> list[Message]:
+    """Messages of the first attempt (also the base of a prefill rethink)."""
+    return [
+        {"role": "system", "content": system_prompt},
+        {"role": "user", "content": USER_TEMPLATE.format(question=question)},
+    ]
+
+
+def continue_messages(
+    question: str, prefix: str, step: int, system_prompt: str = SYSTEM_PROMPT
+) -> list[Message]:
+    """Messages of a chat-fallback rethink: the prefix, verbatim, then ``Step {step}:``."""
+    return [
+        {"role": "system", "content": system_prompt},
+        {"role": "user", "content": CONTINUE_TEMPLATE.format(question=question, prefix=prefix, step=step)},
+    ]
