@@ -57,6 +57,17 @@ _EXPORTS: dict[str, str] = {
     "LecoMiddlewareConfig": "sc_chains.middleware",
     "S2AMiddleware": "sc_chains.middleware",
     "S2AMiddlewareConfig": "sc_chains.middleware",
+    # training data from the same graphs
+    "DatagenMismatchError": "sc_chains.datagen",
+    "LecoStepsGenerator": "sc_chains.datagen",
+    "load_prompts": "sc_chains.datagen",
+    "ScoreConfig": "sc_chains.datagen",
+    "ScoreGenerator": "sc_chains.datagen",
+    "SelfRewardConfig": "sc_chains.datagen",
+    "SelfRewardGenerator": "sc_chains.datagen",
+    "W2SConfig": "sc_chains.datagen",
+    "W2SGenerator": "sc_chains.datagen",
+    "run_datagen": "sc_chains.datagen",
     # datasets, the resumable runner, evaluation
     "DATASETS": "sc_chains.datasets",
     "DataFileNotFoundError": "sc_chains.datasets",

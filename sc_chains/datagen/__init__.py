@@ -15,12 +15,15 @@ from sc_chains.datagen.leco_steps import LecoStepsGenerator, step_sequences
 from sc_chains.datagen.manifest import DatagenMismatchError
 from sc_chains.datagen.run import BACKENDS, run_datagen
 from sc_chains.datagen.score import ScoreConfig, ScoreGenerator, shaped_reward
-from sc_chains.datagen.self_reward import SelfRewardConfig, SelfRewardGenerator, load_prompts, preference_pair
+from sc_chains.datagen.self_reward import (
+    SelfRewardConfig,
+    SelfRewardGenerator,
+    load_prompts,
+    preference_pair,
+)
 from sc_chains.datagen.w2s import W2SConfig, W2SGenerator, confidence_pair, majority
 
 __all__ = [
-    "BACKENDS",
-    "EXPORTERS",
     "DatagenMismatchError",
     "LecoStepsGenerator",
     "ScoreConfig",
@@ -29,12 +32,6 @@ __all__ = [
     "SelfRewardGenerator",
     "W2SConfig",
     "W2SGenerator",
-    "confidence_pair",
-    "examples",
     "load_prompts",
-    "majority",
-    "preference_pair",
     "run_datagen",
-    "shaped_reward",
-    "step_sequences",
 ]

@@ -15,8 +15,8 @@ from dataclasses import asdict
 from typing import Any
 
 from graphs.answers import answers_equal
-from sc_chains.datasets import Problem
 from sc_chains.datagen.common import ModelRef
+from sc_chains.datasets import Problem
 
 __all__ = ["LecoStepsGenerator", "step_sequences"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.errors import SCChainsError
 
-__all__ = ["RayUnavailableError", "ray_session", "ray_job"]
+__all__ = ["RayUnavailableError", "ray_job", "ray_session"]
 
 INSTALL = "pip install 'ray>=2.9'"
 
@@ -67,7 +67,7 @@ def ray_job(generator: Any, *, num_cpus: float = 1) -> Callable[[Any], Awaitable
     ray = _import_ray()
     try:
         pickle.dumps(generator)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the fix
+    except Exception as exc:
         raise SCChainsError(
             f"--backend ray sends the generator to worker processes, but it cannot be pickled ({exc}); "
             "pass models as spec strings (hf:..., openai:...) rather than live model objects"

@@ -12,10 +12,12 @@ import asyncio
 import json
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from adapters.errors import InvalidRequestError
+from sc_chains.datagen.common import check_int
 from sc_chains.datagen.exporters import examples
 from sc_chains.datagen.manifest import build_manifest, check_identity, write_json_atomic
 from sc_chains.datasets import Problem
@@ -52,6 +54,7 @@ def run_datagen(
     fmt = fmt or generator.default_format
     if fmt not in generator.formats:
         raise InvalidRequestError("format", fmt, f"{generator.kind} exports to one of {list(generator.formats)}")
+    check_int("concurrency", concurrency, 1)
     if backend not in BACKENDS:
         raise InvalidRequestError("backend", backend, f"use one of {list(BACKENDS)}")
     out = Path(out_dir)
@@ -61,15 +64,21 @@ def run_datagen(
     check_identity(out, identity)
     items = generator.items(list(problems))
     raw = out / "raw.jsonl"
-    kw = dict(key=generator.key, concurrency=concurrency, retries=retries, backoff=backoff,
-              progress=progress, description=f"datagen {generator.kind}")
+    kw: dict[str, Any] = {"key": generator.key, "concurrency": concurrency, "retries": retries,
+                          "backoff": backoff, "progress": progress, "description": f"datagen {generator.kind}"}
     if backend == "ray":
         from sc_chains.datagen.ray_backend import ray_job, ray_session
 
         with ray_session(ray_address):
             stats = asyncio.run(arun_jobs(items, ray_job(generator), raw, **kw))
     else:
-        stats = asyncio.run(arun_jobs(items, generator, raw, **kw))
+        # own pool sized to the concurrency (asyncio's default pool has min(32, CPUs + 4) threads)
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="datagen") as pool:
+
+            async def job(item: Any) -> dict[str, Any]:
+                return await asyncio.get_running_loop().run_in_executor(pool, generator, item)
+
+            stats = asyncio.run(arun_jobs(items, job, raw, **kw))
     keys = [generator.key(i) for i in items]
     by_key = {r["key"]: r for r in read_records(raw)}
     ok = [by_key[k] for k in keys if k in by_key and by_key[k].get("status") == "ok"]
@@ -78,8 +87,7 @@ def run_datagen(
     rows = [row for rs in per_record for row in rs]
     tmp = out / "train.jsonl.tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, out / "train.jsonl")

@@ -90,7 +90,11 @@ class ScoreGenerator:
 
     def __call__(self, item: tuple[Problem, int]) -> dict[str, Any]:
         """The record of one two-attempt trace."""
-        from graphs.critique import CritiqueConfig, answer_match_verifier, create_critique_graph
+        from graphs.critique import (
+            CritiqueConfig,
+            answer_match_verifier,
+            create_critique_graph,
+        )
         from graphs.critique.prompts import draft_messages
 
         problem, sample = item
