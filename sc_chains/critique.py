@@ -62,6 +62,8 @@ def cli_run(question: str, model: Any, options: dict[str, Any]) -> dict[str, Any
     """``sc-chains run critique``: ``options`` may hold ``mode`` and CritiqueConfig fields."""
     opts = dict(options)
     mode = opts.pop("mode", None) or "self-refine"
+    if "max_tokens" in opts:  # the CLI's --max-tokens is per model call: critiques too
+        opts.setdefault("critique_max_tokens", opts["max_tokens"])
     result = run_critique(question, model, mode, **opts)
     result["model"] = getattr(model, "name", str(model))
     return result

@@ -1,0 +1,111 @@
+"""The prompts of the critique-revise modes, and the message lists built from them.
+
+RCI's two prompts and SCoRe's correction instruction are quoted from the papers
+(see ``/work/shared/notes/methods.md`` section 3); Self-Refine's feedback prompt asks for an
+explicit verdict so that its stop rule ("the feedback says it is correct") is parseable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from adapters.types import Message
+
+__all__ = [
+    "ANSWER_INSTRUCTION",
+    "RCI_IMPROVE",
+    "RCI_REVIEW",
+    "SCORE_INSTRUCTION",
+    "SELF_REFINE_FEEDBACK",
+    "SELF_REFINE_REFINE",
+    "critique_messages",
+    "draft_messages",
+    "revise_messages",
+]
+
+ANSWER_INSTRUCTION = "Solve the problem step by step, then end with \"The answer is X.\""
+"""Appended to the question for the first draft (so answers are extractable)."""
+
+SELF_REFINE_FEEDBACK = (
+    "Review the answer above step by step and point out every error in its reasoning or "
+    "arithmetic. Then end with exactly one line: \"Verdict: correct\" if the final answer is "
+    "correct, or \"Verdict: incorrect\" if it is not."
+)
+"""Self-Refine's feedback request."""
+
+SELF_REFINE_REFINE = (
+    "Using all the feedback so far, write an improved solution that fixes the problems. "
+    "End with \"The answer is X.\""
+)
+"""Self-Refine's refine request (sent after the history of drafts and feedback)."""
+
+RCI_REVIEW = "Review your previous answer and find problems with your answer."
+"""RCI's critique prompt (Kim et al., 2023)."""
+
+RCI_IMPROVE = "Based on the problems you found, improve your answer."
+"""RCI's improve prompt (Kim et al., 2023)."""
+
+SCORE_INSTRUCTION = (
+    "There might be an error in the solution above because of lack of understanding of the "
+    "question. Please correct the error, if any, and rewrite the solution."
+)
+"""SCoRe's second-attempt instruction; it does not reveal whether attempt 1 was correct."""
+
+
+def _first_user(question: str, system: str | None) -> list[Message]:
+    msgs: list[Message] = [{"role": "system", "content": system}] if system else []
+    msgs.append({"role": "user", "content": f"{question}\n\n{ANSWER_INSTRUCTION}"})
+    return msgs
+
+
+def draft_messages(question: str, system: str | None = None) -> list[Message]:
+    """The first draft's prompt."""
+    return _first_user(question, system)
+
+
+def critique_messages(
+    mode: str, question: str, draft: str, system: str | None = None
+) -> list[Message]:
+    """The critique request on the latest draft (``self-refine`` or ``rci``)."""
+    ask = RCI_REVIEW if mode == "rci" else SELF_REFINE_FEEDBACK
+    return [
+        *_first_user(question, system),
+        {"role": "assistant", "content": draft},
+        {"role": "user", "content": ask},
+    ]
+
+
+def revise_messages(
+    mode: str, question: str, turns: Sequence[Mapping[str, Any]], system: str | None = None
+) -> list[Message]:
+    """The revision request after ``turns`` (each with ``text`` and ``critique``).
+
+    - ``self-refine``: the whole history, each draft followed by its feedback, then the refine
+      request.
+    - ``rci``: the latest draft, the review prompt, the critique, then the improve prompt.
+    - ``score``: the first attempt, then the correction instruction (the turn's ``critique``,
+      which is :data:`SCORE_INSTRUCTION` unless a person edited it).
+    """
+    msgs = _first_user(question, system)
+    last = turns[-1]
+    if mode == "self-refine":
+        for t in turns:
+            msgs.append({"role": "assistant", "content": t["text"]})
+            msgs.append(
+                {"role": "user", "content": f"Feedback:\n{t['critique']}\n\n{SELF_REFINE_REFINE}"}
+            )
+        return msgs
+    if mode == "rci":
+        return [
+            *msgs,
+            {"role": "assistant", "content": last["text"]},
+            {"role": "user", "content": RCI_REVIEW},
+            {"role": "assistant", "content": last["critique"]},
+            {"role": "user", "content": RCI_IMPROVE},
+        ]
+    return [
+        *msgs,
+        {"role": "assistant", "content": last["text"]},
+        {"role": "user", "content": last["critique"] or SCORE_INSTRUCTION},
+    ]
