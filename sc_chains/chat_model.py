@@ -18,7 +18,6 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict
 
-from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
 from adapters.types import Generation

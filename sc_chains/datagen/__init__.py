@@ -10,18 +10,20 @@ Generators (one record per item in ``raw.jsonl``; TRL rows in ``train.jsonl``):
 :func:`run_datagen` runs one resumably (local threads or Ray) and writes ``manifest.json``.
 """
 
-from sc_chains.datagen.exporters import EXPORTERS, examples
-from sc_chains.datagen.leco_steps import LecoStepsGenerator, step_sequences
+# The pure helpers (exporters, pair rules, rewards) are importable from here too, for tests and
+# notebooks; the flat public API (``sc_chains.__all__``) exports the generators only.
+from sc_chains.datagen.exporters import EXPORTERS, examples  # noqa: F401
+from sc_chains.datagen.leco_steps import LecoStepsGenerator, step_sequences  # noqa: F401
 from sc_chains.datagen.manifest import DatagenMismatchError
-from sc_chains.datagen.run import BACKENDS, run_datagen
-from sc_chains.datagen.score import ScoreConfig, ScoreGenerator, shaped_reward
-from sc_chains.datagen.self_reward import (
+from sc_chains.datagen.run import BACKENDS, run_datagen  # noqa: F401
+from sc_chains.datagen.score import ScoreConfig, ScoreGenerator, shaped_reward  # noqa: F401
+from sc_chains.datagen.self_reward import (  # noqa: F401
     SelfRewardConfig,
     SelfRewardGenerator,
     load_prompts,
     preference_pair,
 )
-from sc_chains.datagen.w2s import W2SConfig, W2SGenerator, confidence_pair, majority
+from sc_chains.datagen.w2s import W2SConfig, W2SGenerator, confidence_pair, majority  # noqa: F401
 
 __all__ = [
     "DatagenMismatchError",
