@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "answer_match_verifier": "sc_chains.critique",
     "create_critique_graph": "sc_chains.critique",
     "run_critique": "sc_chains.critique",
+    "RewritePrompt": "sc_chains.s2a",
     "S2AConfig": "sc_chains.s2a",
     "create_s2a_graph": "sc_chains.s2a",
     "run_s2a": "sc_chains.s2a",
