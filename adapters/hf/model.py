@@ -219,9 +219,16 @@ def _looks_like_path(spec: str) -> bool:
 @functools.lru_cache(maxsize=4)
 def _load(source: str, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device).eval()
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # keep stderr for our own output (the CLI, the demo)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device).eval()
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
     return model, tokenizer
 
 
