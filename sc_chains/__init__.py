@@ -57,6 +57,11 @@ _EXPORTS: dict[str, str] = {
     "S2AConfig": "sc_chains.s2a",
     "create_s2a_graph": "sc_chains.s2a",
     "run_s2a": "sc_chains.s2a",
+    # the loops as LCEL Runnables
+    "as_chain": "sc_chains.runnables",
+    "critique_chain": "sc_chains.runnables",
+    "leco_chain": "sc_chains.runnables",
+    "s2a_chain": "sc_chains.runnables",
     # LLM-as-a-judge
     "Judge": "sc_chains.judge",
     "JudgeResult": "sc_chains.judge",
