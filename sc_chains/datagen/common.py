@@ -16,7 +16,7 @@ from typing import Any
 from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError
 
-__all__ = ["ModelRef", "check_int", "check_number", "sum_usage"]
+__all__ = ["ModelRef", "PerProblem", "check_int", "check_number", "sum_usage"]
 
 _CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], LogprobModel] = {}
 _CACHE_LOCK = threading.Lock()
@@ -65,6 +65,23 @@ class ModelRef:
 
     def __repr__(self) -> str:
         return f"ModelRef({self.label!r})"
+
+
+class PerProblem:
+    """Generator mixin: one model (``self.model``, a :class:`ModelRef`), one item per problem keyed by its id."""
+
+    model: ModelRef
+
+    def labels(self) -> dict[str, Any]:
+        """Model names for the manifest."""
+        return {"model": self.model.label}
+
+    def items(self, problems: list[Any]) -> list[Any]:
+        return list(problems)
+
+    @staticmethod
+    def key(item: Any) -> str:
+        return item.id
 
 
 def check_int(name: str, value: Any, low: int) -> None:

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from graphs.answers import answers_equal
-from sc_chains.datagen.common import ModelRef
+from sc_chains.datagen.common import ModelRef, PerProblem
 from sc_chains.datasets import Problem
 
 __all__ = ["LecoStepsGenerator", "step_sequences"]
@@ -57,7 +57,7 @@ def step_sequences(
     return out, None
 
 
-class LecoStepsGenerator:
+class LecoStepsGenerator(PerProblem):
     """One LECO run per problem, turned into labelled step sequences; see the module docstring."""
 
     kind = "leco-steps"
@@ -69,16 +69,6 @@ class LecoStepsGenerator:
 
         self.model = ModelRef(model)
         self.config = LecoConfig.from_options(dict(options or {}))
-
-    def labels(self) -> dict[str, Any]:
-        return {"model": self.model.label}
-
-    def items(self, problems: list[Problem]) -> list[Problem]:
-        return list(problems)
-
-    @staticmethod
-    def key(item: Problem) -> str:
-        return item.id
 
     def __call__(self, problem: Problem) -> dict[str, Any]:
         from graphs.leco import create_leco_graph

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from adapters.errors import InvalidRequestError
-from sc_chains.datagen.common import ModelRef, check_int, check_number, sum_usage
+from sc_chains.datagen.common import ModelRef, PerProblem, check_int, check_number, sum_usage
 from sc_chains.datasets import DatasetError, Problem
 
 __all__ = ["SelfRewardConfig", "SelfRewardGenerator", "load_prompts", "preference_pair"]
@@ -107,7 +107,7 @@ def load_prompts(path: str | os.PathLike[str], field: str = "prompt") -> list[Pr
     return out
 
 
-class SelfRewardGenerator:
+class SelfRewardGenerator(PerProblem):
     """N sampled responses, self-judged, turned into a (best, worst) pair; see the module docstring."""
 
     kind = "self-reward"
@@ -117,16 +117,6 @@ class SelfRewardGenerator:
     def __init__(self, model: Any, config: SelfRewardConfig | None = None) -> None:
         self.model = ModelRef(model)
         self.config = config or SelfRewardConfig()
-
-    def labels(self) -> dict[str, Any]:
-        return {"model": self.model.label}
-
-    def items(self, problems: list[Problem]) -> list[Problem]:
-        return list(problems)
-
-    @staticmethod
-    def key(item: Problem) -> str:
-        return item.id
 
     def __call__(self, problem: Problem) -> dict[str, Any]:
         from graphs.common import usage_of
