@@ -1,0 +1,54 @@
+"""`sc-chains run CHAIN` and `sc-chains demo`, end to end on hf:tiny-random."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sc_chains.cli import main
+
+
+@pytest.mark.parametrize(
+    ("chain", "extra", "keys"),
+    [
+        ("leco", ["--max-rethinks", "1"], {"answer", "attempts", "cuts", "vote", "usage"}),
+        ("s2a", [], {"answer", "rewrite", "parse_status", "removed", "usage"}),
+        ("s2a+leco", [], {"answer", "rewrite", "usage"}),
+        ("critique", ["--mode", "score"], {"answer", "turns", "stop_reason", "usage"}),
+    ],
+)
+def test_run_json(chain: str, extra: list[str], keys: set[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", chain, "What is 2 + 3?", "--model", "hf:tiny-random", "--max-tokens", "16", "--json", *extra])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert keys <= set(result), sorted(result)
+    assert result["usage"]["calls"] >= 1
+
+
+def test_run_renders_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "leco", "What is 2 + 3?", "--model", "hf:tiny-random", "--max-tokens", "16"]) == 0
+    assert "Attempt" in capsys.readouterr().out
+
+
+def test_run_rejects_an_option_the_chain_does_not_take(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "leco", "q", "--model", "hf:tiny-random", "--max-turns", "2"])
+    assert code == 2
+    assert "max_turns" in capsys.readouterr().err
+
+
+def test_demo_runs_all_three_loops(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--model", "hf:tiny-random", "--max-tokens", "16", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"s2a", "leco", "critique"}
+    assert result["leco"]["attempts"] and result["s2a"]["rewrite"] is not None
+
+
+@pytest.mark.slow
+def test_demo_on_the_embedded_model(capsys: pytest.CaptureFixture[str]) -> None:
+    """The main job, as the README's first command runs it (plain output, for a person)."""
+    assert main(["demo", "--max-tokens", "64"]) == 0
+    out = capsys.readouterr().out
+    for title in ("S2A", "LECO", "Critique-revise"):
+        assert title in out
+    assert "final answer" in out and "stop reason" in out
