@@ -208,7 +208,7 @@ class OpenAIModel(LogprobModel):
             prefill=request.prefill or "",
         )
 
-    # -- HTTP with retries: the two loops differ only in how they send and sleep -----------------
+    # -- HTTP with retries: the two loops differ only in how they send and sleep; _verdict decides --
     def _generate(self, request: GenerationRequest) -> Generation:
         import httpx
 
@@ -216,16 +216,13 @@ class OpenAIModel(LogprobModel):
         attempts = self._attempt_log(path)
         while True:
             try:
-                response = self._client.post(path, json=payload)
+                outcome: Any = self._client.post(path, json=payload)
             except httpx.TransportError as exc:
-                wait = attempts.failed(None, _describe(exc), connect=_is_connect(exc))
-            else:
-                done, value = _check(response, attempts)
-                if done:
-                    return self._parse(value, request)
-                wait = value
-            _log_retry(attempts)
-            time.sleep(wait)
+                outcome = exc
+            done, value = _verdict(outcome, attempts)
+            if done:
+                return self._parse(value, request)
+            time.sleep(value)
 
     async def _agenerate(self, request: GenerationRequest) -> Generation:
         import httpx
@@ -235,16 +232,13 @@ class OpenAIModel(LogprobModel):
         client = self._async_client()
         while True:
             try:
-                response = await client.post(path, json=payload)
+                outcome: Any = await client.post(path, json=payload)
             except httpx.TransportError as exc:
-                wait = attempts.failed(None, _describe(exc), connect=_is_connect(exc))
-            else:
-                done, value = _check(response, attempts)
-                if done:
-                    return self._parse(value, request)
-                wait = value
-            _log_retry(attempts)
-            await asyncio.sleep(wait)
+                outcome = exc
+            done, value = _verdict(outcome, attempts)
+            if done:
+                return self._parse(value, request)
+            await asyncio.sleep(value)
 
     def _attempt_log(self, path: str) -> AttemptLog:
         return AttemptLog(self.retry, f"POST {self.base_url}{path}", self.base_url)
@@ -258,6 +252,20 @@ class OpenAIModel(LogprobModel):
         if client is None:
             client = self._aclients[loop] = httpx.AsyncClient(**self._client_args)
         return client
+
+
+def _verdict(outcome: Any, attempts: AttemptLog) -> tuple[bool, Any]:
+    """One attempt's result (a response, or the transport error it raised): ``(True, json_body)``
+    to finish, or ``(False, seconds to wait)`` before the next try; raises when retries run out."""
+    if isinstance(outcome, BaseException):
+        wait = attempts.failed(None, _describe(outcome), connect=_is_connect(outcome))
+    else:
+        done, value = _check(outcome, attempts)
+        if done:
+            return True, value
+        wait = value
+    _log_retry(attempts)
+    return False, wait
 
 
 def _check(response: Any, attempts: AttemptLog) -> tuple[bool, Any]:
