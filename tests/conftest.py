@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from adapters.errors import EmbeddedModelMissingError
-from sc_chains.llama_server import LLAMA_MODEL_NAME, smollm2_gguf  # noqa: F401 - used by test modules
 from sc_chains.llama_server import llama_server as start_llama_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -7,13 +7,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import LLAMA_MODEL_NAME
 
 from adapters.langchain import LangChainModel
 from adapters.openai_compat import OpenAIModel
 from graphs.critique import create_critique_graph
 from graphs.leco import create_leco_graph
 from graphs.s2a import create_s2a_graph
+from sc_chains.testing import LLAMA_MODEL_NAME
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -15,7 +15,13 @@ from rich.console import Console
 from adapters.fake import FakeLogprobModel, FakeReply
 from adapters.types import Generation, TokenLogprob, TopLogprob, Usage
 from sc_chains.cli import main
-from sc_chains.render import generation_to_json, prob_style, render_tokens, token_segments, tokens_text
+from sc_chains.render import (
+    generation_to_json,
+    prob_style,
+    render_tokens,
+    token_segments,
+    tokens_text,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model", "hf:tiny-random"]

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from adapters.errors import InvalidRequestError
 from adapters.fake import FakeLogprobModel
 from adapters.types import Generation, tokens_from_pairs
-from graphs.judge import Judge, expected_score, pairwise_winner, parse_preference, parse_score
+from graphs.judge import (
+    Judge,
+    expected_score,
+    pairwise_winner,
+    parse_preference,
+    parse_score,
+)
 from graphs.judge.policy import mean_or_none
 from graphs.judge.prompts import POINTWISE_PROMPT
 

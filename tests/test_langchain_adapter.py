@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import Field
 from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
 
-from adapters.errors import InvalidRequestError, LogprobsUnavailableError, MalformedResponseError
+from adapters.errors import (
+    InvalidRequestError,
+    LogprobsUnavailableError,
+    MalformedResponseError,
+)
 from adapters.langchain import LangChainModel, parse_logprobs, trim_to_text
 from adapters.specs import resolve_model
 

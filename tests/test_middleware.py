@@ -6,7 +6,15 @@ import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.memory import InMemorySaver
-from middleware_scripts import FINAL, QUESTION, REWRITE, add, leco_model, tool_call, user
+from middleware_scripts import (
+    FINAL,
+    QUESTION,
+    REWRITE,
+    add,
+    leco_model,
+    tool_call,
+    user,
+)
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
 from sc_chains.fake_chat import FakeLogprobChatModel

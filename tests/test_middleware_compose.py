@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import pytest
 from langchain.agents import create_agent
-from langchain.agents.middleware import HumanInTheLoopMiddleware, ModelFallbackMiddleware, ModelRetryMiddleware
+from langchain.agents.middleware import (
+    HumanInTheLoopMiddleware,
+    ModelFallbackMiddleware,
+    ModelRetryMiddleware,
+)
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, interrupt
-from middleware_scripts import DRAFT, FINAL, REWRITE, RETHINK, add, leco_model, user
+from middleware_scripts import DRAFT, FINAL, RETHINK, REWRITE, add, leco_model, user
 
 from sc_chains.fake_chat import FakeLogprobChatModel
 from sc_chains.middleware import CritiqueReviseMiddleware, LecoMiddleware, S2AMiddleware

@@ -6,7 +6,7 @@ import random
 from email.utils import formatdate
 
 import pytest
-from conftest import DROP, chat_body, free_port, reply
+from conftest import DROP, chat_body, reply
 
 from adapters.errors import (
     InvalidRequestError,
@@ -14,11 +14,12 @@ from adapters.errors import (
     MalformedResponseError,
     RetriesExhaustedError,
     SCChainsError,
+    ServerRejectedRequestError,
     ServerUnreachableError,
 )
 from adapters.openai_compat import OpenAIModel, chatml
-from adapters.errors import ServerRejectedRequestError
 from adapters.retry import AttemptLog, RetryPolicy, parse_retry_after
+from sc_chains.llama_server import free_port
 
 SECRET = "sk-test-DO-NOT-LEAK-4242"
 FAST = RetryPolicy(max_retries=3, initial_backoff=0.01, max_backoff=0.05, jitter=0.5)

@@ -16,7 +16,13 @@ from langgraph.graph import END, START, StateGraph
 
 from adapters.errors import InvalidRequestError
 from graphs.leco import create_leco_graph
-from sc_chains.runnables import as_chain, critique_chain, leco_chain, s2a_chain, to_question
+from sc_chains.runnables import (
+    as_chain,
+    critique_chain,
+    leco_chain,
+    s2a_chain,
+    to_question,
+)
 from sc_chains.testing import FakeLogprobModel, FakeReply
 
 REPLY = "Step 1: 3 + 4 = 7.\nThe answer is 7."

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import LLAMA_MODEL_NAME, smollm2_gguf
 
 from adapters.langchain import LangChainModel
 from adapters.openai_compat import OpenAIModel
 from adapters.specs import resolve_model
 from adapters.types import Generation
+from sc_chains.testing import LLAMA_MODEL_NAME, smollm2_gguf
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

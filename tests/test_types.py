@@ -8,7 +8,14 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from adapters.errors import InvalidRequestError, SCChainsError
-from adapters.types import Generation, GenerationRequest, TokenLogprob, TopLogprob, Usage, normalize_messages
+from adapters.types import (
+    Generation,
+    GenerationRequest,
+    TokenLogprob,
+    TopLogprob,
+    Usage,
+    normalize_messages,
+)
 
 
 def test_normalize_messages_accepts_the_usual_shapes() -> None:
