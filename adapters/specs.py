@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import LogprobModel
-from adapters.errors import UnknownModelSpecError
+from adapters.errors import InvalidRequestError, UnknownModelSpecError
 
 __all__ = ["KNOWN_SPECS", "resolve_model"]
 
@@ -44,12 +44,27 @@ def resolve_model(spec: Any, **options: Any) -> LogprobModel:
     if scheme == "hf":
         from adapters.hf import load_hf_model
 
-        return load_hf_model(rest, **options)
+        return _with_options(spec, load_hf_model, rest, options)
     if scheme == "openai":
         from adapters.openai_compat import OpenAIModel
 
-        return OpenAIModel(model=rest, **options)
+        return _with_options(spec, lambda name, **o: OpenAIModel(model=name, **o), rest, options)
     raise UnknownModelSpecError(spec, KNOWN_SPECS)
+
+
+def _with_options(spec: str, build: Any, rest: str, options: dict[str, Any]) -> LogprobModel:
+    """``build(rest, **options)``; an option the adapter does not take is a clear error."""
+    try:
+        return build(rest, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        bad = str(exc).rsplit("argument", 1)[-1].strip(" '\"")
+        raise InvalidRequestError(
+            "model option", bad,
+            f"{spec} does not take {bad!r}; hf: specs take device, dtype, kv_reuse, max_batch_size, "
+            "coalesce, coalesce_wait_s, name; openai: specs take base_url, api_key, timeout and retry options",
+        ) from exc
 
 
 def _is_langchain_chat_model(obj: Any) -> bool:

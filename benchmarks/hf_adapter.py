@@ -3,8 +3,12 @@
 (a) HFModel.generate vs raw ``model.generate`` (same greedy settings, same tokens): tokens/s.
 (b) A LECO-style retry from a kept prefix: prefix KV reuse vs re-encoding prompt + prefix.
 (c) A batch of 8 prompts in one padded batch vs one by one: throughput.
+(d) 8 concurrent ``agenerate`` calls (asyncio tasks, as ``sc-chains eval --concurrency 8``
+    makes them): coalesced into batches (``coalesce=True``, the default) vs run one at a time
+    under the model lock (``coalesce=False``): throughput.
 
-Usage: ``python benchmarks/hf_adapter.py [--model hf:default] [--max-tokens 32] [--repeats 3]``.
+Usage: ``python benchmarks/hf_adapter.py [--model hf:default] [--max-tokens 32] [--repeats 3]
+[--dtype bfloat16]``.
 Each timing is the best of ``--repeats`` runs; baseline and candidate alternate so machine
 load drifts hit both.
 """
@@ -12,6 +16,7 @@ load drifts hit both.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import time
@@ -115,20 +120,47 @@ def bench_batch(m: Any, max_tokens: int, repeats: int) -> tuple[float, float, in
     return n_seq / t_seq, n_batch / t_batch, same
 
 
+def bench_coalesce(m: Any, max_tokens: int, repeats: int) -> tuple[float, float, int, float]:
+    out: dict[str, Any] = {}
+
+    async def concurrent() -> list[Any]:
+        return await asyncio.gather(*(m.agenerate(p, max_tokens=max_tokens) for p in PROMPTS))
+
+    def direct() -> None:
+        m.coalesce = False
+        out["direct"] = asyncio.run(concurrent())
+
+    def coalesced() -> None:
+        m.coalesce = True
+        out["coalesced"] = asyncio.run(concurrent())
+
+    before = m.coalesce_stats
+    t_direct, t_coalesced = best_of(repeats, direct, coalesced)
+    m.coalesce = True
+    after = m.coalesce_stats
+    mean = (after.requests - before.requests) / max(1, after.batches - before.batches)
+    n_direct = sum(g.usage.completion_tokens for g in out["direct"])
+    n_coalesced = sum(g.usage.completion_tokens for g in out["coalesced"])
+    same = sum(a.text == b.text for a, b in zip(out["direct"], out["coalesced"]))
+    return n_direct / t_direct, n_coalesced / t_coalesced, same, mean
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="hf:default", help="an hf: spec (default: hf:default, SmolLM2-135M)")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", default=None, help="float32 (CPU default), bfloat16, ...")
     args = parser.parse_args()
 
     import torch
 
     from adapters.specs import resolve_model
 
-    plain = resolve_model(args.model, kv_reuse=False, max_batch_size=8, device=args.device)
-    reuse = resolve_model(args.model, kv_reuse=True, device=args.device)
+    opts = {"device": args.device, "dtype": args.dtype}
+    plain = resolve_model(args.model, kv_reuse=False, max_batch_size=8, **opts)
+    reuse = resolve_model(args.model, kv_reuse=True, **opts)
     plain.generate("warm up", max_tokens=4)
     print(f"model {args.model} on {plain.device} ({plain.model.dtype}), torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}, best of {args.repeats}")  # fmt: skip
@@ -136,6 +168,7 @@ def main() -> None:
     raw_tps, ours_tps, same_a = bench_generate(plain, args.max_tokens, args.repeats)
     t_plain, t_reuse, prompt_tokens, cached, same_b = bench_retry(reuse, plain, args.max_tokens, args.repeats)
     seq_tps, batch_tps, same_c = bench_batch(plain, args.max_tokens // 2, args.repeats)
+    direct_tps, co_tps, same_d, mean_batch = bench_coalesce(plain, args.max_tokens // 2, args.repeats)
 
     rows = [
         ("(a) generate tok/s", f"raw model.generate {raw_tps:.1f}", f"HFModel {ours_tps:.1f}",
@@ -144,6 +177,8 @@ def main() -> None:
          f"{t_plain / t_reuse:.2f}x faster", f"{cached}/{prompt_tokens} tokens cached, same text: {same_b}"),
         ("(c) 8 prompts tok/s", f"sequential {seq_tps:.1f}", f"batch of 8 {batch_tps:.1f}",
          f"{batch_tps / seq_tps:.2f}x", f"same text: {same_c}/8"),
+        ("(d) 8 concurrent agenerate tok/s", f"one at a time {direct_tps:.1f}", f"coalesced {co_tps:.1f}",
+         f"{co_tps / direct_tps:.2f}x", f"same text: {same_d}/8, mean batch {mean_batch:.1f}"),
     ]  # fmt: skip
     widths = [max(len(str(r[i])) for r in rows) for i in range(5)]
     header = ("benchmark", "baseline", "HFModel", "ratio", "check")

@@ -132,6 +132,14 @@ def test_cli_rejects_bad_names_before_loading_a_model(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequestError, match="CHAIN.KEY=VALUE"):
         eval_cli.parse_sets(["critique.mode=score"], ["leco"])
     assert eval_cli.parse_fields("question=q, answer=a") == {"question": "q", "answer": "a"}
+    assert eval_cli.parse_model_options(["dtype=bfloat16", "max_batch_size=16", "coalesce=false"]) == {
+        "dtype": "bfloat16", "max_batch_size": 16, "coalesce": False}
+    with pytest.raises(InvalidRequestError, match="'bf16'.*KEY=VALUE"):
+        eval_cli.parse_model_options(["bf16"])
+    args = _parser().parse_args(["eval", "--dataset", "gsm8k", "--model", "hf:x", "--base-url",
+                                 "http://127.0.0.1:9/v1", "--out", str(tmp_path)])
+    with pytest.raises(InvalidRequestError, match="only openai: specs take a base URL"):
+        args.func(args)
 
 
 def test_cli_end_to_end_on_tiny_random_hf_model(mini: Path, tmp_path: Path, capsys) -> None:
@@ -141,6 +149,7 @@ def test_cli_end_to_end_on_tiny_random_hf_model(mini: Path, tmp_path: Path, caps
         "eval", "--dataset", "svamp", "--data", str(_svamp(tmp_path)), "--chains", "baseline,critique",
         "--model", "hf:tiny-random", "--limit", "3", "--out", str(out), "--concurrency", "2",
         "--set", "baseline.max_tokens=16", "--set", "critique.max_tokens=16", "--no-progress",
+        "--model-option", "max_batch_size=4", "--model-option", "coalesce_wait_s=0.01",
     ])
     assert args.func(args) == 0
     printed = capsys.readouterr().out
@@ -151,6 +160,15 @@ def test_cli_end_to_end_on_tiny_random_hf_model(mini: Path, tmp_path: Path, caps
         e = summary["chains"][name]
         assert e["n"] == 3 and e["failed"] == 0 and e["cost"]["completion_tokens_per_problem"] > 0
     assert summary["chains"]["critique"]["cost"]["calls_per_problem"] == 2
+    options = {"max_batch_size": 4, "coalesce_wait_s": 0.01}
+    assert summary["model_options"] == options
+    assert json.loads((out / "run.json").read_text())["model_options"] == options
+    # resuming with other adapter options would mix two setups in one table: refused
+    args = _parser().parse_args(["eval", "--dataset", "svamp", "--data", str(_svamp(tmp_path)),
+                                 "--chains", "baseline", "--model", "hf:tiny-random", "--limit", "3",
+                                 "--out", str(out), "--model-option", "max_batch_size=2", "--no-progress"])
+    with pytest.raises(EvalMismatchError, match="model_options"):
+        args.func(args)
 
 
 def _svamp(tmp_path: Path) -> Path:

@@ -18,3 +18,14 @@ def test_unknown_specs_name_the_value_and_the_valid_forms(spec) -> None:
 def test_a_logprob_model_passes_through() -> None:
     fake = FakeLogprobModel(["x"])
     assert resolve_model(fake) is fake
+
+
+def test_an_option_the_adapter_does_not_take_is_named_with_the_valid_ones() -> None:
+    from adapters.errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError) as info:
+        resolve_model("openai:some-model", base_url="http://127.0.0.1:9/v1", dtype="bfloat16")
+    assert info.value.value == "dtype" and "base_url" in str(info.value)
+    pytest.importorskip("torch")
+    with pytest.raises(InvalidRequestError, match="'dtyp'.*hf: specs take device, dtype"):
+        resolve_model("hf:tiny-random", dtyp="bfloat16")

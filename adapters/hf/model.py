@@ -2,7 +2,8 @@
 
 Chat template, greedy and seeded sampling, stop sequences, exact ``prefill`` continuation,
 raw-logit logprobs with entropy and top-k alternatives, prefix KV-cache reuse between calls,
-and real left-padded batching in :meth:`HFModel.batch`.
+real left-padded batching in :meth:`HFModel.batch`, and coalescing of concurrent single calls
+into such batches (:mod:`adapters.hf.batcher`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from adapters.hf.decode import (
     TokenTexts,
     decode_rows,
 )
+from adapters.hf.batcher import BatcherStats, RequestBatcher
 from adapters.hf.kv import PrefixKVCache
 from adapters.types import Capabilities, Generation, GenerationRequest
 
@@ -65,8 +67,14 @@ class HFModel(LogprobModel):
 
     ``model``/``tokenizer`` are already-loaded objects (see :func:`load_pretrained` or
     ``adapters.hf.load_hf_model`` for paths and specs). ``kv_reuse=False`` re-encodes every
-    prompt (the benchmark baseline); ``max_batch_size`` bounds one forward batch in
-    :meth:`batch`. All generation runs under one lock, so an instance is safe to share
+    prompt (the benchmark baseline); ``max_batch_size`` bounds one forward batch.
+
+    ``coalesce=True`` (the default): concurrent :meth:`generate`/:meth:`agenerate` calls (from
+    threads or asyncio tasks, e.g. ``sc-chains eval --concurrency 16``) are queued to one worker
+    thread, which runs the requests that arrive within ``coalesce_wait_s`` of each other as one
+    left-padded batch; a lone request runs alone, with prefix KV reuse. Greedy results equal
+    the one-by-one results up to floating-point noise. ``coalesce=False`` runs each call
+    directly. Either way all generation runs under one lock, so an instance is safe to share
     between threads.
     """
 
@@ -81,9 +89,14 @@ class HFModel(LogprobModel):
         kv_reuse: bool = True,
         max_batch_size: int = 8,
         max_top_logprobs: int = 100,
+        coalesce: bool = True,
+        coalesce_wait_s: float = 0.002,
     ) -> None:
-        if not isinstance(max_batch_size, int) or isinstance(max_batch_size, bool) or max_batch_size < 1:
-            raise InvalidRequestError("max_batch_size", max_batch_size, "pass an integer >= 1")
+        if not isinstance(coalesce, bool):
+            raise InvalidRequestError("coalesce", coalesce, "pass True or False")
+        if (not isinstance(coalesce_wait_s, (int, float)) or isinstance(coalesce_wait_s, bool)
+                or not 0 <= coalesce_wait_s <= 1):
+            raise InvalidRequestError("coalesce_wait_s", coalesce_wait_s, "pass seconds between 0 and 1, e.g. 0.002")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name or str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
@@ -91,7 +104,6 @@ class HFModel(LogprobModel):
             logprobs=True, full_distribution=True, prefill=True, max_top_logprobs=max_top_logprobs
         )
         self.kv_reuse = kv_reuse
-        self.max_batch_size = max_batch_size
         self.device = next(model.parameters()).device
         self.eos_ids = _eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
@@ -99,6 +111,28 @@ class HFModel(LogprobModel):
         self._prefix = PrefixKVCache()
         self._texts = TokenTexts(tokenizer)
         self._lock = threading.RLock()
+        self.coalesce = coalesce
+        self._batcher: RequestBatcher[GenerationRequest, Generation] = RequestBatcher(
+            self.generate_batch, max_batch=1, wait_s=float(coalesce_wait_s),
+            name=f"sc-chains-batcher[{self.name}]",
+        )
+        self.max_batch_size = max_batch_size  # validated by the setter
+
+    @property
+    def max_batch_size(self) -> int:
+        """Most rows in one forward batch (:meth:`batch` and coalesced calls)."""
+        return self._batcher.max_batch
+
+    @max_batch_size.setter
+    def max_batch_size(self, value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidRequestError("max_batch_size", value, "pass an integer >= 1")
+        self._batcher.max_batch = value
+
+    @property
+    def coalesce_stats(self) -> BatcherStats:
+        """How many coalesced calls ran, in how many batches (see :class:`BatcherStats`)."""
+        return self._batcher.stats
 
     # -- prompts -----------------------------------------------------------------------------
     def prompt_text(self, request: GenerationRequest) -> str:
@@ -131,6 +165,16 @@ class HFModel(LogprobModel):
 
     # -- one request ---------------------------------------------------------------------------
     def _generate(self, request: GenerationRequest) -> Generation:
+        if self.coalesce:
+            return self._batcher.submit(request).result()
+        return self._generate_one(request)
+
+    async def _agenerate(self, request: GenerationRequest) -> Generation:
+        if self.coalesce:
+            return await asyncio.wrap_future(self._batcher.submit(request))
+        return await asyncio.to_thread(self._generate_one, request)
+
+    def _generate_one(self, request: GenerationRequest) -> Generation:
         with self._lock:  # the Rust tokenizer is not safe to share between threads either
             ids = self.encode(request)
             row = self._row(request, ids)
@@ -165,7 +209,7 @@ class HFModel(LogprobModel):
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         """Run validated requests in batches (similar lengths together); results in input order."""
         if len(requests) == 1:
-            return [self._generate(requests[0])]
+            return [self._generate_one(requests[0])]
         with self._lock:
             encoded = [self.encode(r) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: len(encoded[i]))

@@ -9,7 +9,7 @@ from typing import Any
 
 from adapters.errors import InvalidRequestError
 
-__all__ = ["parse_fields", "parse_sets", "register", "run"]
+__all__ = ["parse_fields", "parse_model_options", "parse_sets", "register", "run"]
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -48,6 +48,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="CHAIN.KEY=VALUE",
                         help="chain config override, value as JSON (repeatable), e.g. leco.max_rethinks=1")
     parser.add_argument("--base-url", default=None, metavar="URL", help="server /v1 root, for openai: specs")
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="adapter option, value as JSON (repeatable), e.g. dtype=bfloat16, "
+                             "max_batch_size=16, device=cuda for hf: specs; timeout=60 for openai:")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print summary.json instead of the table")
@@ -65,6 +68,20 @@ def parse_fields(text: str | None) -> dict[str, str] | None:
         if not sep or not k.strip() or not v.strip():
             raise InvalidRequestError("--fields", text, "write ROLE=KEY pairs, e.g. question=q,answer=a")
         out[k.strip()] = v.strip()
+    return out
+
+
+def parse_model_options(items: list[str]) -> dict[str, Any]:
+    """``["dtype=bfloat16", "max_batch_size=16"]`` -> ``{"dtype": "bfloat16", "max_batch_size": 16}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        m = re.fullmatch(r"(\w+)=(.*)", item)
+        if not m:
+            raise InvalidRequestError("--model-option", item, "write KEY=VALUE, e.g. dtype=bfloat16")
+        try:
+            out[m.group(1)] = json.loads(m.group(2))
+        except json.JSONDecodeError:
+            out[m.group(1)] = m.group(2)  # a bare string
     return out
 
 
@@ -94,17 +111,15 @@ def run(args: argparse.Namespace) -> int:
     for c in chains:
         get_chain(c)
     options = parse_sets(args.set, chains)
-    model: Any = args.model
+    model_options = parse_model_options(args.model_option)
     if args.base_url:
-        if not str(model).startswith("openai:"):
+        if not str(args.model).startswith("openai:"):
             raise InvalidRequestError("--base-url", args.base_url, "only openai: specs take a base URL")
-        from adapters.specs import resolve_model
-
-        model = resolve_model(args.model, base_url=args.base_url)
+        model_options["base_url"] = args.base_url
     slug = re.sub(r"[^\w.\-]+", "_", f"{args.dataset}--{args.model}")
     out = args.out or f"eval-runs/{slug}"
     summary = run_eval(
-        args.dataset, chains, model, out_dir=out, limit=args.limit, seed=args.seed,
+        args.dataset, chains, args.model, model_options=model_options, out_dir=out, limit=args.limit, seed=args.seed,
         concurrency=args.concurrency, retries=args.retries, data_path=args.data,
         fields=parse_fields(args.fields), options=options, progress=not args.no_progress,
         plots=not args.no_plots,

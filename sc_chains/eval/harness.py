@@ -49,6 +49,7 @@ def run_eval(
     chains: Sequence[str],
     model: Any,
     *,
+    model_options: Mapping[str, Any] | None = None,
     out_dir: str | os.PathLike[str],
     limit: int | None = None,
     seed: int = 0,
@@ -62,7 +63,8 @@ def run_eval(
 ) -> dict[str, Any]:
     """Evaluate ``chains`` on ``dataset`` with ``model`` (a spec or a model); return the summary.
 
-    ``options`` maps a chain name to overrides for its config (e.g. ``{"leco": {"max_rethinks":
+    ``model_options`` go to the adapter when ``model`` is a spec (e.g. ``{"dtype": "bfloat16",
+    "max_batch_size": 16}`` for ``hf:``); they are part of the run's identity. ``options`` maps a chain name to overrides for its config (e.g. ``{"leco": {"max_rethinks":
     1}}``; see :func:`chain_options` for the defaults). Results already in
     ``out_dir/results.jsonl`` are kept and not run again.
     """
@@ -74,9 +76,10 @@ def run_eval(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     label = model if isinstance(model, str) else getattr(model, "name", type(model).__name__)
-    _check_run(out, {"dataset": dataset, "model": label, "seed": seed})
+    shown_options = {k: v for k, v in (model_options or {}).items() if k != "api_key"} or None
+    _check_run(out, {"dataset": dataset, "model": label, "model_options": shown_options, "seed": seed})
     problems = load_dataset(dataset, limit=limit, seed=seed, path=data_path, fields=fields)
-    lm = resolve_model(model)
+    lm = resolve_model(model, **dict(model_options or {}))
     options = chain_options(dataset, options)
 
     async def job(item: tuple[Any, Problem]) -> dict[str, Any]:
@@ -94,7 +97,7 @@ def run_eval(
     wanted = {job_key(c.name, p) for c, p in jobs}
     records = [r for r in read_records(results) if r["key"] in wanted]
     summary = summarize(records, [c.name for c in specs])
-    summary.update(dataset=dataset, model=label, seed=seed, limit=limit, problems=len(problems),
+    summary.update(dataset=dataset, model=label, model_options=shown_options, seed=seed, limit=limit, problems=len(problems),
                    run={"skipped": stats.skipped, "ok": stats.ok, "failed": stats.failed,
                         "seconds": stats.seconds})
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

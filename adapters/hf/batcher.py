@@ -1,0 +1,111 @@
+"""Request coalescing: concurrent ``generate`` calls on one local model run as one batch.
+
+A local model decodes a batch of rows in about the time of one row when the hardware is not
+saturated (measured: 8 rows ~3x, 16 rows ~8x the tokens/s of one row on a 2-core CPU), but
+callers such as an eval or a LangGraph app issue many independent single requests at once.
+:class:`RequestBatcher` owns one worker thread: every request is queued; the worker takes the
+first one, gathers whatever else arrives within ``wait_s`` (up to ``max_batch``), and runs them
+together. A request that arrives alone runs alone, through the single-request path (which keeps
+prefix KV-cache reuse), after at most ``wait_s`` of extra latency.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+__all__ = ["BatcherStats", "RequestBatcher"]
+
+R = TypeVar("R")
+G = TypeVar("G")
+
+
+@dataclass(frozen=True)
+class BatcherStats:
+    """What a :class:`RequestBatcher` has run so far."""
+
+    requests: int
+    """Requests completed (or failed)."""
+    batches: int
+    """Runs of the batch function (a lone request counts as a batch of one)."""
+    largest: int
+    """The largest batch run."""
+
+    @property
+    def mean_batch(self) -> float:
+        """Mean requests per batch (0.0 before the first)."""
+        return self.requests / self.batches if self.batches else 0.0
+
+
+class RequestBatcher(Generic[R, G]):
+    """Runs submitted items through ``run_batch`` in groups formed by arrival time.
+
+    ``run_batch(items) -> results`` gets 1..``max_batch`` items and returns one result per item,
+    in order. If it raises, every item of that group gets the exception.
+    """
+
+    def __init__(self, run_batch: Callable[[Sequence[R]], Sequence[G]], *, max_batch: int, wait_s: float,
+                 name: str = "sc-chains-batcher") -> None:
+        self._run = run_batch
+        self.max_batch = max_batch
+        self.wait_s = wait_s
+        self._name = name
+        self._queue: queue.SimpleQueue[tuple[R, Future[G]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._requests = self._batches = self._largest = 0
+
+    @property
+    def stats(self) -> BatcherStats:
+        """Counts so far."""
+        return BatcherStats(self._requests, self._batches, self._largest)
+
+    def submit(self, item: R) -> Future[G]:
+        """Queue ``item``; the future resolves to its result (or its group's exception)."""
+        fut: Future[G] = Future()
+        self._queue.put((item, fut))
+        self._ensure_worker()
+        return fut
+
+    def _ensure_worker(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+
+    def _gather(self) -> list[tuple[R, Future[G]]]:
+        group = [self._queue.get()]
+        deadline = time.monotonic() + self.wait_s
+        while len(group) < self.max_batch:
+            left = deadline - time.monotonic()
+            try:
+                group.append(self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return group
+
+    def _loop(self) -> None:
+        while True:
+            group = [(item, fut) for item, fut in self._gather() if fut.set_running_or_notify_cancel()]
+            if not group:
+                continue
+            try:
+                results = list(self._run([item for item, _ in group]))
+                if len(results) != len(group):
+                    raise RuntimeError(f"batch function returned {len(results)} results for {len(group)} items")
+            except BaseException as exc:  # noqa: BLE001 - handed to every caller of the group
+                for _, fut in group:
+                    fut.set_exception(exc)
+            else:
+                for (_, fut), res in zip(group, results):
+                    fut.set_result(res)
+            self._requests += len(group)
+            self._batches += 1
+            self._largest = max(self._largest, len(group))
