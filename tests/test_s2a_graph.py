@@ -115,7 +115,7 @@ def test_custom_rewrite_prompt() -> None:
             "fallback_no_question",
             "Australia is a country.\n\nWhich city is the capital of Australia?",
         ),
-        ("Question/Query: Capital of Australia?", "fallback_no_context", "Capital of Australia?"),
+        ("Question/Query: Capital of Australia?", "fallback_no_context", f"{Q}\n\nCapital of Australia?"),
     ],
 )
 def test_parse_failures_fall_back_explicitly(rewrite: str, status: str, answer_prompt_head: str) -> None:

@@ -135,8 +135,9 @@ def test_missing_or_empty_question(text: str, why: str) -> None:
 def test_missing_context_label_uses_text_before_question() -> None:
     p = parse("Here it is:\n\nAustralia is a country.\n\nQuestion/Query: Which city is the capital?")
     assert (p.context, p.query, p.status) == ("Australia is a country.", "Which city is the capital?", "fallback_no_context")
-    p = parse("Question/Query: Which city is the capital?")
-    assert (p.context, p.status) == ("", "fallback_no_context")
+    p = parse("Question/Query: Which city is the capital?")  # no context at all: keep the original's
+    assert (p.context, p.query, p.status) == (ORIGINAL.strip(), "Which city is the capital?", "fallback_no_context")
+    assert "original input is the context" in p.reason
 
 
 def test_single_form() -> None:

@@ -16,8 +16,9 @@ Fallback policy when parsing fails (never silent: ``status`` says which, ``reaso
   whole rewrite is the one section.
 - ``fallback_no_question``: the question section is missing or empty: the parsed context is
   kept, and the question is the original's last question sentence.
-- ``fallback_no_context``: only the question label was found: the text before it (if any)
-  is the context.
+- ``fallback_no_context``: only the question label was found: the text before it is the
+  context; when nothing comes before it, the original input is the context (answering the bare
+  question would drop every fact; small models often return only the question section).
 - ``fallback_empty_section``: single form, the label is there but its section is empty: the
   original input is used, as for an empty rewrite.
 
@@ -233,9 +234,10 @@ def parse_rewrite(
         )
     if ctx is None:
         before = _clean(rewrite[: found["query"][0]], lead=True)
-        return ParsedRewrite(
-            before, qry, "fallback_no_context",
-            "the context label is missing; the text before the question is the context"
-            + ("" if before else " (none)"),
-        )
+        if before:
+            return ParsedRewrite(before, qry, "fallback_no_context",
+                                 "the context label is missing; the text before the question is the context")
+        return ParsedRewrite(original.strip(), qry, "fallback_no_context",
+                             "the context label is missing and nothing precedes the question; "
+                             "the original input is the context")
     return ParsedRewrite(ctx, qry, "ok", "parsed" if ctx else "parsed; the context section is empty")
