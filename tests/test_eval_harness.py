@@ -188,3 +188,29 @@ def test_without_matplotlib_plots_are_skipped_with_a_message(mini: Path, tmp_pat
     assert summary["plots"] == [] and not list((tmp_path / "p").glob("*.png"))
     assert "matplotlib is not installed, skipping plots" in capsys.readouterr().err
     assert summary["chains"]["baseline"]["accuracy"] == 0.7
+
+
+def test_s2a_differs_from_the_baseline_only_by_its_rewrite() -> None:
+    from graphs.s2a.prompts import DEFAULT_INSTRUCTION
+    from sc_chains.eval.chains import BASELINE_PROMPT, COT_INSTRUCTION
+    from sc_chains.eval.harness import chain_options
+
+    assert BASELINE_PROMPT == "{question}\n\n" + COT_INSTRUCTION
+    ic = chain_options("gsm-ic", None)
+    assert ic["s2a"] == {"rewrite": "irrelevant", "instruction": "", "answer_format": COT_INSTRUCTION}
+    assert ic["s2a+leco"] == {"rewrite": "irrelevant", "instruction": ""}
+    syc = chain_options("sycophancy", {"s2a": {"instruction": "Be brief."}})
+    assert syc["s2a"]["rewrite"] == "opinion" and syc["s2a"]["instruction"] == "Be brief."
+    assert syc["s2a+leco"]["instruction"] == DEFAULT_INSTRUCTION
+
+
+def test_s2a_answer_prompt_in_an_eval_is_the_rewrite_plus_the_baseline_instruction(mini: Path,
+                                                                                     tmp_path: Path) -> None:
+    from sc_chains.eval.chains import COT_INSTRUCTION
+
+    model = FakeLogprobModel(default=scripted)
+    run_eval("gsm-ic", ["s2a"], model, out_dir=tmp_path / "s", data_path=mini, limit=1, progress=False,
+             plots=False)
+    answer_prompt = model.calls[1].messages[-1]["content"]
+    assert answer_prompt == ("Q0: Sam has 0 pens. He gets 0 more pens.\n\nHow many pens does Sam have?\n\n"
+                             + COT_INSTRUCTION)

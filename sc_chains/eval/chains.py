@@ -19,12 +19,15 @@ from graphs.common import add_usage, usage_of
 from sc_chains.datasets import Problem
 from sc_chains.eval.metrics import check_answer
 
-__all__ = ["BASELINE_PROMPT", "CHAINS", "Chain", "get_chain"]
+__all__ = ["BASELINE_PROMPT", "CHAINS", "COT_INSTRUCTION", "Chain", "get_chain"]
 
-BASELINE_PROMPT = (
-    "{question}\n\nSolve this problem step by step. Finish with a last line of the form "
-    '"The answer is X." where X is the final answer.'
+COT_INSTRUCTION = (
+    'Solve this problem step by step. Finish with a last line of the form "The answer is X." '
+    "where X is the final answer."
 )
+"""The chain-of-thought instruction of the baseline, also S2A's answer format in evals."""
+
+BASELINE_PROMPT = "{question}\n\n" + COT_INSTRUCTION
 """The plain chain-of-thought prompt of the ``baseline`` and ``oracle`` chains."""
 
 _SKIP_TRACE = {"question", "reference", "answer", "response", "usage"}

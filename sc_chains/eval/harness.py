@@ -35,12 +35,25 @@ def job_key(chain: str, problem: Problem) -> str:
 
 
 def chain_options(dataset: str, options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
-    """Per-chain options with dataset defaults: S2A's rewrite prompt is ``"opinion"`` for
-    sycophancy data and ``"irrelevant"`` (GSM-IC's) otherwise, unless the caller set one."""
+    """Per-chain options with dataset defaults, so that S2A differs from the baseline only by its
+    rewrite (values the caller set win):
+
+    - ``rewrite``: ``"opinion"`` for sycophancy data, ``"irrelevant"`` (GSM-IC's) otherwise;
+    - ``instruction``: the paper's "Answer in an unbiased way." for sycophancy data, none
+      otherwise (the paper uses it against opinions, not against irrelevant sentences);
+    - ``answer_format`` (plain S2A): the baseline's chain-of-thought instruction
+      (:data:`~sc_chains.eval.chains.COT_INSTRUCTION`). ``s2a+leco`` answers with LECO's prompt.
+    """
+    from graphs.s2a.prompts import DEFAULT_INSTRUCTION
+    from sc_chains.eval.chains import COT_INSTRUCTION
+
     out = {k: dict(v) for k, v in (options or {}).items()}
-    rewrite = "opinion" if dataset.startswith("sycophancy") else "irrelevant"
+    opinion = dataset.startswith("sycophancy")
     for name in ("s2a", "s2a+leco"):
-        out.setdefault(name, {}).setdefault("rewrite", rewrite)
+        o = out.setdefault(name, {})
+        o.setdefault("rewrite", "opinion" if opinion else "irrelevant")
+        o.setdefault("instruction", DEFAULT_INSTRUCTION if opinion else "")
+    out["s2a"].setdefault("answer_format", COT_INSTRUCTION)
     return out
 
 
