@@ -74,6 +74,7 @@ def test_known_accuracies_flips_and_gap_in_summary(mini: Path, tmp_path: Path) -
     assert c["s2a"]["cost"]["calls_per_problem"] == 2 and c["critique"]["cost"]["calls_per_problem"] == 2
     assert c["leco"]["cost"]["calls_per_problem"] >= 1
     assert all(e["failed"] == 0 for e in c.values())
+    assert c["s2a"]["parse_status"] == {"ok": 10} and "parse_status" not in c["baseline"]
 
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(records) == N * len(chains) and len({r["key"] for r in records}) == N * len(chains)
@@ -84,6 +85,7 @@ def test_known_accuracies_flips_and_gap_in_summary(mini: Path, tmp_path: Path) -
 
     table = markdown_table(on_disk)
     assert "| baseline | 10 | 40.0 [16.8, 68.7] |" in table and "| s2a |" in table
+    assert "\ns2a rewrites: ok 10 (of 10)" in table
     assert {Path(p).name for p in summary["plots"]} == {"accuracy_vs_tokens.png", "flips.png"}
     assert all((out / name).stat().st_size > 1000 for name in ("accuracy_vs_tokens.png", "flips.png"))
 

@@ -106,3 +106,17 @@ def test_edit_distance() -> None:
 )
 def test_check_answer_cases(pred: str | None, gold: str, expected: bool) -> None:
     assert check_answer(pred, gold) is expected
+
+
+def test_summary_counts_s2a_parse_fallbacks_and_the_table_shows_them() -> None:
+    from sc_chains.eval.report import markdown_table, summarize
+
+    def rec(i: int, status: str) -> dict:
+        return {"key": f"s2a::p{i}", "status": "ok", "chain": "s2a", "correct": i == 0,
+                "usage": {"calls": 2, "prompt_tokens": 10, "completion_tokens": 5}, "wall_s": 1.0,
+                "trace": {"parse_status": status}}
+
+    records = [rec(0, "ok"), rec(1, "fallback_no_context"), rec(2, "fallback_no_context")]
+    summary = summarize(records, ["s2a"])
+    assert summary["chains"]["s2a"]["parse_status"] == {"fallback_no_context": 2, "ok": 1}
+    assert "s2a rewrites: fallback_no_context 2, ok 1 (of 3)" in markdown_table(summary)

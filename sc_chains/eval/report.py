@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ def summarize(records: Sequence[Mapping[str, Any]], chains: Sequence[str]) -> di
                 groups[group].append(bool(r.get("correct")))
         if groups:
             entry["by_group"] = {g: accuracy(v) for g, v in sorted(groups.items())}
+        statuses = [(r.get("trace") or {}).get("parse_status") for r in ok]
+        if any(statuses):  # S2A chains: how often the rewrite parsed, and which fallbacks ran
+            entry["parse_status"] = dict(sorted(Counter(s for s in statuses if s).items()))
         out["chains"][c] = entry
     if "baseline" in chains and "oracle" in chains:
         acc = {c: out["chains"][c]["accuracy"] for c in chains}
@@ -86,6 +89,10 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
             _num(c["calls_per_problem"], "{:.2f}"), _num(c["total_tokens_per_problem"], "{:.0f}"),
             _num(c["wall_s_per_problem"], "{:.2f}"), str(e["failed"]),
         ]) + " |")
+    for name, e in summary["chains"].items():
+        if e.get("parse_status"):
+            shown = ", ".join(f"{k} {v}" for k, v in e["parse_status"].items())
+            lines.append(f"\n{name} rewrites: {shown} (of {sum(e['parse_status'].values())})")
     title = " ".join(str(summary.get(k)) for k in ("dataset", "model") if summary.get(k))
     return (f"**{title}**\n\n" if title else "") + "\n".join(lines)
 
