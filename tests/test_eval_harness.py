@@ -216,3 +216,23 @@ def test_s2a_answer_prompt_in_an_eval_is_the_rewrite_plus_the_baseline_instructi
     answer_prompt = model.calls[1].messages[-1]["content"]
     assert answer_prompt == ("Q0: Sam has 0 pens. He gets 0 more pens.\n\nHow many pens does Sam have?\n\n"
                              + COT_INSTRUCTION)
+
+
+def test_eval_extras_script_agrees_with_the_summary(mini: Path, tmp_path: Path, capsys) -> None:
+    import importlib.util
+
+    out = tmp_path / "x"
+    summary = run_eval("gsm-ic", ["leco", "critique", "s2a", "s2a+leco"], FakeLogprobModel(default=scripted),
+                       out_dir=out, data_path=mini, progress=False, plots=False)
+    spec = importlib.util.spec_from_file_location(
+        "eval_extras", Path(__file__).resolve().parents[1] / "benchmarks" / "eval_extras.py")
+    extras = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extras)
+    extras.main([str(out)])
+    printed = capsys.readouterr().out
+    c = summary["chains"]
+    t1 = round(c["critique"]["two_attempt"]["accuracy_t1"] * N)
+    t2 = c["critique"]["correct"]
+    assert f"attempt 1 correct {t1}/{N} ({100 * t1 // N}%) -> attempt 2 {t2}/{N}" in printed
+    assert f"-> final {c['leco']['correct']}/{N}" in printed
+    assert f"rewrite parse {c['s2a']['parse_status']}" in printed
