@@ -149,3 +149,44 @@ def test_max_batch_size_setter_validates_and_bounds_coalescing() -> None:
     assert m.max_batch_size == 5
     with pytest.raises(InvalidRequestError, match="max_batch_size"):
         m.max_batch_size = 0
+
+
+def _wait_until(cond, timeout: float = 5.0) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
+def test_an_idle_worker_exits_and_the_next_request_restarts_it() -> None:
+    b = RequestBatcher(lambda items: [i + 1 for i in items], max_batch=4, wait_s=0.0, idle_s=0.05)
+    assert not b.running
+    assert b.submit(1).result(10) == 2 and b.running
+    assert _wait_until(lambda: not b.running)
+    assert b.submit(2).result(10) == 3  # restarted
+    with ThreadPoolExecutor(8) as pool:  # requests racing the worker's exit are never stranded
+        for _ in range(20):
+            assert list(pool.map(lambda i: b.submit(i).result(10), range(8))) == list(range(1, 9))
+            _wait_until(lambda: not b.running, 0.06)
+
+
+def test_an_unused_model_can_be_garbage_collected() -> None:
+    import gc
+    import weakref
+
+    m = tiny_random_model(kv_reuse=False, name="collectable")
+    m._batcher.idle_s = 0.05
+    m.generate("Hello", max_tokens=4)
+    ref = weakref.ref(m)
+    del m  # the worker thread holds the model until it retires
+
+    def retired() -> bool:
+        return not any(t.name == "sc-chains-batcher[collectable]" for t in threading.enumerate())
+
+    assert _wait_until(retired)
+    gc.collect()
+    assert ref() is None

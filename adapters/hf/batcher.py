@@ -6,7 +6,9 @@ callers such as an eval or a LangGraph app issue many independent single request
 :class:`RequestBatcher` owns one worker thread: every request is queued; the worker takes the
 first one, gathers whatever else arrives within ``wait_s`` (up to ``max_batch``), and runs them
 together. A request that arrives alone runs alone, through the single-request path (which keeps
-prefix KV-cache reuse), after at most ``wait_s`` of extra latency.
+prefix KV-cache reuse), after at most ``wait_s`` of extra latency. The worker exits after
+``idle_s`` without requests (so an unused model can be garbage-collected) and restarts on the
+next one.
 """
 
 from __future__ import annotations
@@ -50,10 +52,11 @@ class RequestBatcher(Generic[R, G]):
     """
 
     def __init__(self, run_batch: Callable[[Sequence[R]], Sequence[G]], *, max_batch: int, wait_s: float,
-                 name: str = "sc-chains-batcher") -> None:
+                 idle_s: float = 1.0, name: str = "sc-chains-batcher") -> None:
         self._run = run_batch
         self.max_batch = max_batch
         self.wait_s = wait_s
+        self.idle_s = idle_s
         self._name = name
         self._queue: queue.SimpleQueue[tuple[R, Future[G]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -72,16 +75,31 @@ class RequestBatcher(Generic[R, G]):
         self._ensure_worker()
         return fut
 
-    def _ensure_worker(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread is up (it exits after ``idle_s`` without requests)."""
         with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
+            return self._thread is not None
+
+    def _ensure_worker(self) -> None:
+        with self._start_lock:  # always locked: the worker decides to exit under this lock
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
 
-    def _gather(self) -> list[tuple[R, Future[G]]]:
-        group = [self._queue.get()]
+    def _retire(self) -> bool:
+        """Called by an idle worker: exit unless a request slipped in."""
+        with self._start_lock:
+            if not self._queue.empty():
+                return False
+            self._thread = None
+            return True
+
+    def _gather(self) -> list[tuple[R, Future[G]]] | None:
+        try:
+            group = [self._queue.get(timeout=self.idle_s)]
+        except queue.Empty:
+            return None
         deadline = time.monotonic() + self.wait_s
         while len(group) < self.max_batch:
             left = deadline - time.monotonic()
@@ -93,7 +111,12 @@ class RequestBatcher(Generic[R, G]):
 
     def _loop(self) -> None:
         while True:
-            group = [(item, fut) for item, fut in self._gather() if fut.set_running_or_notify_cancel()]
+            gathered = self._gather()
+            if gathered is None:
+                if self._retire():
+                    return
+                continue
+            group = [(item, fut) for item, fut in gathered if fut.set_running_or_notify_cancel()]
             if not group:
                 continue
             try:
