@@ -129,3 +129,27 @@ def test_top_logprobs_limit_checked_before_sending(llama_server):
     model = OpenAIModel(LLAMA_MODEL_NAME, base_url=llama_server, max_top_logprobs=5)
     with pytest.raises(InvalidRequestError):
         model.generate("Hi", top_logprobs=6)
+
+
+def test_eval_cli_against_the_server(llama_server, tmp_path):
+    import json
+
+    from sc_chains.cli import main
+
+    data = tmp_path / "SVAMP.json"
+    data.write_text(json.dumps([{"ID": f"s{i}", "Body": f"Ann has {i} pens and buys 2 more.",
+                                 "Question": "How many pens does Ann have?", "Answer": float(i + 2)}
+                                for i in range(2)]))
+    out = tmp_path / "run"
+    rc = main(["eval", "--dataset", "svamp", "--data", str(data), "--chains", "baseline,critique",
+               "--model", f"openai:{LLAMA_MODEL_NAME}", "--base-url", llama_server,
+               "--model-option", "api_key=x", "--model-option", "timeout=60",
+               "--set", "baseline.max_tokens=24", "--set", "critique.max_tokens=24",
+               "--set", "critique.critique_max_tokens=24", "--out", str(out), "--no-progress", "--no-plots"])
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == f"openai:{LLAMA_MODEL_NAME}" and summary["problems"] == 2
+    assert "api_key" not in summary["model_options"] and summary["model_options"]["base_url"] == llama_server
+    for name in ("baseline", "critique"):
+        e = summary["chains"][name]
+        assert e["n"] == 2 and e["failed"] == 0 and e["cost"]["completion_tokens_per_problem"] > 0
