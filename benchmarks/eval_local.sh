@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 LIMIT="${1:-50}"
 MODEL="${2:-hf:qwen2.5-coder-0.5b}"
 PREFIX="${3:-benchmarks/results/eval}"
-TAG="${MODEL#hf:}"
+TAG="${MODEL#*:}"; TAG="${TAG//\//_}"
 OPTS=(--model "$MODEL" --limit "$LIMIT" --seed 0 --concurrency 16 --no-progress)
 case "$MODEL" in hf:*) OPTS+=(--model-option dtype=bfloat16 --model-option max_batch_size=16) ;; esac
 export HF_HUB_OFFLINE=1
