@@ -109,10 +109,18 @@ def build_loop_graph(
     finish: Callable[[Mapping[str, Any], Any], dict[str, Any]],
     reset: Sequence[str] = (),
     checkpointer: Any = None,
+    models: Mapping[str, LogprobModel] | None = None,
 ) -> CompiledStateGraph:
     """Compile the driver graph of a loop. ``state_schema`` must have ``replies`` (reduced by
     :func:`record_replies`), ``emitted: int`` and ``finished: bool``; ``reset`` lists the output
-    keys a new run clears."""
+    keys a new run clears; ``models`` maps :attr:`ModelCall.target` names other than
+    ``"model"`` to their models."""
+    targets: dict[str, LogprobModel] = {**(models or {}), "model": model}
+
+    def pick(call: ModelCall) -> LogprobModel:
+        if call.target not in targets:
+            raise KeyError(f"{name}: ModelCall.target {call.target!r} has no model; pass models={{...}}")
+        return targets[call.target]
 
     def begin(state: Mapping[str, Any]) -> dict[str, Any]:
         fresh = {k: None for k in reset}
@@ -129,15 +137,17 @@ def build_loop_graph(
     def step(state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         run = prepare(state)
         if isinstance(run.pending, ModelCall):
-            reqs = model_requests(model, run.pending, host(state))
-            run.answer(model.generate(reqs[0]) if len(reqs) == 1 else model.batch(reqs))
+            m = pick(run.pending)
+            reqs = model_requests(m, run.pending, host(state))
+            run.answer(m.generate(reqs[0]) if len(reqs) == 1 else m.batch(reqs))
         return run.update(finish, state)
 
     async def astep(state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         run = prepare(state)
         if isinstance(run.pending, ModelCall):
-            reqs = model_requests(model, run.pending, host(state))
-            run.answer(await model.agenerate(reqs[0]) if len(reqs) == 1 else await model.abatch(reqs))
+            m = pick(run.pending)
+            reqs = model_requests(m, run.pending, host(state))
+            run.answer(await m.agenerate(reqs[0]) if len(reqs) == 1 else await m.abatch(reqs))
         return run.update(finish, state)
 
     builder = StateGraph(state_schema, input_schema=input_schema)

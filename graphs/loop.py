@@ -92,6 +92,9 @@ class ModelCall:
     final: bool = False
     """This reply may be the answer the user sees: it streams token by token under the
     ``"final"`` stream policy (other calls only as custom events)."""
+    target: str = "model"
+    """Which model answers: ``"model"`` (the method's own / the agent's), or a name the driver
+    maps to another model (``build_loop_graph(models={name: model})``; e.g. ``"critic"``)."""
     n: int = 1
     """Replies wanted (``n > 1``: a batch of the same request, seeds ``seed + i``; the loop
     receives a list)."""
