@@ -40,7 +40,7 @@ def run_s2a(
     """Run S2A on ``question``; returns the final state (a plain, JSON-serialisable dict).
 
     ``config`` takes any :class:`S2AConfig` field (``rewrite``, ``variant``, ``instruction``,
-    ``token_budget``...); ``answer_graph`` see :func:`create_s2a_graph`.
+    ``max_completion_tokens``...); ``answer_graph`` see :func:`create_s2a_graph`.
     """
     graph = create_s2a_graph(model, S2AConfig(**config), answer_graph=answer_graph)
     state: dict[str, Any] = {"question": question}

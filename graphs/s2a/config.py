@@ -23,7 +23,7 @@ class S2AConfig(Options):
 
     The no-instruction variant of the paper is ``instruction=""``. The graph makes exactly one
     rewrite call and one answer step (no loop), so its iteration bound is fixed;
-    ``token_budget`` caps the generated tokens of both model calls together.
+    ``max_completion_tokens`` caps the generated tokens of both model calls together.
     """
 
     rewrite: str | RewritePrompt = "opinion"
