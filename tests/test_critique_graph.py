@@ -231,9 +231,12 @@ def test_hitl_rejects_a_bad_resume_and_needs_a_checkpointer() -> None:
     graph = _hitl(FakeLogprobModel(["The answer is 8.", "hmm"]))
     cfg = {"configurable": {"thread_id": "bad"}}
     graph.invoke({"question": Q}, cfg)
+    # a malformed decision is never approval: the pause is asked again, with the error (bounded)
     for bad in ({"action": "maybe"}, "yes", True, {"decisions": []}, {"decisions": [{"type": "edit"}]}):
-        with pytest.raises(InvalidRequestError):
-            graph.invoke(Command(resume=bad), cfg)
+        again = graph.invoke(Command(resume=bad), cfg)
+        assert "resume" in again["__interrupt__"][0].value["error"]
+    with pytest.raises(InvalidRequestError, match="resume"):
+        graph.invoke(Command(resume="sixth"), cfg)
     with pytest.raises(InvalidRequestError):
         create_critique_graph(FakeLogprobModel(), interrupt_before_revise=True)
 
