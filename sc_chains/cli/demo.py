@@ -27,7 +27,7 @@ CRITIQUE_QUESTION = "Tom has 5 apples and buys 3 bags with 4 apples each. How ma
 STEPS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("S2A: rewrite the context, drop the opinion, then answer", "sc_chains.s2a", S2A_QUESTION, {}),
     ("LECO: score each step, cut at the least confident, rethink", "sc_chains.leco", LECO_QUESTION, {}),
-    ("Critique-revise: draft, critique, revise", "sc_chains.critique", CRITIQUE_QUESTION, {"mode": "self-refine", "max_turns": 1}),
+    ("Critique-revise: draft, critique, revise", "sc_chains.cli.critique", CRITIQUE_QUESTION, {"mode": "self-refine", "max_turns": 1}),
 ]
 
 

@@ -17,7 +17,7 @@ CHAINS: dict[str, tuple[str, dict[str, Any]]] = {
     "leco": ("sc_chains.leco", {}),
     "s2a": ("sc_chains.s2a", {}),
     "s2a+leco": ("sc_chains.s2a", {"answer": "leco"}),
-    "critique": ("sc_chains.critique", {}),
+    "critique": ("sc_chains.cli.critique", {}),
 }
 
 
