@@ -285,3 +285,68 @@ async def test_review_async_resume() -> None:
     assert "__interrupt__" in first
     out = await agent.ainvoke(Command(resume={"decisions": [{"type": "approve"}]}), cfg)
     assert _final(out).content == "The answer is 7." and len(model.calls) == 2
+
+
+# -- cost and limits ------------------------------------------------------------------------------------
+class _CountCalls:
+    """A callback handler counting every chat model call and its tokens."""
+
+    def __init__(self) -> None:
+        from langchain_core.callbacks import BaseCallbackHandler
+
+        outer = self
+        self.calls, self.input_tokens, self.output_tokens = 0, 0, 0
+
+        class Handler(BaseCallbackHandler):
+            def on_chat_model_start(self, *args, **kwargs) -> None:
+                outer.calls += 1
+
+            def on_llm_end(self, response, **kwargs) -> None:
+                for gens in response.generations:
+                    for g in gens:
+                        um = getattr(g.message, "usage_metadata", None) or {}
+                        outer.input_tokens += um.get("input_tokens", 0)
+                        outer.output_tokens += um.get("output_tokens", 0)
+
+        self.handler = Handler()
+
+
+def test_critique_around_leco_counts_every_nested_call() -> None:
+    """Critique outside LECO: each draft and revision is a whole LECO run; the final message's
+    calls (1 + every sc_chains entry) and tokens equal what a callback counted."""
+    from middleware_scripts import DRAFT, RETHINK
+
+    from sc_chains.middleware import LecoMiddleware
+
+    model = FakeLogprobChatModel(replies=[DRAFT, RETHINK, RETHINK, DRAFT, RETHINK, RETHINK])
+    critic = FakeLogprobChatModel(replies=["Verdict: incorrect", "Verdict: correct"])
+    counter = _CountCalls()
+    mws = [CritiqueReviseMiddleware(critic, collapse_threshold=0.0), LecoMiddleware()]
+    out = create_agent(model, middleware=mws).invoke(user(), {"callbacks": [counter.handler]})
+    final = _final(out)
+    sc = final.response_metadata["sc_chains"]
+    assert counter.calls == 8 == 1 + sc["leco"]["calls"] + sc["critique"]["calls"]
+    assert final.usage_metadata["input_tokens"] == counter.input_tokens
+    assert final.usage_metadata["output_tokens"] == counter.output_tokens
+
+
+def test_model_call_limit_counts_agent_steps_not_critique_calls() -> None:
+    """``ModelCallLimitMiddleware`` counts the agent's model *steps*. Hidden critique is one step
+    (its extra calls are bounded by ``max_corrections`` and MAX_REVISIONS, and itemised in the
+    trace); in visible mode each revision is a step, so a run limit listed after the critique
+    middleware stops the revisions."""
+    from langchain.agents.middleware import ModelCallLimitMiddleware
+
+    model = FakeLogprobChatModel(replies=_drafts(6))
+    critic = FakeLogprobChatModel(default="Verdict: incorrect")
+    limit = ModelCallLimitMiddleware(run_limit=1, exit_behavior="end")
+    out = create_agent(model, middleware=[limit, CritiqueReviseMiddleware(critic, max_corrections=3)]).invoke(user())
+    assert len(model.calls) == 4 and _trace(out)["calls"] == 6  # 3 revisions + 3 critiques, one agent step
+
+    model = FakeLogprobChatModel(replies=_drafts(6))
+    critic = FakeLogprobChatModel(default="Verdict: incorrect")
+    limit = ModelCallLimitMiddleware(run_limit=1, exit_behavior="end")
+    mw = CritiqueReviseMiddleware(critic, visible=True, max_corrections=3)
+    out = create_agent(model, middleware=[mw, limit]).invoke(user())
+    assert len(model.calls) == 1 and len(critic.calls) == 1
+    assert "limit" in _final(out).content

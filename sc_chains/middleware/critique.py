@@ -26,6 +26,16 @@ approval; a string like ``"no"`` is a typed error).
 Bounds: at most :data:`~graphs.critique.config.MAX_REVISIONS` revisions per request, whatever
 ``max_corrections`` says (``max_corrections=10**9, max_completion_tokens=None`` still ends), so
 visible mode stays far inside LangGraph's recursion limit.
+
+Cost: the final message's ``usage_metadata`` is everything the turn spent (drafts, critiques,
+revisions, and what an inner middleware such as LECO spent on drafts that were replaced);
+``response_metadata["sc_chains"][name]`` itemises the extra calls and tokens and the loop's trace
+(``turns``, ``stop_reason``, ``usage``).
+
+With LangChain's ``ModelCallLimitMiddleware``: it counts the agent's model *steps*. A hidden
+critique loop is one step (its own calls are bounded by ``max_corrections`` and
+``MAX_REVISIONS``); in visible mode each revision is a step, and a run limit listed *after* this
+middleware ends the revisions (listed before it, the jump back to the model skips its count).
 """
 
 from __future__ import annotations
@@ -270,27 +280,37 @@ class _Session:
                 run[key] = self.run[key]
         return {KEY: {self.mw.name: {**self.led, "run": run}}}
 
-    def close(self, result: CritiqueResult, final: AIMessage, revisions: int,
-              counted: list[AIMessage] | None = None) -> tuple[AIMessage, dict[str, Any]]:
-        """The final answer with the trace and the extra cost on it (what the loop spent beyond
-        the messages in the thread, ``counted``: the final answer, or every visible draft); the
-        ledger charged with everything the loop spent."""
+    def close(self, result: CritiqueResult, drafts: list[AIMessage], final: AIMessage | None = None,
+              *, visible: bool = False) -> tuple[AIMessage, dict[str, Any]]:
+        """The final answer with the trace and the extra cost on it; the ledger charged with
+        everything the loop spent. The extra cost is what the thread's messages do not already
+        show: beyond the final answer (hidden) or beyond every visible draft, including the
+        calls an inner middleware made for drafts that are not shown (LECO inside critique)."""
+        final = final if final is not None else drafts[result["final"]]
+        counted = drafts if visible else [final]
         own = zero_cost()
-        for m in counted if counted is not None else [final]:
+        for m in counted:
             um = m.usage_metadata or {}
             own = add_cost(own, {"calls": 1, "prompt_tokens": int(um.get("input_tokens", 0)),
                                  "completion_tokens": int(um.get("output_tokens", 0))})
-        usage = result["usage"]
+        hidden = sum(_inner_calls(m, self.mw.name) for m in drafts if not any(m is c for c in counted))
+        usage, revisions = result["usage"], len(drafts) - 1
         trace = {
-            "mode": result["mode"], "visible": self.mw.config.visible, "stop_reason": result["stop_reason"],
+            "mode": result["mode"], "visible": visible, "stop_reason": result["stop_reason"],
             "revisions": revisions, "corrections": revisions, "turns": result["turns"], "usage": usage,
-            "calls": usage["calls"] - own["calls"],
+            "calls": usage["calls"] - own["calls"] + hidden,
             "input_tokens": usage["prompt_tokens"] - own["prompt_tokens"],
             "output_tokens": usage["completion_tokens"] - own["completion_tokens"],
         }
         led = {**self.led, "run": None}
         charge_cost(led, usage, corrections=revisions)
         return with_cost(final, self.mw.name, trace), {KEY: {self.mw.name: led}}
+
+
+def _inner_calls(message: AIMessage, mine: str) -> int:
+    """Extra calls an inner middleware itemised on a reply (``sc_chains[<other>]["calls"]``)."""
+    sc = (message.response_metadata or {}).get("sc_chains") or {}
+    return sum(int(v.get("calls", 0)) for k, v in sc.items() if k != mine and isinstance(v, Mapping))
 
 
 class CritiqueReviseMiddleware(AgentMiddleware):
@@ -368,11 +388,11 @@ class CritiqueReviseMiddleware(AgentMiddleware):
     def _hidden_done(self, session: _Session, calls: _Calls, result: CritiqueResult | None) -> Any:
         if result is None:  # the draft called a tool: nothing to critique
             return calls.raw[-1]
-        revisions = len(calls.raw) - 1
+        drafts = [first_ai(r) for r in calls.raw]
         if result["stop_reason"] == "tool_call":  # a revision chose a tool: the agent runs it
-            _, update = session.close(result, first_ai(calls.raw[result["final"]]), revisions)
+            _, update = session.close(result, drafts)
             return ExtendedModelResponse(model_response=calls.raw[-1], command=Command(update=update))
-        final, update = session.close(result, first_ai(calls.raw[result["final"]]), revisions)
+        final, update = session.close(result, drafts)
         return ExtendedModelResponse(model_response=ModelResponse(result=[final]), command=Command(update=update))
 
     def _hidden_pause(self, session: _Session, calls: _Calls, review: Review) -> Any:
@@ -433,7 +453,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         final = drafts[result["final"]]
         if result["final"] != len(drafts) - 1:  # the last revision was an echo: answer again
             final = AIMessage(final.text, usage_metadata={"input_tokens": 0, "output_tokens": 0, "total_tokens": 0})
-        msg, update = session.close(result, final, len(drafts) - 1, counted=drafts)
+        msg, update = session.close(result, drafts, final, visible=True)
         return {"messages": [msg], **update}
 
     @hook_config(can_jump_to=["model"])
@@ -477,9 +497,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
             if self.config.visible:
                 return {"messages": _visible_extra(pause.args[0], text_of(session.messages[-1]), self.name), **update}
             return {"messages": [RemoveMessage(id=session.run["draft_id"])], **update}
-        final = first_ai(calls.raw[result["final"]]) if result else session.messages[-1]
-        drafts = [first_ai(r) for r in calls.raw]
-        msg, update = session.close(result, final, len(drafts) - 1, counted=drafts if self.config.visible else None)
+        msg, update = session.close(result, [first_ai(r) for r in calls.raw], visible=self.config.visible)
         return {"messages": [msg], **update, "jump_to": "end"}
 
     @hook_config(can_jump_to=["end"])
