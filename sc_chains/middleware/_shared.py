@@ -143,19 +143,32 @@ def with_cost(message: AIMessage, name: str, cost: Mapping[str, Any]) -> AIMessa
 @contextmanager
 def call_scope(stream: str, middleware: str, role: str, *, final: bool = False) -> Iterator[None]:
     """Tag the model calls made inside: ``sc_chains:<middleware>:<role>``, plus ``nostream``
-    under ``stream="final"`` unless the call is the final answer (``final=True``).
+    under ``stream="final"`` unless the call is the final answer (``final=True``); a call that is
+    not the final answer also carries LangChain's internal-call metadata (``lc_source``, as
+    ``SummarizationMiddleware`` does), so stream transformers keep it out of the conversation.
 
     Works for sync and async code alike (a context variable, reset on exit).
     """
     cfg = var_child_runnable_config.get() or {}
     tags = [*(cfg.get("tags") or []), "sc_chains", f"sc_chains:{middleware}:{role}"]
+    metadata = dict(cfg.get("metadata") or {})
     if stream == "final" and not final:
         tags.append(NOSTREAM)
-    token = var_child_runnable_config.set({**cfg, "tags": tags})
+    if not final:
+        metadata.update(lc_source=f"sc_chains:{middleware}", **_internal_call_metadata())
+    token = var_child_runnable_config.set({**cfg, "tags": tags, "metadata": metadata})
     try:
         yield
     finally:
         var_child_runnable_config.reset(token)
+
+
+def _internal_call_metadata() -> dict[str, Any]:
+    try:
+        from langchain.agents.middleware.internal_call_transformer import internal_call_metadata
+    except ImportError:  # an older langchain: the lc_source key alone
+        return {}
+    return internal_call_metadata()
 
 
 def event(name: str, **payload: Any) -> None:
