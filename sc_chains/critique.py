@@ -4,7 +4,7 @@
 
 Example::
 
-    from sc_chains.critique import run_critique, answer_match_verifier
+    from sc_chains.critique import run_critique
     result = run_critique("What is 12 * 7?", model="hf:default", mode="score")
     result["attempt1_answer"], result["attempt2_answer"], result["stop_reason"]
 """
@@ -13,14 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphs.critique import CritiqueConfig, answer_match_verifier, create_critique_graph
+from graphs.critique import CritiqueConfig, create_critique_graph
 
-__all__ = [
-    "CritiqueConfig",
-    "answer_match_verifier",
-    "create_critique_graph",
-    "run_critique",
-]
+__all__ = ["run_critique"]  # the graph, config and critics: import them from graphs.critique
 
 
 def run_critique(

@@ -82,7 +82,7 @@ from sc_chains.middleware._shared import (
     with_cost,
 )
 
-__all__ = ["CritiqueReviseConfig", "CritiqueReviseMiddleware"]
+__all__ = ["CritiqueReviseMiddlewareConfig", "CritiqueReviseMiddleware"]
 
 KEY = "sc_chains_critique"
 _UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<default>"})()
@@ -100,7 +100,7 @@ class CritiqueState(AgentState):
 
 
 @dataclass(frozen=True)
-class CritiqueReviseConfig(Options):
+class CritiqueReviseMiddlewareConfig(Options):
     """How the critique-revise middleware runs (the loop's own options are in ``critique``)."""
 
     budget: Budget = Budget(max_corrections=2, max_completion_tokens=4000)
@@ -333,7 +333,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
             tokens never count); ``None``: no token limit (the ceiling still holds).
         stream: ``"final"`` (only answers reach ``stream_mode="messages"``) or ``"all"``.
         name: this instance's name (two instances need two names).
-        config: a :class:`CritiqueReviseConfig` to start from.
+        config: a :class:`CritiqueReviseMiddlewareConfig` to start from.
         options: any other :class:`~graphs.critique.config.CritiqueConfig` field
             (``max_turns``, ``collapse_threshold``, ``confidence_threshold``, prompts...).
     """
@@ -342,7 +342,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
 
     def __init__(self, critic: Any = None, *, mode: str = _UNSET, visible: bool = _UNSET, review: bool = _UNSET,
                  max_corrections: int = _UNSET, max_completion_tokens: int | None = _UNSET, stream: str = _UNSET,
-                 name: str = _UNSET, config: CritiqueReviseConfig | None = None, **options: Any) -> None:
+                 name: str = _UNSET, config: CritiqueReviseMiddlewareConfig | None = None, **options: Any) -> None:
         super().__init__()
         if mode in ("hidden", "visible"):
             raise InvalidRequestError("mode", mode, "mode is the critique method ('self-refine', 'rci', 'score'); "
@@ -351,7 +351,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
                     "max_corrections": max_corrections, "max_completion_tokens": max_completion_tokens,
                     "stream": stream, "name": name}
         opts = {**options, **{k: v for k, v in explicit.items() if v is not _UNSET}}
-        self.config = apply_overrides(config or CritiqueReviseConfig(), opts, "CritiqueReviseMiddleware")
+        self.config = apply_overrides(config or CritiqueReviseMiddlewareConfig(), opts, "CritiqueReviseMiddleware")
         self.tools = []
         if critic is None and self.config.visible:
             raise InvalidRequestError(
@@ -504,3 +504,6 @@ class CritiqueReviseMiddleware(AgentMiddleware):
     async def abefore_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
         """Async :meth:`before_model` (a review resumes without any model call)."""
         return self.before_model(state, runtime)
+
+
+CritiqueReviseConfig = CritiqueReviseMiddlewareConfig  # transitional: removed with the __init__ update
