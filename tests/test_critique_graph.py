@@ -364,7 +364,7 @@ def test_cli_run_and_render() -> None:
 def test_lcel_chain_pauses_for_review_and_resumes(kind: str) -> None:
     from langchain_core.messages import AIMessage
 
-    from sc_chains.fake_chat import FakeLogprobChatModel
+    from sc_chains.testing import FakeLogprobChatModel
     from sc_chains.runnables import critique_chain
 
     chat = FakeLogprobChatModel(

@@ -15,7 +15,7 @@ from adapters.fake import FakeLogprobModel
 from graphs.critique import MAX_REVISIONS, create_critique_graph
 from graphs.critique.prompts import ANSWER_INSTRUCTION, SELF_REFINE_REFINE
 from sc_chains.chat_model import ChatLogprobModel
-from sc_chains.fake_chat import FakeLogprobChatModel
+from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import CritiqueReviseMiddleware
 
 Q = "Tom has 3 apples and buys 4 more. How many apples does he have?"

@@ -17,7 +17,7 @@ from middleware_scripts import (
 )
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
-from sc_chains.fake_chat import FakeLogprobChatModel
+from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import (
     Budget,
     LecoMiddleware,

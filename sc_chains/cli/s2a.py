@@ -1,0 +1,121 @@
+"""``sc-chains run s2a`` / ``s2a+leco`` and the demo's S2A step: run the chain, render its trace.
+
+``s2a+leco`` passes ``answer="leco"`` so the answer step is the LECO graph.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from adapters.errors import InvalidRequestError
+from adapters.specs import resolve_model
+from graphs.s2a import S2AConfig, create_s2a_graph
+from graphs.s2a.parse import sentence_spans
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+__all__ = ["ANSWER_STEPS", "cli_render", "cli_run", "original_text"]
+
+ANSWER_STEPS = ("model", "leco", "critique")
+"""What ``answer=`` accepts in :func:`cli_run`: a plain model call, the LECO or critique graph."""
+
+
+def _answer_graph(kind: str, model: Any, opts: dict[str, Any]) -> Any:
+    if kind == "leco":
+        try:
+            from graphs.leco import create_leco_graph
+        except ImportError as exc:
+            raise InvalidRequestError(
+                "answer", "leco", f"the LECO graph is not available ({exc}); use answer='model'"
+            ) from None
+        leco = {k: opts.pop(k) for k in ("max_rethinks",) if k in opts}
+        if "max_tokens" in opts:
+            leco["max_tokens"] = opts["max_tokens"]
+        return create_leco_graph(model, **leco)
+    from graphs.critique import create_critique_graph
+
+    crit = {k: opts.pop(k) for k in ("mode", "max_turns") if k in opts}
+    if "max_tokens" in opts:
+        crit["max_tokens"] = opts["max_tokens"]
+    return create_critique_graph(model, **crit)
+
+
+def cli_run(question: str, model: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``sc-chains run s2a`` (and ``s2a+leco``): run and return the JSON-ready result.
+
+    ``options``: :class:`S2AConfig` fields; ``answer`` (one of :data:`ANSWER_STEPS`);
+    ``max_tokens`` (both S2A calls, and the answer graph's); ``max_rethinks`` (LECO answer);
+    ``mode`` / ``max_turns`` (critique answer).
+    """
+    opts = dict(options)
+    kind = opts.pop("answer", None) or "model"
+    if kind not in ANSWER_STEPS:
+        raise InvalidRequestError("answer", kind, f"use one of {list(ANSWER_STEPS)}")
+    llm = resolve_model(model)
+    sub = None if kind == "model" else _answer_graph(kind, llm, opts)
+    max_tokens = opts.pop("max_tokens", None)
+    if max_tokens is not None:
+        opts.setdefault("rewrite_max_tokens", max_tokens)
+        opts.setdefault("answer_max_tokens", max_tokens)
+    unknown = sorted(set(opts) - set(S2AConfig.option_names()))
+    if unknown:
+        raise InvalidRequestError(
+            "options", unknown,
+            f"s2a takes S2AConfig fields {list(S2AConfig.option_names())}, answer=, max_tokens=; "
+            "max_rethinks needs answer='leco', mode/max_turns need answer='critique'",
+        )
+    result = dict(create_s2a_graph(llm, S2AConfig(**opts), answer_graph=sub).invoke({"question": question}))
+    result.pop("replies", None)  # the driver's replay log: not part of the trace shown
+    result["chain"] = "s2a" if kind == "model" else f"s2a+{kind}"
+    result["model"] = getattr(llm, "name", str(model))
+    return result
+
+
+def original_text(result: dict[str, Any]) -> Any:
+    """The original input as a rich ``Text``, removed sentences dim and struck through."""
+    from rich.text import Text
+
+    original = result.get("question", "")
+    removed = set(result.get("removed") or ())
+    out, pos = Text(), 0
+    for a, b in sentence_spans(original):
+        out.append(original[pos:a])
+        sentence = original[a:b]
+        out.append(sentence, style="dim strike" if sentence in removed else "")
+        pos = b
+    out.append(original[pos:])
+    return out
+
+
+def cli_render(result: dict[str, Any], console: Console) -> None:
+    """The original (removed sentences struck through), the rewrite, the answer, the usage."""
+    from rich.panel import Panel
+    from rich.text import Text
+
+    console.print(f"[bold]{result.get('chain', 's2a')}[/bold]  model: {result.get('model', '?')}")
+    console.print(Panel(original_text(result), title="original (struck: removed by the rewrite)"))
+    status = result.get("parse_status", "?")
+    rewrite = Text()
+    if result.get("context"):
+        rewrite.append("context: ", style="bold")
+        rewrite.append(result["context"] + "\n")
+    if result.get("query"):
+        rewrite.append("question: ", style="bold")
+        rewrite.append(result["query"])
+    style = "green" if status == "ok" else "yellow"
+    title = f"rewrite (parse: [{style}]{status}[/{style}])"
+    console.print(Panel(rewrite, title=title))
+    if status != "ok":
+        console.print(Text(f"fallback: {result.get('parse_reason', '')}", style="yellow"))
+    trace = result.get("answer_trace") or {}
+    if trace:
+        console.print(Text(f"answer step trace keys: {', '.join(sorted(trace))}", style="dim"))
+    console.print(Panel(Text(result.get("response") or "(no response)"), title="response"))
+    stop = result.get("stop_reason", "")
+    console.print(f"[bold]answer:[/bold] {result.get('answer')}" + (f"  (stop: {stop})" if stop != "done" else ""))
+    usage = result.get("usage") or {}
+    console.print(
+        f"[dim]calls {usage.get('calls', 0)}, prompt tokens {usage.get('prompt_tokens', 0)}, "
+        f"completion tokens {usage.get('completion_tokens', 0)}[/dim]"
+    )
