@@ -35,7 +35,7 @@ from langgraph.types import Command
 from typing_extensions import NotRequired
 
 from adapters.errors import LogprobsUnavailableError
-from adapters.langchain import LangChainModel
+from adapters.langchain import ChatModelAdapter
 from graphs.leco.config import LecoConfig
 from graphs.leco.loop import LecoResult, leco_loop
 from graphs.validate import Options, check_bool, check_choice, check_instance
@@ -170,7 +170,7 @@ class LecoMiddleware(AgentMiddleware):
 
     def _missing(self, model: Any, response: ModelResponse) -> ModelResponse:
         if self.config.on_missing_logprobs == "error":
-            hint = LangChainModel(model).logprobs_hint if _is_chat(model) else "Use a model that returns logprobs."
+            hint = ChatModelAdapter(model).logprobs_hint if _is_chat(model) else "Use a model that returns logprobs."
             raise LogprobsUnavailableError(_name(model), hint)
         event("leco.passthrough", reason="no token logprobs in the reply", model=_name(model))
         msg = with_cost(first_ai(response), "leco", {"status": "passthrough", "reason": "no token logprobs"})  # type: ignore[arg-type]
