@@ -250,6 +250,11 @@ def test_invalid_setups() -> None:
         create_critique_graph(FakeLogprobModel(), critic=42)
     with pytest.raises(InvalidRequestError):
         create_critique_graph(FakeLogprobModel(), max_turn=3)  # a typo is a typed error
+    with pytest.raises(InvalidRequestError, match="question, response, reference"):
+        create_critique_graph(FakeLogprobModel(), critic=lambda response: True)  # checked up front
+    says_no = create_critique_graph(FakeLogprobModel(["The answer is 8."]), critic=lambda q, r, ref: "no")
+    with pytest.raises(InvalidRequestError, match="verifier result"):
+        says_no.invoke({"question": Q})  # the string "no" is not an approval
 
 
 SCRIPT = ["The answer is 8.", "Verdict: incorrect", "Now: the answer is 7.", "Verdict: correct"]

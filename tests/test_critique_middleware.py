@@ -350,3 +350,41 @@ def test_model_call_limit_counts_agent_steps_not_critique_calls() -> None:
     out = create_agent(model, middleware=[mw, limit]).invoke(user())
     assert len(model.calls) == 1 and len(critic.calls) == 1
     assert "limit" in _final(out).content
+
+
+def test_internal_calls_are_tagged_and_carry_lc_source() -> None:
+    """The critic's calls (and drafts under stream="final" that are not the answer) are internal:
+    ``nostream`` and LangChain's ``lc_source`` metadata; the final answer's call is not hidden."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    seen: list[tuple[list[str], dict]] = []
+
+    class Spy(BaseCallbackHandler):
+        def on_chat_model_start(self, serialized, messages, *, tags=None, metadata=None, **kwargs) -> None:
+            seen.append((list(tags or []), dict(metadata or {})))
+
+    model = FakeLogprobChatModel(replies=["The answer is 8.", "The answer is 7."])
+    critic = FakeLogprobChatModel(replies=["Off by one.\nVerdict: incorrect", "Verdict: correct"])
+    mw = CritiqueReviseMiddleware(critic, name="checker")
+    create_agent(model, middleware=[mw]).invoke(user(), {"callbacks": [Spy()]})
+    critic_calls = [(t, m) for t, m in seen if "sc_chains:checker:critique" in t]
+    assert len(critic_calls) == 2
+    for tags, meta in critic_calls:
+        assert "nostream" in tags and meta["lc_source"] == "sc_chains:checker"
+    revise = [(t, m) for t, m in seen if "sc_chains:checker:revise" in t]
+    assert len(revise) == 1 and "nostream" not in revise[0][0]
+
+
+def test_a_new_question_on_a_thread_is_a_fresh_critique_run() -> None:
+    model = FakeLogprobChatModel(replies=["The answer is 8.", "The answer is 7.", "The answer is 42."])
+    critic = FakeLogprobChatModel(replies=["Verdict: incorrect", "Verdict: correct", "Verdict: correct"])
+    agent = create_agent(model, middleware=[CritiqueReviseMiddleware(critic, max_corrections=1)],
+                         checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "two-questions"}}
+    first = agent.invoke(user(), cfg)
+    second = agent.invoke(user("What is 6 times 7?"), cfg)
+    assert _final(first).content == "The answer is 7." and _trace(first)["revisions"] == 1
+    assert _final(second).content == "The answer is 42."  # full budget again, no stale draft
+    assert _trace(second)["stop_reason"] == "approved" and _trace(second)["turns"][0]["text"] == "The answer is 42."
+    msgs = agent.get_state(cfg).values["messages"]
+    assert [m.type for m in msgs] == ["human", "ai", "human", "ai"]

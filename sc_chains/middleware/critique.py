@@ -504,6 +504,3 @@ class CritiqueReviseMiddleware(AgentMiddleware):
     async def abefore_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
         """Async :meth:`before_model` (a review resumes without any model call)."""
         return self.before_model(state, runtime)
-
-
-CritiqueReviseConfig = CritiqueReviseMiddlewareConfig  # transitional: removed with the __init__ update
