@@ -44,7 +44,9 @@ SCRIPTS = {
 }
 
 
-CASES = [("self-refine", c) for c in sorted(SCRIPTS)] + [("rci", c) for c in ("collapse", "echo", "max_turns")]
+SCRIPTS["score"] = ["3 + 4 = 8. The answer is 8.", "Let me redo it: 3 + 4 = 7. The answer is 7."]
+CASES = [("self-refine", c) for c in sorted(SCRIPTS) if c != "score"] + [
+    ("rci", c) for c in ("collapse", "echo", "max_turns")] + [("score", "score")]
 
 
 @pytest.mark.parametrize(("mode", "case"), CASES)
@@ -69,6 +71,28 @@ def test_graph_and_middleware_run_the_same_loop(case: str, mode: str) -> None:
     # the final message's usage is everything the loop spent
     assert _final(out).usage_metadata["output_tokens"] == state["usage"]["completion_tokens"]
     assert _final(out).usage_metadata["input_tokens"] == state["usage"]["prompt_tokens"]
+
+
+def test_graph_and_middleware_with_a_judge_critic() -> None:
+    from graphs.judge import Judge
+
+    def judge() -> Judge:
+        return Judge(FakeLogprobModel(["Weak. Score: 2", "Weak. Score: 3", "Good. Score: 4", "Great. Score: 5"]),
+                     k=2, temperature=0.7)
+
+    script = ["The answer is 8.", "The answer is 7, since 3 + 4 = 7."]
+    state = create_critique_graph(FakeLogprobModel(script), critic=judge(), max_completion_tokens=None).invoke(
+        {"question": Q})
+    mw = CritiqueReviseMiddleware(judge(), max_completion_tokens=None)
+    out = create_agent(ChatLogprobModel(FakeLogprobModel(script)), middleware=[mw]).invoke(user(FIRST))
+    trace = _trace(out)
+
+    def strip(turns: list) -> list:  # the judge sees the user's whole turn as the question here
+        return [{k: v for k, v in t.items() if k != "usage"} for t in turns]
+
+    assert strip(trace["turns"]) == strip(state["turns"]) and trace["usage"]["calls"] == state["usage"]["calls"] == 6
+    assert trace["stop_reason"] == state["stop_reason"] == "approved"
+    assert [t["critique_score"] for t in trace["turns"]] == [2.5, 4.5]
 
 
 async def test_async_middleware_equals_sync() -> None:
