@@ -78,7 +78,3 @@ class S2AConfig(Options):
         if isinstance(self.rewrite, RewritePrompt):
             return self.rewrite
         return builtin_rewrite(self.rewrite, single=self.variant == "single")
-
-    def with_overrides(self, **overrides: Any) -> S2AConfig:
-        """A copy with ``overrides`` applied (unknown names raise); see :meth:`Options.replace`."""
-        return self.replace(**overrides)
