@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from adapters.errors import InvalidRequestError
 from graphs.validate import Options, check_choice, check_int, check_number, check_str
