@@ -388,3 +388,18 @@ def test_lcel_chain_pauses_for_review_and_resumes(kind: str) -> None:
     else:
         assert out.content == "The answer is 7." and out.response_metadata["sc_chains"]["stop_reason"] == "approved"
         assert len(chat.calls) == 4  # the draft and its critique were not run again
+
+
+def test_stream_policies_in_messages_mode() -> None:
+    """The draft (the answer here: approved) streams token by token; the critique only under "all"."""
+    from test_graph_streaming import StreamingFake
+
+    script = ["3 + 4 = 7. The answer is 7.", "Right.\nVerdict: correct"]
+    chunks = list(create_critique_graph(StreamingFake(script)).stream({"question": Q}, stream_mode="messages"))
+    texts = [c[0].text for c in chunks if c[0].text]
+    assert len(texts) > 5 and "".join(texts) == script[0]
+    assert all("sc_chains:critique-self-refine:draft" in c[1]["tags"] for c in chunks)
+    every = create_critique_graph(StreamingFake(script), stream="all").stream({"question": Q}, stream_mode="messages")
+    assert "".join(c[0].text for c in every) == script[0] + script[1]
+    quiet = create_critique_graph(StreamingFake(script), stream="none")
+    assert list(quiet.stream({"question": Q}, stream_mode="messages")) == []

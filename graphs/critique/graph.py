@@ -63,6 +63,7 @@ def create_critique_graph(
     *,
     critic: Any = None,
     checkpointer: Any = None,
+    stream: str = "final",
     **overrides: Any,
 ):
     """Build the critique-revise graph (Self-Refine, RCI or SCoRe two-attempt).
@@ -74,6 +75,10 @@ def create_critique_graph(
             :class:`~graphs.judge.Judge`, or a verifier ``f(question, response, reference)``
             returning ``bool`` or ``(bool, message)`` (e.g. :func:`answer_match_verifier`).
         checkpointer: a LangGraph checkpointer (required with ``interrupt_before_revise``).
+        stream: which calls reach ``stream_mode="messages"`` token by token: ``"final"`` (the
+            draft and each revision, as each may be the answer; a revised draft has streamed
+            before its critique, so follow the ``critique.*`` custom events to see which was
+            kept), ``"all"`` (critiques too) or ``"none"``.
 
     Input ``{"question": str, "reference"?: str}``; output adds the
     :class:`~graphs.critique.loop.CritiqueResult` keys (``answer``, ``response``, ``turns``,
@@ -112,4 +117,5 @@ def create_critique_graph(
         finish=finish,
         reset=_OUTPUT_KEYS,
         checkpointer=checkpointer,
+        stream=stream,
     )
