@@ -412,3 +412,22 @@ def test_a_new_question_on_a_thread_is_a_fresh_critique_run() -> None:
     assert _trace(second)["stop_reason"] == "approved" and _trace(second)["turns"][0]["text"] == "The answer is 42."
     msgs = agent.get_state(cfg).values["messages"]
     assert [m.type for m in msgs] == ["human", "ai", "human", "ai"]
+
+
+@pytest.mark.parametrize("stream", ["final", "all"])
+def test_streaming_policy_in_messages_mode(stream: str) -> None:
+    """Under "final" the answer streams token by token and the critic's verdict never does."""
+    model = FakeLogprobChatModel(replies=["3 + 4 = 7. The answer is 7."])
+    critic = FakeLogprobChatModel(replies=["Right.\nVerdict: correct"])
+    agent = create_agent(model, middleware=[CritiqueReviseMiddleware(critic, stream=stream)])
+    texts: dict[str, list[str]] = {}
+    events = []
+    for mode, item in agent.stream(user(), stream_mode=["messages", "custom"]):
+        if mode == "messages":
+            texts.setdefault(item[0].id, []).append(item[0].text)
+        else:
+            events.append(item["event"])
+    streamed = {"".join(v): len(v) for v in texts.values()}
+    assert streamed.get("3 + 4 = 7. The answer is 7.", 0) > 3  # token by token
+    assert any("Verdict" in t for t in streamed) == (stream == "all")
+    assert events == ["critique.draft", "critique.critique", "critique.done"]
