@@ -66,7 +66,7 @@ from graphs.critique.loop import CritiqueResult, critique_loop
 from graphs.driver import model_requests
 from graphs.loop import Emit, ModelCall, Review, adrive, drive, reply_from_json, reply_to_json
 from graphs.validate import Options, check_bool, check_str
-from graphs.vocab import Allowance, add_cost, cost_of, zero_cost
+from graphs.vocab import Allowance, add_cost, zero_cost
 from sc_chains.middleware._shared import (
     Budget,
     apply_overrides,
@@ -93,7 +93,7 @@ def _by_name(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) ->
     return {**(left or {}), **(right or {})}
 
 
-class CritiqueState(AgentState):
+class CritiqueMiddlewareState(AgentState):
     """The agent state plus the critique loops' private per-request ledgers (by name)."""
 
     sc_chains_critique: NotRequired[Annotated[dict[str, Any], PrivateStateAttr, _by_name]]
@@ -338,7 +338,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
             (``max_turns``, ``collapse_threshold``, ``confidence_threshold``, prompts...).
     """
 
-    state_schema = CritiqueState
+    state_schema = CritiqueMiddlewareState
 
     def __init__(self, critic: Any = None, *, mode: str = _UNSET, visible: bool = _UNSET, review: bool = _UNSET,
                  max_corrections: int = _UNSET, max_completion_tokens: int | None = _UNSET, stream: str = _UNSET,
@@ -457,7 +457,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         return {"messages": [msg], **update}
 
     @hook_config(can_jump_to=["model"])
-    def after_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
+    def after_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Visible mode: critique the answer; jump back to the model to revise (sync). Either
         mode: a pending review sends the agent to ``before_model``, which asks the person."""
         visible = self._visible(state)
@@ -469,7 +469,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
             return self._visible_pause(*visible, pause.args[0])
 
     @hook_config(can_jump_to=["model"])
-    async def aafter_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
+    async def aafter_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Visible mode (async): see :meth:`after_model`."""
         visible = self._visible(state)
         if not isinstance(visible, tuple):
@@ -481,7 +481,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
 
     # -- review: the person decides before a revision -----------------------------------------------
     @hook_config(can_jump_to=["end"])
-    def before_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
+    def before_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """A pending review: ``interrupt`` with the HITL request; the decision resumes the loop
         from the checkpointed run (no model call is repeated). A malformed decision is asked
         again in this node (LangGraph matches each ``interrupt`` to its resume value)."""
@@ -501,6 +501,6 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         return {"messages": [msg], **update, "jump_to": "end"}
 
     @hook_config(can_jump_to=["end"])
-    async def abefore_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
+    async def abefore_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Async :meth:`before_model` (a review resumes without any model call)."""
         return self.before_model(state, runtime)
