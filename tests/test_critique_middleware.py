@@ -431,3 +431,13 @@ def test_streaming_policy_in_messages_mode(stream: str) -> None:
     assert streamed.get("3 + 4 = 7. The answer is 7.", 0) > 3  # token by token
     assert any("Verdict" in t for t in streamed) == (stream == "all")
     assert events == ["critique.draft", "critique.critique", "critique.done"]
+
+
+def test_hidden_mode_without_review_adds_no_graph_nodes() -> None:
+    model = FakeLogprobChatModel(default="The answer is 7.")
+    plain = create_agent(model, middleware=[CritiqueReviseMiddleware(lambda q, a, r: True)])
+    assert not [n for n in plain.get_graph().nodes if n.startswith("critique.")]
+    steps = create_agent(model, middleware=[CritiqueReviseMiddleware(lambda q, a, r: True, review=True)],
+                         checkpointer=InMemorySaver())
+    assert {"critique.before_model", "critique.after_model"} <= set(steps.get_graph().nodes)
+    assert isinstance(CritiqueReviseMiddleware(model, visible=True), CritiqueReviseMiddleware)

@@ -360,6 +360,8 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         self.critic = make_critic(critic, self.config.critique, chat=lambda c: chat_model(c, "critic"))
         model = getattr(self.critic, "model", None)
         self.critic_model = model if isinstance(self.critic, (ModelCritic, JudgeCritic)) else None
+        if self.config.visible or self.config.critique.interrupt_before_revise:
+            self.__class__ = _CritiqueReviseSteps  # adds the after_model / before_model hooks
 
     @property
     def name(self) -> str:
@@ -422,6 +424,11 @@ class CritiqueReviseMiddleware(AgentMiddleware):
             return self._hidden_done(*hidden, await hidden[0].adrive(hidden[1]))
         except _Suspend as pause:
             return self._hidden_pause(*hidden, pause.args[0])
+
+
+class _CritiqueReviseSteps(CritiqueReviseMiddleware):
+    """The same middleware with ``after_model`` / ``before_model`` hooks: used when ``visible``
+    or ``review`` is on (a hidden loop without review needs neither, so it adds no graph nodes)."""
 
     # -- visible: critiques as conversation turns -------------------------------------------------
     def _visible(self, state: Mapping[str, Any]) -> tuple[_Session, _Calls] | dict[str, Any] | None:
