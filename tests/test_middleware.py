@@ -122,3 +122,14 @@ def test_budget_validates_and_reaches_the_nested_configs() -> None:
     assert mw.config.budget.stream == "all"
     with pytest.raises(InvalidRequestError, match="LecoMiddleware accepts"):
         LecoMiddleware(max_rethink=1)
+
+
+def test_model_strings_accept_what_init_chat_model_accepts() -> None:
+    """``hf:`` / ``openai:`` specs are sc-chains' own; other ``provider:model`` strings go to
+    LangChain's ``init_chat_model``: a missing provider package, or a provider it does not know,
+    is a typed error naming the string and the fix."""
+    with pytest.raises(InvalidRequestError) as err:
+        S2AMiddleware("anthropic:claude-3-5-sonnet")  # langchain-anthropic is not installed here
+    assert err.value.value == "anthropic:claude-3-5-sonnet" and "langchain-anthropic" in err.value.fix
+    with pytest.raises(InvalidRequestError, match="init_chat_model"):
+        S2AMiddleware("hg:tiny-random")

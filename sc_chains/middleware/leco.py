@@ -60,7 +60,7 @@ __all__ = ["LecoMiddleware", "LecoMiddlewareConfig"]
 KEY = "sc_chains_leco"
 
 
-class LecoState(AgentState):
+class LecoMiddlewareState(AgentState):
     """The agent state plus LECO's private per-request ledger."""
 
     sc_chains_leco: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
@@ -107,7 +107,7 @@ class LecoMiddleware(AgentMiddleware):
             ``LogprobModel`` or a spec such as ``"hf:default"``); ``None``: the agent's model.
     """
 
-    state_schema = LecoState
+    state_schema = LecoMiddlewareState
 
     def __init__(
         self, config: LecoMiddlewareConfig | None = None, *, logprob_model: Any = None, **overrides: Any

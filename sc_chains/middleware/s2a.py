@@ -44,7 +44,7 @@ __all__ = ["S2AMiddleware", "S2AMiddlewareConfig"]
 KEY = "sc_chains_s2a"
 
 
-class S2AState(AgentState):
+class S2AMiddlewareState(AgentState):
     """The agent state plus S2A's private ledger (never in the agent's input or output)."""
 
     sc_chains_s2a: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
@@ -87,7 +87,7 @@ class S2AMiddleware(AgentMiddleware):
             those of its ``s2a`` config and ``budget`` (``stream=``, ``max_completion_tokens=``).
     """
 
-    state_schema = S2AState
+    state_schema = S2AMiddlewareState
 
     def __init__(self, model: Any, config: S2AMiddlewareConfig | None = None, **overrides: Any) -> None:
         super().__init__()
@@ -147,18 +147,18 @@ class S2AMiddleware(AgentMiddleware):
         return {"messages": [with_cost(last, "s2a", cost)], KEY: {**priv, "reported": True}}
 
     # -- hooks ------------------------------------------------------------------------------
-    def before_model(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
+    def before_model(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Rewrite the user turns not yet rewritten (sync)."""
         return drive(self._rewrite(dict(state)), self._calls().call)
 
-    async def abefore_model(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
+    async def abefore_model(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Rewrite the user turns not yet rewritten (async)."""
         return await adrive(self._rewrite(dict(state)), self._calls().acall)
 
-    def after_agent(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
+    def after_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Add the rewrite calls' cost to the final answer's usage."""
         return self._report(dict(state))
 
-    async def aafter_agent(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
+    async def aafter_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Async :meth:`after_agent` (no I/O)."""
         return self._report(dict(state))
