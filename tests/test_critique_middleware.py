@@ -73,6 +73,25 @@ def test_graph_and_middleware_run_the_same_loop(case: str, mode: str) -> None:
     assert _final(out).usage_metadata["input_tokens"] == state["usage"]["prompt_tokens"]
 
 
+@pytest.mark.parametrize("case", sorted(c for c in SCRIPTS if c != "score"))
+def test_visible_self_refine_makes_the_same_run_as_the_graph(case: str) -> None:
+    """Visible mode: the drafts and feedback are conversation turns, and the model sees exactly
+    the graph's self-refine history; the thread's messages account for every token."""
+    graph_model = FakeLogprobModel(SCRIPTS[case])
+    state = create_critique_graph(graph_model, max_completion_tokens=None).invoke({"question": Q})
+    agent_model = FakeLogprobModel(SCRIPTS[case])
+    chat = ChatLogprobModel(agent_model, max_tokens=512)
+    mw = CritiqueReviseMiddleware(chat, visible=True, max_corrections=MAX_REVISIONS, max_completion_tokens=None)
+    out = create_agent(chat, middleware=[mw]).invoke(user(FIRST))
+    trace = _trace(out)
+    assert [r.messages for r in agent_model.calls] == [r.messages for r in graph_model.calls]
+    assert trace["turns"] == state["turns"] and trace["stop_reason"] == state["stop_reason"]
+    assert trace["usage"] == state["usage"] and _final(out).content == state["response"]
+    ais = [m for m in out["messages"] if isinstance(m, AIMessage)]
+    assert sum(m.usage_metadata["output_tokens"] for m in ais) == state["usage"]["completion_tokens"]
+    assert sum(m.usage_metadata["input_tokens"] for m in ais) == state["usage"]["prompt_tokens"]
+
+
 def test_graph_and_middleware_with_a_judge_critic() -> None:
     from graphs.judge import Judge
 
