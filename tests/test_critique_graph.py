@@ -339,7 +339,7 @@ def test_smollm2_score_and_self_refine_end_to_end() -> None:
     assert out["stop_reason"] in ("max_turns", "collapse")
     refine = run_critique("What is 12 + 30?", model="hf:default", max_turns=1, max_tokens=96,
                           critique_max_tokens=64)
-    assert refine["stop_reason"] in ("approved", "max_turns", "collapse")
+    assert refine["stop_reason"] in ("approved", "max_turns", "collapse", "echo")
     assert refine["usage"]["calls"] >= 2
 
 
