@@ -460,3 +460,13 @@ def test_hidden_mode_without_review_adds_no_graph_nodes() -> None:
                          checkpointer=InMemorySaver())
     assert {"critique.before_model", "critique.after_model"} <= set(steps.get_graph().nodes)
     assert isinstance(CritiqueReviseMiddleware(model, visible=True), CritiqueReviseMiddleware)
+
+
+@pytest.mark.parametrize("visible", [False, True])
+def test_review_without_a_checkpointer_is_a_typed_error_before_any_critique(visible: bool) -> None:
+    model = FakeLogprobChatModel(replies=["The answer is 8."])
+    critic = FakeLogprobChatModel(default="Verdict: incorrect")
+    agent = create_agent(model, middleware=[CritiqueReviseMiddleware(critic, review=True, visible=visible)])
+    with pytest.raises(InvalidRequestError, match="checkpointer"):
+        agent.invoke(user())
+    assert critic.calls == [] and model.calls == []  # nothing paid for

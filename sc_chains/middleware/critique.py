@@ -368,6 +368,22 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         """The instance name (``name=``): node names, ledger, ``sc_chains`` metadata key, tags."""
         return self.config.name
 
+    def _check_checkpointer(self) -> None:
+        """``review=True`` pauses the run: without a checkpointer the pause could never resume.
+        Checked before the draft is paid for."""
+        if not self.config.critique.interrupt_before_revise:
+            return
+        from langgraph.config import get_config
+
+        try:
+            configurable = get_config().get("configurable") or {}
+        except RuntimeError:  # outside a graph run
+            return
+        if configurable.get("__pregel_checkpointer") is None:
+            raise InvalidRequestError(
+                "checkpointer", None, "review=True pauses the agent: create_agent(..., checkpointer=InMemorySaver())"
+            )
+
     @property
     def budget(self) -> Budget:
         return self.config.budget
@@ -383,6 +399,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
     def _hidden(self, request: ModelRequest, handler: Any) -> tuple[_Session, _Calls] | None:
         if self.config.visible:
             return None
+        self._check_checkpointer()
         session = _Session(self, request.state)
         raw = (session.run or {}).get("host")
         return session, _Calls(self, list(request.messages), request=request, handler=handler, raw=raw)
@@ -438,6 +455,7 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
         last = session.messages[-1] if session.messages else None
         if not self.config.visible or not isinstance(last, AIMessage) or last.tool_calls:
             return None
+        self._check_checkpointer()
         if state.get("structured_response") is not None:
             return None
         base = session.run["base"] if session.run else len(session.messages) - 1
@@ -492,6 +510,7 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
         """A pending review: ``interrupt`` with the HITL request; the decision resumes the loop
         from the checkpointed run (no model call is repeated). A malformed decision is asked
         again in this node (LangGraph matches each ``interrupt`` to its resume value)."""
+        self._check_checkpointer()
         session = _Session(self, state)
         if not session.run or session.run.get("review") is None:
             return None
