@@ -255,6 +255,8 @@ def test_self_critique_by_the_agents_model_and_option_errors() -> None:
         CritiqueReviseMiddleware(max_corrections=-1)
     with pytest.raises(InvalidRequestError, match="stream"):
         CritiqueReviseMiddleware(stream="some")
+    with pytest.raises(InvalidRequestError, match="provider"):  # init_chat_model strings reach LangChain
+        CritiqueReviseMiddleware(critic="nosuchprovider:model")
 
 
 def test_two_named_instances_coexist() -> None:
