@@ -472,3 +472,13 @@ def test_review_without_a_checkpointer_is_a_typed_error_before_any_critique(visi
     with pytest.raises(InvalidRequestError, match="checkpointer"):
         agent.invoke(user())
     assert critic.calls == [] and model.calls == []  # nothing paid for
+
+
+def test_the_critic_sees_the_agents_system_prompt_and_conversation() -> None:
+    model = FakeLogprobChatModel(replies=["Arr, the answer be 7."])
+    critic = FakeLogprobChatModel(replies=["Verdict: correct"])
+    agent = create_agent(model, system_prompt="You are a pirate.", middleware=[CritiqueReviseMiddleware(critic)])
+    agent.invoke(user())
+    seen = critic.calls[0]
+    assert seen[0].type == "system" and seen[0].content == "You are a pirate."
+    assert [m.type for m in seen[1:]] == ["human", "ai", "human"] and seen[-2].content == "Arr, the answer be 7."

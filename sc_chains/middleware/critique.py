@@ -402,7 +402,8 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         self._check_checkpointer()
         session = _Session(self, request.state)
         raw = (session.run or {}).get("host")
-        return session, _Calls(self, list(request.messages), request=request, handler=handler, raw=raw)
+        system = [request.system_message] if getattr(request, "system_message", None) is not None else []
+        return session, _Calls(self, [*system, *request.messages], request=request, handler=handler, raw=raw)
 
     def _hidden_done(self, session: _Session, calls: _Calls, result: CritiqueResult | None) -> Any:
         if result is None:  # the draft called a tool: nothing to critique
