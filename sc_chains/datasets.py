@@ -40,6 +40,7 @@ __all__ = [
     "add_distractor",
     "add_opinion",
     "load_dataset",
+    "read_text",
 ]
 
 DATASETS = (
