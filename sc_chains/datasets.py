@@ -35,12 +35,10 @@ __all__ = [
     "DatasetError",
     "DatasetRowError",
     "DatasetUnavailableError",
-    "PACKAGE_DATA",
     "Problem",
     "add_distractor",
     "add_opinion",
     "load_dataset",
-    "read_text",
 ]
 
 DATASETS = (
