@@ -202,3 +202,11 @@ def test_bundled_data_loads_from_a_copy_of_the_repository_with_no_shared_beside_
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["7473", "1000", "gsm8k-2:ic-in-topic", "suggest-incorrect"]
+    # the README's eval command, as a newcomer pastes it (tiny model, one problem)
+    cmd = [sys.executable, "-m", "sc_chains", "eval", "--dataset", "gsm-ic", "--chains", "baseline", "--model",
+           "hf:tiny-random", "--limit", "1", "--out", str(tmp_path / "run"), "--no-plots", "--no-progress", "--json"]
+    out = subprocess.run(cmd, cwd=clone, env={**env, "PYTHONPATH": str(clone), "HF_HUB_OFFLINE": "1"},
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rec = json.loads((tmp_path / "run" / "results.jsonl").read_text().splitlines()[0])
+    assert rec["problem_id"] == "gsm8k-0:ic-in-topic" and rec["gold"] == "72"
