@@ -186,6 +186,7 @@ def test_special_tokens_are_stripped_from_model_text_only():
     (pair,) = examples(sr, "preference")
     assert pair["chosen"][0]["content"] == "good" and pair["rejected"][0]["content"] == "bad"
     assert examples({**sr, "rejected": "<pad><pad>"}, "preference") == []  # nothing left: no row
+    assert examples({**sr, "rejected": "good<unk>"}, "preference") == []  # chosen == rejected once clean
 
 
 def test_no_exported_row_of_any_format_carries_a_special_token():

@@ -9,7 +9,8 @@ dropped record, or for a failed second attempt in the SFT formats of ``score``).
 Every row passes :func:`clean_row` on the way out: model-written text (assistant messages,
 ``completion``/``completions``/``chosen``/``rejected``) loses any special token that leaked from
 decoding (``<pad>``, ``<unk>``, ``</s>``, ``<|im_end|>``...; :data:`SPECIAL_TOKEN`); a stepwise
-row loses its empty steps (with their labels); a row left with an empty model text is dropped.
+row loses its empty steps (with their labels); a row left with an empty model text, or a pair
+whose chosen and rejected became equal, is dropped.
 User text is never touched.
 """
 
@@ -165,6 +166,8 @@ def clean_row(row: dict[str, Any]) -> dict[str, Any] | None:
             return None
         row = {**row, "completions": cleaned[0], "labels": cleaned[1]}
     row = {k: _clean_value(v, k in _MODEL_KEYS) if k != "completions" else v for k, v in row.items()}
+    if "chosen" in row and row["chosen"] == row.get("rejected"):
+        return None  # the pair differed only by special tokens: nothing to prefer
     return None if _has_empty_model_text(row) else row
 
 
