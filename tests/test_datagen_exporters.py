@@ -197,9 +197,9 @@ def test_no_exported_row_of_any_format_carries_a_special_token():
         "score": {"kind": "score", "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": dirty},
                                                 {"role": "user", "content": "F"}, {"role": "assistant", "content": dirty}],
                   "r1": 0.0, "r2": 1.0},
-        "self-reward": {"kind": "self-reward", "prompt": "Q", "chosen": dirty, "rejected": "<s>" + dirty},
+        "self-reward": {"kind": "self-reward", "prompt": "Q", "chosen": dirty, "rejected": "<s>no" + dirty},
         "w2s": {"kind": "w2s", "prompt": "Q", "weak_solution": dirty, "strong_solution": dirty,
-                "chosen_text": dirty, "rejected_text": dirty + "</s>"},
+                "chosen_text": dirty, "rejected_text": dirty + "</s>no"},
         "leco-steps": {"kind": "leco-steps", "question": "Q", "sequences": [
             {"steps": [dirty, "<pad>", "The answer is 1."], "labels": [True, True, True]}]},
     }
