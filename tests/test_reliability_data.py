@@ -164,3 +164,16 @@ def test_cli_prints_one_line_and_exits_non_zero_for_a_bad_row(tmp_path: Path, ca
     err = capsys.readouterr().err
     assert code != 0 and "Traceback" not in err
     assert err.strip().count("\n") == 0 and f"{f}:1: field 'question' is None" in err
+
+
+def test_prompts_file_rows_are_checked(tmp_path: Path) -> None:
+    from sc_chains.datagen import load_prompts
+
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"prompt": "Hi"}) + "\n" + json.dumps({"prompt": None}) + "\n")
+    with pytest.raises(DatasetRowError, match=r"p.jsonl:2: field 'prompt' is None"):
+        load_prompts(f)
+    t = tmp_path / "p.txt"
+    t.write_bytes("Caf\u00e9 prompt\n".encode("latin-1"))
+    with pytest.raises(DatasetRowError, match=r"p.txt:1: byte b'\\xe9' is not UTF-8"):
+        load_prompts(t)

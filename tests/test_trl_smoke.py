@@ -230,3 +230,18 @@ def test_train_prm_rejects_bad_rows_and_config(tmp_path):
     with pytest.raises(InvalidRequestError, match="learning_rate"):
         PRMConfig(learning_rate=0)
     assert main(["--data", str(f), "--model", "hf:tiny-random", "--out", str(tmp_path / "o")]) == 2
+
+
+def test_train_prm_command_line_on_tiny_random(tmp_path, capsys):
+    from sc_chains.datagen.train_prm import main
+
+    f = tmp_path / "train.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"prompt": "What is 2+3?", "completions": ["2+3=5", "The answer is 5."], "labels": [True, True]},
+        {"prompt": "What is 2+3?", "completions": ["2+3=6", "The answer is 6."], "labels": [False, False]},
+    ]))
+    code = main(["--data", str(f), "--model", "hf:tiny-random", "--out", str(tmp_path / "prm"), "--max-steps", "2",
+                 "--batch-size", "2", "--learning-rate", "1e-3", "--cpu"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and result["steps"] == 2 and len(result["losses"]) == 2 and result["rows"] == 2
+    assert (tmp_path / "prm" / "prm_config.json").is_file()
