@@ -198,14 +198,14 @@ def test_bundled_data_loads_from_a_copy_of_the_repository_with_no_shared_beside_
         " load_dataset('gsm-ic', limit=3, seed=1)[2].id, load_dataset('sycophancy', limit=2)[1].meta['kind'])\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("SC_CHAINS_DATA", "PYTHONPATH")}
-    out = subprocess.run([sys.executable, "-c", code, str(clone)], cwd=clone, env={**env, "PYTHONPATH": str(clone)},
+    out = subprocess.run([sys.executable, "-c", code, str(clone)], check=False, cwd=clone, env={**env, "PYTHONPATH": str(clone)},
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["7473", "1000", "gsm8k-2:ic-in-topic", "suggest-incorrect"]
     # the README's eval command, as a newcomer pastes it (tiny model, one problem)
     cmd = [sys.executable, "-m", "sc_chains", "eval", "--dataset", "gsm-ic", "--chains", "baseline", "--model",
            "hf:tiny-random", "--limit", "1", "--out", str(tmp_path / "run"), "--no-plots", "--no-progress", "--json"]
-    out = subprocess.run(cmd, cwd=clone, env={**env, "PYTHONPATH": str(clone), "HF_HUB_OFFLINE": "1"},
+    out = subprocess.run(cmd, check=False, cwd=clone, env={**env, "PYTHONPATH": str(clone), "HF_HUB_OFFLINE": "1"},
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     rec = json.loads((tmp_path / "run" / "results.jsonl").read_text().splitlines()[0])

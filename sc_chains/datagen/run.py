@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import warnings
 import os
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
