@@ -12,6 +12,7 @@ Calls are tagged ``sc_chains`` and ``sc_chains:<graph>:<role>`` so an app can fi
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from pydantic import Field
 
 from adapters.types import Generation, TokenLogprob, Usage
 
-__all__ = ["STREAM_POLICIES", "AdapterCall", "StreamPolicy", "join_deltas", "visible"]
+__all__ = ["STREAM_POLICIES", "AdapterCall", "StreamPolicy", "join_deltas", "stream_text", "visible"]
 
 StreamPolicy = Literal["final", "all", "none"]
 STREAM_POLICIES: tuple[str, ...] = ("final", "all", "none")
@@ -145,3 +146,27 @@ async def astream_call(adapter: Any, request: Any, *, graph: str, role: str) -> 
     call = AdapterCall(adapter=adapter, request=request)
     await call.ainvoke(_messages(request), _config(graph, role))  # type: ignore[arg-type]
     return call.sink[-1]
+
+
+class _TextReplay:
+    """An adapter-shaped source that streams a finished text piece by piece (for a method whose
+    answer is chosen after its calls, e.g. LECO's vote)."""
+
+    _PIECES = re.compile(r"\n|[^\S\n]*\S+|[^\S\n]+")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.messages: tuple[dict[str, str], ...] = ()
+        self.prefill = None
+
+    def stream(self, request: Any) -> Iterator[Generation]:
+        pieces = self._PIECES.findall(self.text) or [""]
+        for i, piece in enumerate(pieces):
+            yield Generation(text=piece, tokens=None, finish_reason="stop" if i == len(pieces) - 1 else None)
+
+
+def stream_text(text: str, *, graph: str, role: str = "answer") -> None:
+    """Send a finished ``text`` to ``stream_mode="messages"`` piece by piece (no model call):
+    how a graph whose answer is chosen after its calls (LECO's vote) shows that answer."""
+    source = _TextReplay(text)
+    AdapterCall(adapter=source, request=source).invoke([{"role": "user", "content": ""}], _config(graph, role))  # type: ignore[arg-type]
