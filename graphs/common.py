@@ -7,7 +7,7 @@ A model-calling node is two pure halves: ``prepare(state) -> request(s)`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableLambda
@@ -16,7 +16,7 @@ from adapters.base import LogprobModel
 from adapters.types import GenerationRequest
 from graphs.vocab import add_cost, cost_of
 
-__all__ = ["add_usage", "emit", "model_node", "usage_of"]
+__all__ = ["add_usage", "emit", "model_node", "usage_of", "with_system"]
 
 usage_of = cost_of
 """A usage dict (calls, prompt/completion/cached tokens) for one or many generations: the
@@ -24,6 +24,16 @@ usage_of = cost_of
 
 add_usage = add_cost
 """Reducer for a ``usage`` state key: sums each counter (:func:`graphs.vocab.add_cost`)."""
+
+
+def with_system(history: Sequence[Mapping[str, str]], system_prompt: str) -> list[dict[str, str]]:
+    """The conversation a chain sends before its question: the caller's ``history`` (system
+    prompt, earlier turns) with the method's ``system_prompt`` joined to the caller's system
+    message (one system message first, as chat templates want)."""
+    own = [m["content"] for m in history if m["role"] == "system"]
+    system = "\n\n".join(p for p in (*own, system_prompt) if p and p.strip())
+    rest = [dict(m) for m in history if m["role"] != "system"]
+    return ([{"role": "system", "content": system}] if system else []) + rest
 
 
 Prepared = GenerationRequest | Sequence[GenerationRequest] | None

@@ -20,7 +20,7 @@ from graphs.leco.config import LecoConfig
 from graphs.leco.loop import LecoResult, leco_loop
 from graphs.leco.prompts import chat_messages
 from graphs.leco.state import LecoInput, LecoState
-from graphs.validate import check_question
+from graphs.validate import start_input
 from graphs.vocab import NO_LOGPROBS
 
 __all__ = ["create_leco_graph", "regeneration_path"]
@@ -89,8 +89,8 @@ def create_leco_graph(
 
     return build_loop_graph(
         name="leco", state_schema=LecoState, input_schema=LecoInput, model=model,
-        start=lambda s: {"question": check_question(s.get("question"))},
+        start=start_input,
         make_loop=lambda s: leco_loop(cfg, path=path),  # type: ignore[arg-type]
-        host=lambda s: chat_messages(s["question"], cfg.system_prompt),
+        host=lambda s: chat_messages(s["question"], cfg.system_prompt, s.get("conversation") or ()),
         finish=finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer, stream=stream,
     )

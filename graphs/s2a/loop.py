@@ -63,8 +63,9 @@ def rewrite_loop(original: str, cfg: S2AConfig, *, max_tokens: int | None = None
 
 
 def s2a_loop(question: str, cfg: S2AConfig, *, answer: bool = True) -> Loop[S2AResult]:
-    """One S2A run: the rewrite, then (``answer=True``) the answer call on the composed prompt,
-    within ``cfg.max_completion_tokens``. With ``answer=False`` (an answer subgraph follows) the
+    """One S2A run: the rewrite (a side call on the user's text alone), then (``answer=True``)
+    the answer call: the conversation before the question, then the composed prompt, within
+    ``cfg.max_completion_tokens``. With ``answer=False`` (an answer subgraph follows) the
     prompt carries no answer-format line and the result has no answer yet."""
     budget = cfg.max_completion_tokens
     record, cost = yield from rewrite_loop(question, cfg, max_tokens=budget, answer_format=None if answer else "")
@@ -75,7 +76,7 @@ def s2a_loop(question: str, cfg: S2AConfig, *, answer: bool = True) -> Loop[S2AR
             yield Emit("s2a.answer", {"source": "skipped", "answer": None, "response": ""})
         return {"rewrite": record, "answer": None, "response": "", "stop_reason": stop, "cost": cost}
     cap = cfg.answer_max_tokens if left is None else min(cfg.answer_max_tokens, left)
-    gen = yield ModelCall("answer", messages=({"role": "user", "content": record["prompt"]},),
+    gen = yield ModelCall("answer", extra=({"role": "user", "content": record["prompt"]},),
                           max_tokens=cap, temperature=cfg.temperature, final=True)
     result: S2AResult = {"rewrite": record, "answer": extract_answer(gen.text), "response": gen.text,
                          "stop_reason": DONE, "cost": add_cost(cost, cost_of(gen))}
