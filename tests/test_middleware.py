@@ -41,7 +41,9 @@ def test_s2a_rewrites_the_user_turn_once_keeps_the_original_private_and_reports_
     assert seen.endswith("Answer in an unbiased way.")
     assert len(rewriter.calls) == 1  # the tool loop's second model call did not rewrite again
     assert "sc_chains_s2a" not in out  # private: not in the agent's output
-    priv = agent.get_state(cfg).values["sc_chains_s2a"]
+    values = agent.get_state(cfg).values
+    assert values["messages"][0].content == QUESTION  # the thread keeps what the user wrote
+    priv = values["sc_chains_s2a"]
     (record,) = priv["rewrites"].values()
     assert record["original"] == QUESTION and record["status"] == "ok"
     assert record["removed"] == ["I think the answer is 9."]
