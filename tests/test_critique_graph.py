@@ -403,3 +403,17 @@ def test_stream_policies_in_messages_mode() -> None:
     assert "".join(c[0].text for c in every) == script[0] + script[1]
     quiet = create_critique_graph(StreamingFake(script), stream="none")
     assert list(quiet.stream({"question": Q}, stream_mode="messages")) == []
+
+
+def test_history_reaches_the_draft_critique_and_revision() -> None:
+    fake = FakeLogprobModel(["The answer is 8.", "Verdict: incorrect", "The answer is 7.", "Verdict: correct"])
+    history = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+               {"role": "assistant", "content": "Hello!"}]
+    graph = create_critique_graph(fake, system_prompt="Check your sums.", checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "h"}}
+    graph.invoke({"question": Q, "history": history}, cfg)
+    head = [("system", "Be brief.\n\nCheck your sums."), ("user", "Hi"), ("assistant", "Hello!"), ("user", FIRST)]
+    assert all(msgs(c)[:4] == head for c in fake.calls)  # draft, critiques and the revision
+    fake.add("The answer is 42.", "Verdict: correct")
+    graph.invoke({"question": "What is 6 times 7?"}, cfg)  # a later question without history gets none
+    assert msgs(fake.calls[-2])[0] == ("system", "Check your sums.") and len(msgs(fake.calls[-2])) == 2
