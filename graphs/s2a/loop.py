@@ -13,7 +13,8 @@ from typing import Any, TypedDict
 from graphs.answers import extract_answer
 from graphs.loop import Emit, Loop, ModelCall
 from graphs.s2a.config import S2AConfig
-from graphs.s2a.parse import parse_rewrite, removed_sentences
+from graphs.s2a.check import check_rewrite
+from graphs.s2a.parse import ParsedRewrite, parse_rewrite, removed_sentences
 from graphs.s2a.prompts import build_answer_prompt
 from graphs.vocab import DONE, MAX_COMPLETION_TOKENS, Cost, RewriteRecord, StopReason, add_cost, cost_of
 
@@ -36,6 +37,10 @@ def compose(original: str, raw: str, finish_reason: str, cfg: S2AConfig, *, answ
     prompt = cfg.prompt
     parsed = parse_rewrite(raw, original, context_label=prompt.context_label, question_label=prompt.question_label)
     seen = "\n".join(p for p in (parsed.context, parsed.query) if p)
+    why = check_rewrite(original, seen, min_overlap=cfg.min_kept_overlap) if cfg.check else None
+    if why is not None:  # not used: the model sees the original input, visibly
+        parsed = ParsedRewrite("", original.strip(), "fallback_check", f"{why}; using the original input")
+        seen = parsed.query
     return {
         "original": original, "raw": raw, "finish_reason": finish_reason,
         "context": parsed.context, "query": parsed.query, "status": parsed.status, "reason": parsed.reason,
