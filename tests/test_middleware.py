@@ -135,3 +135,15 @@ def test_model_strings_accept_what_init_chat_model_accepts() -> None:
     assert err.value.value == "anthropic:claude-3-5-sonnet" and "langchain-anthropic" in err.value.fix
     with pytest.raises(InvalidRequestError, match="init_chat_model"):
         S2AMiddleware("hg:tiny-random")
+
+
+def test_leco_asks_openai_compatible_models_for_logprobs_the_way_llama_cpp_needs() -> None:
+    """llama.cpp returns chat logprobs only with ``top_logprobs >= 1``: LECO's calls ask for
+    ``logprobs=True, top_logprobs>=1`` on models that declare those fields (ChatOpenAI)."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    from sc_chains.middleware.leco import logprob_settings
+
+    chat = langchain_openai.ChatOpenAI(base_url="http://127.0.0.1:9/v1", api_key="x", model="m", logprobs=True)
+    assert logprob_settings(chat, {}) == {"logprobs": True, "top_logprobs": 1}
+    assert logprob_settings(chat, {"top_logprobs": 5, "temperature": 0})["top_logprobs"] == 5
+    assert logprob_settings(FakeLogprobChatModel(replies=[]), {"x": 1}) == {"x": 1}  # no such fields

@@ -130,6 +130,9 @@ class LecoMiddleware(AgentMiddleware):
             base = request.system_message.text if request.system_message else ""
             step = self.config.leco.system_prompt
             over["system_message"] = SystemMessage(f"{base}\n\n{step}".strip())
+        settings = logprob_settings(over.get("model", request.model), request.model_settings or {})
+        if settings != (request.model_settings or {}):
+            over["model_settings"] = settings
         return request.override(**over) if over else request
 
     def _start(self, request: ModelRequest, handler: Any) -> tuple[AgentCalls, Any, dict[str, Any]]:
@@ -186,6 +189,20 @@ class LecoMiddleware(AgentMiddleware):
         """Run the LECO loop around the model call (async)."""
         calls, loop, led = self._start(request, handler)
         return self._finish(request, calls, await adrive(loop, calls.acall), led)
+
+
+def logprob_settings(model: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` (a request's ``model_settings``) plus what makes ``model`` return token
+    logprobs, on the fields it declares (as :class:`~adapters.langchain.ChatModelAdapter`
+    does): ``logprobs=True`` and ``top_logprobs >= 1`` for OpenAI-compatible models (llama.cpp
+    returns no chat logprobs with ``top_logprobs=0``), ``response_logprobs=True`` for Google."""
+    fields = set(getattr(type(model), "model_fields", {}) or {})
+    if "response_logprobs" in fields:
+        return {**settings, "response_logprobs": True}
+    if "logprobs" in fields and "top_logprobs" in fields:
+        top = settings.get("top_logprobs") or getattr(model, "top_logprobs", None) or 0
+        return {**settings, "logprobs": True, "top_logprobs": max(1, int(top))}
+    return settings
 
 
 def _is_chat(model: Any) -> bool:
