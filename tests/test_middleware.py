@@ -17,6 +17,7 @@ from middleware_scripts import (
 )
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
+from adapters.fake import FakeReply
 from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import (
     Budget,
@@ -147,3 +148,31 @@ def test_leco_asks_openai_compatible_models_for_logprobs_the_way_llama_cpp_needs
     assert logprob_settings(chat, {}) == {"logprobs": True, "top_logprobs": 1}
     assert logprob_settings(chat, {"top_logprobs": 5, "temperature": 0})["top_logprobs"] == 5
     assert logprob_settings(FakeLogprobChatModel(replies=[]), {"x": 1}) == {"x": 1}  # no such fields
+
+
+def test_leco_in_a_general_chat_agent() -> None:
+    """Issue 16 item 7: LECO manages the turns that call for reasoning (a predicate), compares
+    answers of any kind (never a step label's number), and a kept answer returns the draft."""
+    chat = FakeLogprobChatModel(replies=["Paris."])
+    out = create_agent(chat, middleware=[LecoMiddleware()]).invoke(user("What is the capital of France?"))
+    assert out["messages"][-1].content == "Paris." and "sc_chains" not in out["messages"][-1].response_metadata
+    assert len(chat.calls) == 1 and not any("Step 1:" in m.text for m in chat.calls[0])  # untouched
+
+    from middleware_scripts import DRAFT
+
+    words = ["Step 1: France's capital is Paris.\nStep 2: It is the largest city.",
+             "Step 2: It is the seat of government.", "Step 2: It is the seat of government."]
+    chat = FakeLogprobChatModel(replies=[FakeReply(words[0], overrides={"Step 2": -2.0}), *words[1:]])
+    out = create_agent(chat, middleware=[LecoMiddleware(applies=lambda q: True)]).invoke(user("Capital of France?"))
+    trace = out["messages"][-1].response_metadata["sc_chains"]["leco"]
+    # answers are the texts, not the step labels' numbers
+    assert trace["votes"] == {"it is the largest city": 1.5, "it is the seat of government": 2.0}
+
+    kept = FakeLogprobChatModel(replies=[DRAFT, "Step 2: He buys 4 more.\nThe answer is 7.",
+                                         "Step 2: He buys 4 more.\nThe answer is 6."])
+    out = create_agent(kept, middleware=[LecoMiddleware(max_rethinks=2)]).invoke(user())
+    trace = out["messages"][-1].response_metadata["sc_chains"]["leco"]
+    assert trace["status"] == "kept" and trace["answer"] == "8"
+    assert out["messages"][-1].content == DRAFT.text  # the winning (first) attempt's text
+    with pytest.raises(InvalidRequestError, match="applies"):
+        LecoMiddleware(applies="yes")

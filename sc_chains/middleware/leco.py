@@ -19,6 +19,7 @@ a ``LogprobModel`` or a spec) used for these turns instead. A model that gives n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -34,10 +35,11 @@ from langchain_core.messages import SystemMessage
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
-from adapters.errors import LogprobsUnavailableError
+from adapters.errors import InvalidRequestError, LogprobsUnavailableError
 from adapters.langchain import ChatModelAdapter
 from graphs.leco.config import LecoConfig
 from graphs.leco.loop import LecoResult, leco_loop
+from graphs.leco.policy import looks_like_reasoning
 from graphs.validate import Options, check_bool, check_choice, check_instance
 from graphs.vocab import NO_LOGPROBS
 from sc_chains.middleware._shared import (
@@ -50,8 +52,10 @@ from sc_chains.middleware._shared import (
     drive,
     event,
     first_ai,
+    is_ours,
     ledger,
     swap_final,
+    text_of,
     with_cost,
 )
 
@@ -84,12 +88,19 @@ class LecoMiddlewareConfig(Options):
     step_instruction: bool = True
     """Append LECO's step format (``leco.system_prompt``: ``Step N:`` lines, ``The answer is X``)
     to the agent's system message for the turns LECO manages."""
+    applies: Callable[[str], bool] = looks_like_reasoning
+    """Which turns LECO manages, from the latest user message's text: ``False`` passes the model
+    call through untouched (no step format, no rethink). Default
+    :func:`graphs.leco.policy.looks_like_reasoning` ("how many...?" yes, "capital of France?"
+    no); ``lambda q: True`` for every turn."""
 
     def __post_init__(self) -> None:
         check_instance("leco", self.leco, LecoConfig, "pass a graphs.leco.LecoConfig(...)")
         check_instance("budget", self.budget, Budget, "pass a Budget(...)")
         check_choice("on_missing_logprobs", self.on_missing_logprobs, ("error", "passthrough"))
         check_bool("step_instruction", self.step_instruction)
+        if not callable(self.applies):
+            raise InvalidRequestError("applies", self.applies, "pass a function (question: str) -> bool")
 
 
 class LecoMiddleware(AgentMiddleware):
@@ -180,13 +191,24 @@ class LecoMiddleware(AgentMiddleware):
         return ModelResponse(result=[msg], structured_response=response.structured_response)
 
     # -- hooks ------------------------------------------------------------------------------
+    def _applies(self, request: ModelRequest) -> bool:
+        question = next((text_of(m) for m in reversed(request.messages) if m.type == "human" and not is_ours(m)), "")
+        verdict = self.config.applies(question)
+        if not isinstance(verdict, bool):
+            raise InvalidRequestError("applies", verdict, "the predicate must return True or False")
+        return verdict
+
     def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Run the LECO loop around the model call (sync)."""
+        if not self._applies(request):
+            return handler(request)
         calls, loop, led = self._start(request, handler)
         return self._finish(request, calls, drive(loop, calls.call), led)
 
     async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Run the LECO loop around the model call (async)."""
+        if not self._applies(request):
+            return await handler(request)
         calls, loop, led = self._start(request, handler)
         return self._finish(request, calls, await adrive(loop, calls.acall), led)
 
