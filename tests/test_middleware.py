@@ -176,3 +176,19 @@ def test_leco_in_a_general_chat_agent() -> None:
     assert out["messages"][-1].content == DRAFT.text  # the winning (first) attempt's text
     with pytest.raises(InvalidRequestError, match="applies"):
         LecoMiddleware(applies="yes")
+
+
+async def test_leco_final_answer_streams_token_by_token_and_drafts_never() -> None:
+    """Issue 16 item 4: under stream="final" the messages stream shows LECO's chosen answer
+    piece by piece, once, and none of the drafts."""
+    for run in ("sync", "async"):
+        model = leco_model(with_tool=False)
+        agent = create_agent(model, middleware=[LecoMiddleware()])
+        if run == "sync":
+            chunks = list(agent.stream(user(), stream_mode="messages"))
+        else:
+            chunks = [item async for item in agent.astream(user(), stream_mode="messages")]
+        texts = [msg.text for msg, _ in chunks if msg.text]
+        assert len(texts) > 5 and "".join(texts) == FINAL, run
+        assert "3 + 4 = 8" not in "".join(texts)  # the draft never streamed
+        assert len({msg.id for msg, _ in chunks}) == 1  # one message, shown once

@@ -40,6 +40,7 @@ from adapters.langchain import ChatModelAdapter
 from graphs.leco.config import LecoConfig
 from graphs.leco.loop import LecoResult, leco_loop
 from graphs.leco.policy import looks_like_reasoning
+from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_choice, check_instance
 from graphs.vocab import NO_LOGPROBS
 from sc_chains.middleware._shared import (
@@ -179,6 +180,8 @@ class LecoMiddleware(AgentMiddleware):
             **swap_final(extra, first, chosen),
         }
         final = with_cost(chosen, "leco", trace)
+        if self.config.budget.stream == "final":  # the vote's pick streams once chosen (drafts never)
+            stream_text(final.text, graph="leco", message_id=final.id)
         return ExtendedModelResponse(model_response=ModelResponse(result=[final], structured_response=None),
                                      command=update)
 
