@@ -86,6 +86,9 @@ class ModelCall:
     seed: int | None = None
     top_logprobs: int = 0
     """Alternatives per token the loop needs (0: chosen tokens' logprobs only)."""
+    logprobs: bool = True
+    """Whether the loop reads the reply's token logprobs (``False``: a driver may skip reading
+    them; the middleware then parses none)."""
     prefill: str | None = None
     """Assistant text to continue exactly (only when the model can; the loop decides)."""
     final: bool = False

@@ -60,7 +60,7 @@ def rewrite_loop(original: str, cfg: S2AConfig, *, max_tokens: int | None = None
     cap = cfg.rewrite_max_tokens if max_tokens is None else min(cfg.rewrite_max_tokens, max_tokens)
     gen = yield ModelCall(
         "rewrite", messages=({"role": "user", "content": cfg.prompt.render(original)},),
-        max_tokens=cap, temperature=cfg.temperature,
+        max_tokens=cap, temperature=cfg.temperature, logprobs=False,
     )
     record = compose(original, gen.text, gen.finish_reason, cfg, answer_format=answer_format)
     yield Emit("s2a.rewrite", {**event, **record})
@@ -82,7 +82,7 @@ def s2a_loop(question: str, cfg: S2AConfig, *, answer: bool = True) -> Loop[S2AR
         return {"rewrite": record, "answer": None, "response": "", "stop_reason": stop, "cost": cost}
     cap = cfg.answer_max_tokens if left is None else min(cfg.answer_max_tokens, left)
     gen = yield ModelCall("answer", extra=({"role": "user", "content": record["prompt"]},),
-                          max_tokens=cap, temperature=cfg.temperature, final=True)
+                          max_tokens=cap, temperature=cfg.temperature, final=True, logprobs=False)
     result: S2AResult = {"rewrite": record, "answer": extract_answer(gen.text), "response": gen.text,
                          "stop_reason": DONE, "cost": add_cost(cost, cost_of(gen))}
     yield Emit("s2a.answer", {"source": "model", "answer": result["answer"], "response": gen.text})

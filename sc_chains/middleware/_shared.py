@@ -177,10 +177,11 @@ def event(name: str, **payload: Any) -> None:
 
 
 # -- driving a loop written once ---------------------------------------------------------------
-def to_generation(message: AIMessage | None, *, structured: bool = False) -> Generation:
+def to_generation(message: AIMessage | None, *, structured: bool = False, logprobs: bool = True) -> Generation:
     """An agent reply as the :class:`~adapters.types.Generation` a loop reads: text, token
     logprobs (``None`` when the reply has none), usage; ``finish_reason`` is ``"tool_calls"``
-    when the reply calls a tool or is structured output (loops pass those through)."""
+    when the reply calls a tool or is structured output (loops pass those through).
+    ``logprobs=False``: the caller reads no tokens (``tokens`` is ``None``, nothing parsed)."""
     from adapters.langchain import parse_logprobs
 
     if message is None:
@@ -188,7 +189,7 @@ def to_generation(message: AIMessage | None, *, structured: bool = False) -> Gen
     um = message.usage_metadata or {}
     usage = Usage(int(um.get("input_tokens", 0)), int(um.get("output_tokens", 0)),
                   int((um.get("input_token_details") or {}).get("cache_read", 0) or 0))
-    tokens = parse_logprobs(message.response_metadata)
+    tokens = parse_logprobs(message.response_metadata) if logprobs else None
     finish = message.response_metadata.get("finish_reason") or "stop"
     if message.tool_calls or structured:
         finish = TOOL_CALLS
@@ -239,22 +240,22 @@ class AgentCalls:
         model = self.models[call.target]
         return model, [lc_message(m, self.owner) for m in call.messages], False
 
-    def _record(self, raw: Any) -> Generation:
+    def _record(self, raw: Any, call: ModelCall) -> Generation:
         self.replies.append(raw)
         structured = getattr(raw, "structured_response", None) is not None or len(getattr(raw, "result", [raw])) != 1
-        return to_generation(first_ai(raw), structured=structured)
+        return to_generation(first_ai(raw), structured=structured, logprobs=call.logprobs)
 
     def call(self, call: ModelCall) -> Generation:
         """Execute one model call (sync)."""
         with call_scope(self.stream, self.owner, call.role, final=call.final):
             fn, arg, host = self._target(call)
-            return self._record(fn(arg) if host else fn.invoke(arg))
+            return self._record(fn(arg) if host else fn.invoke(arg), call)
 
     async def acall(self, call: ModelCall) -> Generation:
         """Execute one model call (async)."""
         with call_scope(self.stream, self.owner, call.role, final=call.final):
             fn, arg, host = self._target(call)
-            return self._record(await fn(arg) if host else await fn.ainvoke(arg))
+            return self._record(await fn(arg) if host else await fn.ainvoke(arg), call)
 
 
 OWN_SCHEMES = ("hf", "openai")
