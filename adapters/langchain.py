@@ -8,6 +8,7 @@ Ollama). :class:`~adapters.openai_compat.OpenAIModel` reuses it for raw server r
 from __future__ import annotations
 
 import codecs
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,9 +57,36 @@ def parse_logprobs(
                 raise TypeError(f"unknown logprobs shape {type(lp).__name__}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedResponseError(f"unreadable token logprobs ({exc})", dict(md)) from exc
+    pairs = _checked(pairs, md)
     if top_k is not None:
         pairs = [(t, lp_, alts[:top_k]) for t, lp_, alts in pairs]
     return list(tokens_from_pairs(pairs))
+
+
+LOGPROB_TOLERANCE = 1e-4
+"""Largest positive logprob taken as rounding noise (and read as 0.0); anything above, or NaN,
+is a malformed response: a probability above 1 must never be scored."""
+
+
+def _valid_logprob(value: float) -> float | None:
+    """``value`` (a positive rounding error clamped to 0.0), or ``None`` when it is no logprob."""
+    if math.isnan(value) or value > LOGPROB_TOLERANCE:
+        return None
+    return min(value, 0.0)
+
+
+def _checked(pairs: list[Pair], md: Mapping[str, Any]) -> list[Pair]:
+    out = []
+    for i, (token, lp, alts) in enumerate(pairs):
+        for name, value in [(token, lp)] + list(alts):
+            if _valid_logprob(value) is None:
+                raise MalformedResponseError(
+                    f"token {i} ({token!r}): logprob {value!r} for {name!r} is not <= 0 "
+                    "(a probability above 1, or NaN); the server's logprobs cannot be trusted",
+                    dict(md),
+                )
+        out.append((token, min(lp, 0.0), [(a, min(v, 0.0)) for a, v in alts]))
+    return out
 
 
 def _alts(items: Any) -> list[tuple[str, float]]:

@@ -61,12 +61,14 @@ class RequestBatcher(Generic[R, G]):
         self._queue: queue.SimpleQueue[tuple[R, Future[G]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self._requests = self._batches = self._largest = 0
 
     @property
     def stats(self) -> BatcherStats:
-        """Counts so far."""
-        return BatcherStats(self._requests, self._batches, self._largest)
+        """Counts so far; a request whose future has resolved is always counted."""
+        with self._stats_lock:
+            return BatcherStats(self._requests, self._batches, self._largest)
 
     def submit(self, item: R) -> Future[G]:
         """Queue ``item``; the future resolves to its result (or its group's exception)."""
@@ -117,18 +119,24 @@ class RequestBatcher(Generic[R, G]):
                     return
                 continue
             group = [(item, fut) for item, fut in gathered if fut.set_running_or_notify_cancel()]
-            if not group:
-                continue
-            try:
-                results = list(self._run([item for item, _ in group]))
-                if len(results) != len(group):
-                    raise RuntimeError(f"batch function returned {len(results)} results for {len(group)} items")
-            except BaseException as exc:  # noqa: BLE001 - handed to every caller of the group
-                for _, fut in group:
-                    fut.set_exception(exc)
-            else:
-                for (_, fut), res in zip(group, results):
-                    fut.set_result(res)
+            if group:
+                self._run_group(group)
+
+    def _run_group(self, group: list[tuple[R, Future[G]]]) -> None:
+        outcome: BaseException | list[G]
+        try:
+            outcome = list(self._run([item for item, _ in group]))
+            if len(outcome) != len(group):
+                raise RuntimeError(f"batch function returned {len(outcome)} results for {len(group)} items")
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller of the group
+            outcome = exc
+        # Count before resolving: a caller woken by its result must already see it in stats.
+        with self._stats_lock:
             self._requests += len(group)
             self._batches += 1
             self._largest = max(self._largest, len(group))
+        for i, (_, fut) in enumerate(group):
+            if isinstance(outcome, BaseException):
+                fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome[i])
