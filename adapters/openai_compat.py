@@ -219,7 +219,7 @@ class OpenAIModel(LogprobModel):
             if not isinstance(text, str):
                 raise TypeError("text is not a string")
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise MalformedResponseError(f"no choices[0] text in the response ({exc})", body) from exc
+            raise MalformedResponseError(f"no choices[0] text in the response ({exc})", scrub_record(body)) from exc
         tokens = parse_logprobs({"logprobs": logprobs}, top_k=request.top_logprobs)
         if tokens is None or (text and not tokens):
             raise LogprobsUnavailableError(self.name, self.logprobs_hint)
