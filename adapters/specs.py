@@ -21,7 +21,7 @@ from typing import Any
 from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError, UnknownModelSpecError
 
-__all__ = ["KNOWN_SPECS", "resolve_model"]
+__all__ = ["KNOWN_SPECS", "check_spec", "resolve_model"]
 
 KNOWN_SPECS = "hf:default, hf:tiny-random, hf:qwen2.5-coder-0.5b, hf:PATH_OR_ID, openai:MODEL"
 
@@ -57,6 +57,25 @@ def resolve_model(spec: Any, **options: Any) -> LogprobModel:
 
         return _with_options(spec, lambda name, **o: OpenAIModel(model=name, **o), rest, options)
     raise UnknownModelSpecError(spec, KNOWN_SPECS, _suggest(spec))
+
+
+def check_spec(spec: Any) -> None:
+    """Validate a model spec without loading anything (for up-front CLI checks).
+
+    Raises :class:`UnknownModelSpecError` (with a "did you mean") for an unknown scheme or a
+    near miss of a built-in ``hf:`` name, and :class:`~adapters.errors.ModelNotFoundError` for
+    an ``hf:`` hub id missing from the cache while ``HF_HUB_OFFLINE`` is set. Model objects pass.
+    """
+    if isinstance(spec, LogprobModel) or _is_langchain_chat_model(spec):
+        return
+    if not isinstance(spec, str) or ":" not in spec:
+        raise UnknownModelSpecError(spec, KNOWN_SPECS, _suggest(spec))
+    scheme, _, rest = spec.partition(":")
+    rest = rest.strip()
+    if not rest or scheme not in ("hf", "openai"):
+        raise UnknownModelSpecError(spec, KNOWN_SPECS, _suggest(spec))
+    if scheme == "hf":
+        check_hf_name(spec, rest)
 
 
 def check_hf_name(spec: str, name: str) -> None:

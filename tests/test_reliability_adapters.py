@@ -466,6 +466,12 @@ def test_a_typo_in_a_spec_fails_at_once_with_did_you_mean(spec, meant) -> None:
     assert time.monotonic() - start < 10
     assert e.value.suggestion == meant and f"Did you mean {meant!r}" in str(e.value)
     assert "hf:tiny-random" in str(e.value) and "openai:MODEL" in str(e.value)
+    from adapters.specs import check_spec
+
+    with pytest.raises(UnknownModelSpecError):  # the same check, without loading anything
+        check_spec(spec)
+    for good in ("hf:tiny-random", "hf:default", "openai:gpt-4o-mini", FakeLogprobModel()):
+        check_spec(good)
 
 
 def test_an_uncached_hub_id_fails_at_once_when_offline(monkeypatch) -> None:
