@@ -166,13 +166,20 @@ class ScrubFilter(logging.Filter):
 
 
 _FILTER = ScrubFilter()
-SCRUBBED_LOGGERS = ("httpx", "httpcore", "adapters", "adapters.openai_compat", "adapters.hf")
+SCRUBBED_LOGGERS = ("httpx", "httpcore", "adapters", "adapters.openai_compat", "adapters.hf", "sc_chains", "graphs")
 """Loggers :func:`install_log_scrubbing` filters (a logger's filter sees only its own records)."""
 
 
-def install_log_scrubbing(names: Iterable[str] = SCRUBBED_LOGGERS) -> None:
-    """Add :class:`ScrubFilter` to the named loggers (idempotent)."""
-    for name in names:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+def install_log_scrubbing(names: Iterable[str] = SCRUBBED_LOGGERS, *, handlers: bool = False) -> None:
+    """Add :class:`ScrubFilter` to the named loggers (idempotent).
+
+    A logger's filter sees only records logged on that very logger, not its children's; pass
+    ``handlers=True`` (e.g. from a CLI, after logging is configured) to also filter every
+    handler of the root logger, which every propagated record passes through.
+    """
+    targets: list[Any] = [logging.getLogger(name) for name in names]
+    if handlers:
+        targets += logging.getLogger().handlers
+    for target in targets:
+        if _FILTER not in target.filters:
+            target.addFilter(_FILTER)

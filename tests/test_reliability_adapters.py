@@ -516,3 +516,22 @@ def test_eval_and_datagen_write_no_key_to_any_file_or_stream(serve, tmp_path, na
         [p.name for p in files], texts[:2])
     assert any(r.get("Authorization") for r in srv.requests)  # the key was sent, and echoed back
     _assert_no_marker(texts, marker)
+
+
+def test_log_scrubbing_covers_child_loggers_through_root_handlers() -> None:
+    """Class: a secret logged by any module (a child logger propagating to the root handlers)."""
+    import io
+
+    from adapters.secrets import install_log_scrubbing
+
+    key = clean_api_key("sk-LOGLINE-13572468")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        install_log_scrubbing(handlers=True)
+        logging.getLogger("sc_chains.some.module").warning("request to http://u:pw-LOG-999@h failed: %s", key)
+    finally:
+        root.removeHandler(handler)
+    assert "failed: ***" in stream.getvalue() and key not in stream.getvalue() and "pw-LOG-999" not in stream.getvalue()
