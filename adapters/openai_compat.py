@@ -144,7 +144,7 @@ class OpenAIModel(LogprobModel):
         if not isinstance(raw_url, str):
             raise InvalidRequestError("base_url", raw_url, "pass the server's /v1 root as a string")
         url, credentials = split_url_credentials(raw_url.strip())
-        self.base_url = url.rstrip("/")
+        self.base_url = _checked_base_url(url.rstrip("/"))
         self._api_key = _Secret(key) if key else None
         self.timeout = float(timeout)
         self.deadline = None if deadline is None else float(deadline)
@@ -376,6 +376,23 @@ class _Clock:
             assert self.deadline is not None
             raise CallTimeoutError(self.attempts.what, self.deadline, self.attempts.attempts)
         return seconds
+
+
+def _checked_base_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host (credentials already removed), else a typed error."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number in range
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidRequestError(
+            "base_url", url, "pass the server's /v1 root as http(s)://HOST[:PORT]/v1, e.g. http://127.0.0.1:8000/v1"
+        )
+    return url
 
 
 def _check_seconds(name: str, value: Any) -> None:

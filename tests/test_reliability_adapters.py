@@ -535,3 +535,60 @@ def test_log_scrubbing_covers_child_loggers_through_root_handlers() -> None:
     finally:
         root.removeHandler(handler)
     assert "failed: ***" in stream.getvalue() and key not in stream.getvalue() and "pw-LOG-999" not in stream.getvalue()
+
+
+# -- more HTTP faults and configuration -----------------------------------------------------------------
+@pytest.mark.parametrize("url", ["not a url", "ftp://host/v1", "http:///v1", "http://host:99999/v1",
+                                 "http://host:port/v1", "127.0.0.1:8000/v1"])
+def test_a_base_url_that_is_no_http_url_is_refused_at_construction(url) -> None:
+    """Class: malformed base_url (was retried as a transport error)."""
+    with pytest.raises(InvalidRequestError) as e:
+        OpenAIModel("gpt-test", base_url=url, api_key="k")
+    assert e.value.param == "base_url"
+
+
+def test_a_body_cut_short_is_retried_then_a_typed_error(serve) -> None:
+    """Class: server closes the connection mid-body (Content-Length larger than sent)."""
+
+    def respond(handler: BaseHTTPRequestHandler, n: int) -> tuple[int, Any, dict[str, str]]:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "5000")
+        handler.end_headers()
+        handler.wfile.write(b'{"choices": [')
+        handler.wfile.flush()
+        handler.close_connection = True
+        raise ConnectionResetError  # ends the handler without the rest of the body
+
+    srv = serve(respond)
+    with pytest.raises(RetriesExhaustedError) as e:
+        OpenAIModel("gpt-test", base_url=srv.base_url, api_key="k", retry=FAST).generate("Hi")
+    assert len(e.value.attempts) == 3 and all(a["status"] is None for a in e.value.attempts)
+
+
+def test_invalid_utf8_in_a_response_is_a_malformed_response(serve) -> None:
+    """Class: server answers bytes that are not UTF-8."""
+    srv = serve(lambda h, n: (200, b'{"choices": "\xff\xfe bad"}', {}))
+    with pytest.raises(MalformedResponseError):
+        OpenAIModel("gpt-test", base_url=srv.base_url, api_key="k", retry=FAST).generate("Hi")
+
+
+def test_a_device_that_does_not_exist_is_a_typed_error() -> None:
+    """Class: device='cuda' (or cuda:N) where there is no such device."""
+    from adapters.hf.model import resolve_device
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(InvalidRequestError) as e:
+        resolve_device(f"cuda:{n}")
+    assert e.value.param == "device" and "cpu" in str(e.value)
+
+
+def test_a_corrupt_model_folder_is_model_not_found(tmp_path) -> None:
+    """Class: model folder with a broken config.json / no weights."""
+    from adapters.hf.model import load_pretrained
+
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ModelNotFoundError):
+        load_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 10}))
+    with pytest.raises(ModelNotFoundError):
+        load_pretrained(tmp_path)

@@ -44,9 +44,16 @@ def resolve_device(device: Any = None) -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise InvalidRequestError("device", device, "pass 'cpu', 'cuda', 'cuda:0' or 'auto'") from exc
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise InvalidRequestError(
+            "device", device, f"this machine has {torch.cuda.device_count() if torch.cuda.is_available() else 0} "
+            "usable CUDA devices; pass device='cpu' or 'auto' (or a cuda:N that exists)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidRequestError("device", device, "MPS is not available here; pass device='cpu' or 'auto'")
+    return dev
 
 
 def resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
