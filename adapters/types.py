@@ -10,6 +10,7 @@ text, whatever the tokenizer) and, where the adapter sees the full distribution,
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,8 +32,6 @@ __all__ = [
     "REQUEST_OPTIONS",
 ]
 
-REQUEST_OPTIONS = ("max_tokens", "temperature", "top_p", "stop", "seed", "top_logprobs", "prefill")
-"""The keyword arguments ``generate``/``agenerate``/``batch`` take (see :class:`GenerationRequest`)."""
 
 Message = dict[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
@@ -348,6 +347,13 @@ class GenerationRequest:
 
     def with_messages(self, messages: Any) -> GenerationRequest:
         return replace(self, messages=tuple(normalize_messages(messages)))
+
+
+REQUEST_OPTIONS: tuple[str, ...] = tuple(
+    name for name in inspect.signature(GenerationRequest.build).parameters if name != "messages"
+)
+"""The keyword arguments ``generate``/``agenerate``/``batch`` take: those of
+:meth:`GenerationRequest.build` (an unknown one is an :class:`InvalidRequestError`)."""
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
