@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from adapters.errors import InvalidRequestError
-from adapters.retry import capped_backoff
-from adapters.secrets import scrub
 
 __all__ = ["RunStats", "arun_jobs", "read_records", "run_jobs"]
 
@@ -165,9 +163,9 @@ async def arun_jobs(
                                                        if x not in ("key", "status")}}
                 break
             except Exception as exc:  # noqa: BLE001 - recorded, then the run goes on
-                errors.append(scrub(f"{type(exc).__name__}: {exc}"))
+                errors.append(f"{type(exc).__name__}: {exc}")
                 if attempt < retries:
-                    await asyncio.sleep(capped_backoff(backoff, attempt, cap=30.0))  # capped: never more than 30 s
+                    await asyncio.sleep(backoff * 2**attempt)
         else:
             record = {"key": k, "status": "failed", "error": errors[-1], "attempts": len(errors)}
         _append(fd, record)  # the event loop thread is the only writer: no interleaving

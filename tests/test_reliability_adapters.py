@@ -258,7 +258,7 @@ def test_backoff_and_retry_after_are_capped_and_no_argument_lifts_the_cap() -> N
     assert [p.backoff(i) for i in (0, 1, 5, 12, 1000, 10**9)] == [0.5, 1.0, 16.0, 20.0, 20.0, 20.0]
     assert p.wait(3, retry_after=10**6) == p.max_retry_after == 60.0
     assert capped_backoff(0.5, 10**6) == MAX_WAIT_S  # no overflow, capped
-    assert capped_backoff(0.5, 12, cap=30.0) == 30.0  # the item retries of eval/datagen
+    assert capped_backoff(0.5, 12, cap=30.0) == 30.0
     for kw in ({"max_backoff": 10**6}, {"max_retry_after": math.inf}, {"max_retries": MAX_RETRIES + 1},
                {"multiplier": 1e6}, {"initial_backoff": float("nan")}):
         with pytest.raises(InvalidRequestError):
