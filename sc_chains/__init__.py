@@ -32,6 +32,9 @@ _EXPORTS: dict[str, str] = {
     "parse_logprobs": "adapters.langchain",
     "ChatLogprobModel": "sc_chains.chat_model",
     # errors
+    "CallTimeoutError": "adapters.errors",
+    "ContextWindowExceededError": "adapters.errors",
+    "InvalidSecretError": "adapters.errors",
     "EmbeddedModelCorruptError": "adapters.errors",
     "EmbeddedModelMissingError": "adapters.errors",
     "InvalidRequestError": "adapters.errors",
