@@ -16,7 +16,7 @@ from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError, MalformedResponseError
 from adapters.types import Capabilities, Generation, GenerationRequest, TokenLogprob, Usage, tokens_from_pairs
 
-__all__ = ["LangChainModel", "parse_logprobs", "trim_to_text"]
+__all__ = ["LangChainModel", "parse_logprobs", "reply_tokens", "trim_to_text"]
 
 Pair = tuple[str, float, list[tuple[str, float]]]
 
@@ -134,6 +134,19 @@ def _google_pairs(result: Mapping[str, Any]) -> list[Pair]:
     return out
 
 
+def reply_tokens(
+    tokens: Sequence[TokenLogprob] | None, text: str, model: Any
+) -> tuple[TokenLogprob, ...] | None:
+    """A reply's tokens trimmed to ``text``. Without logprobs: :class:`LogprobsUnavailableError`,
+    or ``None`` when ``model.require_logprobs_in_replies`` is false (callers that need them then
+    check with :meth:`~adapters.base.LogprobModel.checked`)."""
+    if tokens is None or (text and not tokens):
+        if getattr(model, "require_logprobs_in_replies", True):
+            raise LogprobsUnavailableError(model.name, model.logprobs_hint)
+        return None
+    return trim_to_text(tokens, text)
+
+
 def trim_to_text(tokens: Sequence[TokenLogprob], text: str) -> tuple[TokenLogprob, ...]:
     """Drop tokens that start at or after the end of ``text`` (e.g. a stop sequence the server cut)."""
     return tuple(t for t in tokens if t.offset < len(text))
@@ -145,12 +158,19 @@ class LangChainModel(LogprobModel):
     Per call it sets ``max_tokens``/``temperature``/``top_p``/``seed`` and requests logprobs on
     the fields the model declares (``logprobs``/``top_logprobs`` for ChatOpenAI and Ollama,
     ``response_logprobs``/``logprobs`` for Google), then reads them with :func:`parse_logprobs`.
+    ``require_logprobs=False``: a reply without logprobs has ``tokens=None`` instead of raising
+    :class:`LogprobsUnavailableError` (for chains that need none).
     """
 
-    def __init__(self, chat_model: Any, *, name: str | None = None, max_top_logprobs: int = 20) -> None:
+    def __init__(
+        self, chat_model: Any, *, name: str | None = None, max_top_logprobs: int = 20, require_logprobs: bool = True
+    ) -> None:
         from langchain_core.language_models import BaseChatModel
         from langchain_core.runnables import RunnableBinding
 
+        if not isinstance(require_logprobs, bool):
+            raise InvalidRequestError("require_logprobs", require_logprobs, "pass True or False")
+        self.require_logprobs_in_replies = require_logprobs
         self._call_kwargs: dict[str, Any] = {}
         if isinstance(chat_model, RunnableBinding) and isinstance(chat_model.bound, BaseChatModel):
             self._call_kwargs = dict(chat_model.kwargs)
@@ -210,9 +230,7 @@ class LangChainModel(LogprobModel):
         if not isinstance(text, str):
             text = text()  # langchain-core < 1 exposed text() as a method
         md = getattr(message, "response_metadata", None) or {}
-        tokens = parse_logprobs(md, top_k=request.top_logprobs)
-        if tokens is None or (text and not tokens):
-            raise LogprobsUnavailableError(self.name, self.logprobs_hint)
+        tokens = reply_tokens(parse_logprobs(md, top_k=request.top_logprobs), text, self)
         um = getattr(message, "usage_metadata", None) or {}
         usage = Usage(
             prompt_tokens=int(um.get("input_tokens") or 0),
@@ -222,7 +240,7 @@ class LangChainModel(LogprobModel):
         reason = md.get("finish_reason") or md.get("done_reason") or "stop"
         return Generation(
             text=text,
-            tokens=trim_to_text(tokens, text),
+            tokens=tokens,
             finish_reason="length" if reason in _LENGTH_REASONS else "stop",
             usage=usage,
             model=self.name,

@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from adapters.base import LogprobModel
-from adapters.errors import CallTimeoutError, InvalidRequestError, LogprobsUnavailableError, MalformedResponseError
-from adapters.langchain import parse_logprobs, trim_to_text
+from adapters.errors import CallTimeoutError, InvalidRequestError, MalformedResponseError
+from adapters.langchain import parse_logprobs, reply_tokens
 from adapters.retry import AttemptLog, RetryPolicy, parse_retry_after
 from adapters.secrets import clean_api_key, install_log_scrubbing, scrub, scrub_record, split_url_credentials
 from adapters.types import Capabilities, Generation, GenerationRequest, Message, Usage
@@ -108,6 +108,9 @@ class OpenAIModel(LogprobModel):
     the whole response: a server that drips one byte a second fails at this bound).
     ``deadline``: seconds the whole call may take, retries and waits included (``None``: only
     the retries bound it); a call past it raises :class:`~adapters.errors.CallTimeoutError`.
+    ``require_logprobs=False``: a reply without logprobs has ``tokens=None`` instead of raising
+    :class:`~adapters.errors.LogprobsUnavailableError` (chains that need them call
+    :meth:`checked`, as LECO does).
     """
 
     def __init__(
@@ -124,6 +127,7 @@ class OpenAIModel(LogprobModel):
         max_tokens_param: str = "max_tokens",
         max_top_logprobs: int = 20,
         extra_body: Mapping[str, Any] | None = None,
+        require_logprobs: bool = True,
     ) -> None:
         import httpx
 
@@ -135,6 +139,9 @@ class OpenAIModel(LogprobModel):
             raise InvalidRequestError(
                 "max_tokens_param", max_tokens_param, "use 'max_tokens' or 'max_completion_tokens'"
             )
+        if not isinstance(require_logprobs, bool):
+            raise InvalidRequestError("require_logprobs", require_logprobs, "pass True or False")
+        self.require_logprobs_in_replies = require_logprobs
         _check_seconds("timeout", timeout)
         if deadline is not None:
             _check_seconds("deadline", deadline)
@@ -220,14 +227,12 @@ class OpenAIModel(LogprobModel):
                 raise TypeError("text is not a string")
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise MalformedResponseError(f"no choices[0] text in the response ({exc})", scrub_record(body)) from exc
-        tokens = parse_logprobs({"logprobs": logprobs}, top_k=request.top_logprobs)
-        if tokens is None or (text and not tokens):
-            raise LogprobsUnavailableError(self.name, self.logprobs_hint)
+        tokens = reply_tokens(parse_logprobs({"logprobs": logprobs}, top_k=request.top_logprobs), text, self)
         usage = body.get("usage") or {}
         details = usage.get("prompt_tokens_details") or {}
         return Generation(
             text=text,
-            tokens=trim_to_text(tokens, text),
+            tokens=tokens,
             finish_reason=choice.get("finish_reason") or "stop",
             usage=Usage(
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),

@@ -592,3 +592,21 @@ def test_a_corrupt_model_folder_is_model_not_found(tmp_path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 10}))
     with pytest.raises(ModelNotFoundError):
         load_pretrained(tmp_path)
+
+
+def test_a_server_without_logprobs_serves_chains_that_need_none(serve) -> None:
+    """Class: server without logprobs (baseline must run; a logprob chain must still fail typed)."""
+    from adapters.errors import LogprobsUnavailableError
+    from adapters.specs import resolve_model
+
+    srv = serve(lambda h, n: (200, chat_body("The answer is 4", logprobs=False), {}))
+    strict = OpenAIModel("gpt-test", base_url=srv.base_url, api_key="k", retry=FAST)
+    with pytest.raises(LogprobsUnavailableError):
+        strict.generate("Hi")
+    lenient = resolve_model("openai:gpt-test", base_url=srv.base_url, api_key="k", require_logprobs=False)
+    gen = lenient.generate("Hi")
+    assert gen.text == "The answer is 4" and gen.tokens is None
+    with pytest.raises(LogprobsUnavailableError):
+        lenient.checked(gen)  # what LECO does with every reply
+    with pytest.raises(InvalidRequestError):
+        OpenAIModel("gpt-test", base_url=srv.base_url, api_key="k", require_logprobs="no")
