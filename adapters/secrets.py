@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -41,6 +42,7 @@ __all__ = [
     "clean_api_key",
     "install_log_scrubbing",
     "live_secrets",
+    "register_env_secrets",
     "register_secret",
     "scrub",
     "scrub_record",
@@ -66,6 +68,21 @@ def register_secret(value: str | None) -> None:
     if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
         with _lock:
             _secrets.add(value)
+
+
+SECRET_ENV_VARS = ("OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "ANTHROPIC_API_KEY",
+                   "GOOGLE_API_KEY", "GEMINI_API_KEY")
+"""Environment variables whose values are registered as secrets when this module loads (as set,
+and stripped), so they are scrubbed even if no adapter has read them yet."""
+
+
+def register_env_secrets(names: Iterable[str] = SECRET_ENV_VARS) -> None:
+    """Register the values of the named environment variables (and their stripped forms)."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            register_secret(value)
+            register_secret(value.strip())
 
 
 def live_secrets() -> frozenset[str]:
@@ -183,3 +200,6 @@ def install_log_scrubbing(names: Iterable[str] = SCRUBBED_LOGGERS, *, handlers: 
     for target in targets:
         if _FILTER not in target.filters:
             target.addFilter(_FILTER)
+
+
+register_env_secrets()

@@ -610,3 +610,13 @@ def test_a_server_without_logprobs_serves_chains_that_need_none(serve) -> None:
         lenient.checked(gen)  # what LECO does with every reply
     with pytest.raises(InvalidRequestError):
         OpenAIModel("gpt-test", base_url=srv.base_url, api_key="k", require_logprobs="no")
+
+
+def test_secrets_in_the_environment_are_scrubbed_before_any_adapter_reads_them(monkeypatch) -> None:
+    """Class: a key only in the environment (HF_TOKEN, OPENAI_API_KEY) reaching a message."""
+    from adapters.secrets import SECRET_ENV_VARS, register_env_secrets
+
+    assert "HF_TOKEN" in SECRET_ENV_VARS and "OPENAI_API_KEY" in SECRET_ENV_VARS
+    monkeypatch.setenv("SC_TEST_TOKEN", "hf_ENVONLY_24681357\n")
+    register_env_secrets(["SC_TEST_TOKEN"])
+    assert scrub("token hf_ENVONLY_24681357 rejected") == "token *** rejected"
