@@ -135,13 +135,13 @@ def _google_pairs(result: Mapping[str, Any]) -> list[Pair]:
 
 
 def reply_tokens(
-    tokens: Sequence[TokenLogprob] | None, text: str, model: Any
+    tokens: Sequence[TokenLogprob] | None, text: str, model: Any, *, required: bool = True
 ) -> tuple[TokenLogprob, ...] | None:
-    """A reply's tokens trimmed to ``text``. Without logprobs: :class:`LogprobsUnavailableError`,
-    or ``None`` when ``model.require_logprobs_in_replies`` is false (callers that need them then
-    check with :meth:`~adapters.base.LogprobModel.checked`)."""
+    """A reply's tokens trimmed to ``text``. Without logprobs: :class:`LogprobsUnavailableError`
+    when ``required``, else ``None`` (callers that need them then check with
+    :meth:`~adapters.base.LogprobModel.checked`, as LECO does)."""
     if tokens is None or (text and not tokens):
-        if getattr(model, "require_logprobs_in_replies", True):
+        if required:
             raise LogprobsUnavailableError(model.name, model.logprobs_hint)
         return None
     return trim_to_text(tokens, text)
@@ -230,7 +230,9 @@ class LangChainModel(LogprobModel):
         if not isinstance(text, str):
             text = text()  # langchain-core < 1 exposed text() as a method
         md = getattr(message, "response_metadata", None) or {}
-        tokens = reply_tokens(parse_logprobs(md, top_k=request.top_logprobs), text, self)
+        tokens = reply_tokens(
+            parse_logprobs(md, top_k=request.top_logprobs), text, self, required=self.require_logprobs_in_replies
+        )
         um = getattr(message, "usage_metadata", None) or {}
         usage = Usage(
             prompt_tokens=int(um.get("input_tokens") or 0),

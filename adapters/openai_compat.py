@@ -108,9 +108,9 @@ class OpenAIModel(LogprobModel):
     the whole response: a server that drips one byte a second fails at this bound).
     ``deadline``: seconds the whole call may take, retries and waits included (``None``: only
     the retries bound it); a call past it raises :class:`~adapters.errors.CallTimeoutError`.
-    ``require_logprobs=False``: a reply without logprobs has ``tokens=None`` instead of raising
-    :class:`~adapters.errors.LogprobsUnavailableError` (chains that need them call
-    :meth:`checked`, as LECO does).
+    A reply without logprobs raises :class:`~adapters.errors.LogprobsUnavailableError` when the
+    request asked for ``top_logprobs > 0``; otherwise (or always, with ``require_logprobs=False``)
+    it has ``tokens=None``, and chains that need logprobs check with :meth:`checked` (LECO does).
     """
 
     def __init__(
@@ -227,7 +227,11 @@ class OpenAIModel(LogprobModel):
                 raise TypeError("text is not a string")
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise MalformedResponseError(f"no choices[0] text in the response ({exc})", scrub_record(body)) from exc
-        tokens = reply_tokens(parse_logprobs({"logprobs": logprobs}, top_k=request.top_logprobs), text, self)
+        # a caller that asks for no alternatives (a plain chain-of-thought call) gets the text
+        # from a server without logprobs; with top_logprobs > 0 the caller scores tokens
+        required = self.require_logprobs_in_replies and request.top_logprobs > 0
+        tokens = reply_tokens(parse_logprobs({"logprobs": logprobs}, top_k=request.top_logprobs), text, self,
+                              required=required)
         usage = body.get("usage") or {}
         details = usage.get("prompt_tokens_details") or {}
         return Generation(

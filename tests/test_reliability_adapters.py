@@ -602,9 +602,10 @@ def test_a_server_without_logprobs_serves_chains_that_need_none(serve) -> None:
     srv = serve(lambda h, n: (200, chat_body("The answer is 4", logprobs=False), {}))
     strict = OpenAIModel("gpt-test", base_url=srv.base_url, api_key="k", retry=FAST)
     with pytest.raises(LogprobsUnavailableError):
-        strict.generate("Hi")
+        strict.generate("Hi", top_logprobs=1)  # the caller scores alternatives
+    assert strict.generate("Hi").tokens is None  # a plain call (top_logprobs=0) gets the text
     lenient = resolve_model("openai:gpt-test", base_url=srv.base_url, api_key="k", require_logprobs=False)
-    gen = lenient.generate("Hi")
+    gen = lenient.generate("Hi", top_logprobs=2)
     assert gen.text == "The answer is 4" and gen.tokens is None
     with pytest.raises(LogprobsUnavailableError):
         lenient.checked(gen)  # what LECO does with every reply
