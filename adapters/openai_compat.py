@@ -192,12 +192,14 @@ class OpenAIModel(LogprobModel):
             raise MalformedResponseError(f"no choices[0] text in the response ({exc})", body) from exc
         tokens = parse_logprobs({"logprobs": logprobs}, top_k=request.top_logprobs)
         if tokens is None or (text and not tokens):
-            raise LogprobsUnavailableError(self.name, self.logprobs_hint)
+            if request.top_logprobs > 0:  # the caller scores tokens; top_logprobs=0: text is enough
+                raise LogprobsUnavailableError(self.name, self.logprobs_hint)
+            tokens = None
         usage = body.get("usage") or {}
         details = usage.get("prompt_tokens_details") or {}
         return Generation(
             text=text,
-            tokens=trim_to_text(tokens, text),
+            tokens=None if tokens is None else trim_to_text(tokens, text),
             finish_reason=choice.get("finish_reason") or "stop",
             usage=Usage(
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),

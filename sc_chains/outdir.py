@@ -126,19 +126,21 @@ def prepare_out_dir(
     data_files: Iterable[str],
     legacy: Callable[[Path], Mapping[str, Any] | None] | None = None,
     merge: Callable[[Mapping[str, Any], Mapping[str, Any]], tuple[dict[str, Any], dict[str, Any]]] | None = None,
+    mismatch: type[RunMismatchError] = RunMismatchError,
 ) -> Path:
     """Make ``out`` ready for a ``kind`` run with ``identity``; write the marker first.
 
     ``data_files``: the names this kind of run writes (present without a marker: refused).
     ``legacy(out)``: the identity of a pre-marker folder of ours, or ``None``. ``merge(old, new)``
     returns ``(identity to write, differing keys)``; default: every key must be equal.
+    ``mismatch``: the :class:`RunMismatchError` subclass raised for a differing identity.
     """
     path = Path(out)
     _make_folder(path)
     marker = read_marker(path)
     before = marker.get("identity") if marker else (legacy(path) if legacy else None)
     if marker is not None and marker.get("kind") != kind:
-        raise RunMismatchError(path, {"kind": (marker.get("kind"), kind)})
+        raise mismatch(path, {"kind": (marker.get("kind"), kind)})
     if before is None:
         present = _has_data(path, data_files)
         if present:
@@ -153,6 +155,6 @@ def prepare_out_dir(
         diff = {k: (before.get(k), new.get(k)) for k in sorted(set(before) | set(new))
                 if before.get(k) != new.get(k)}
     if diff and _has_data(path, data_files):
-        raise RunMismatchError(path, diff)
+        raise mismatch(path, diff)
     _write_marker(path, kind, merged, (marker or {}).get("created"))
     return path

@@ -24,14 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters.errors import InvalidRequestError
+from adapters.errors import InvalidRequestError, SCChainsError
 
-__all__ = ["RunStats", "arun_jobs", "read_records", "run_jobs", "scrub_record"]
+__all__ = ["NothingSucceededError", "RunStats", "arun_jobs", "read_records", "run_jobs", "scrub_record"]
 
 T = TypeVar("T")
 MAX_BACKOFF_S = 30.0
 """Longest wait between two attempts of an item, whatever ``backoff`` and ``retries`` are."""
 JobFn = Callable[[T], "dict[str, Any] | Awaitable[dict[str, Any]]"]
+
+
+class NothingSucceededError(SCChainsError, RuntimeError):
+    """Every item of a run failed; ``first_error`` is the first failure's reason."""
+
+    def __init__(self, what: str, failed: int, first_error: Any, path: Any) -> None:
+        self.what, self.failed, self.first_error, self.path = what, failed, first_error, str(path)
+        super().__init__(f"{what}: all {failed} items failed; the first failure: {first_error}. "
+                         f"Every failure is recorded in {self.path}; fix the cause and rerun to retry them")
 
 
 @dataclass(frozen=True)
