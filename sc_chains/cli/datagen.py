@@ -112,35 +112,80 @@ def build_generator(args: argparse.Namespace) -> Any:
     return d.LecoStepsGenerator(model, options)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``datagen KIND``; bad arguments fail before any model is loaded."""
-    from rich.console import Console
+_BOUNDS = {"limit": 1, "concurrency": 1, "samples": 1, "seed": 0, "max_tokens": 1, "retries": 0,
+           "judge_k": 1, "judge_max_tokens": 1, "temperature": 0}
 
+
+def check_args(args: argparse.Namespace) -> None:
+    """Numbers and model specs, before anything loads."""
+    from sc_chains.cli.options import check_numbers, check_spec
+
+    check_numbers(args, _BOUNDS)
+    check_spec(args.model)
+    if getattr(args, "weak_model", None) is not None:
+        check_spec(args.weak_model)
+
+
+def load_models(gen: Any, backend: str) -> None:
+    """Resolve the generator's models now, so a spec that does not load (``hf:tiny-radnom``) fails
+    up front with its own error rather than as every item's failure. On Ray the workers load
+    them; the spec's shape was checked by :func:`check_args`."""
+    from sc_chains.datagen.common import ModelRef
+
+    if backend == "local":
+        for ref in [v for v in vars(gen).values() if isinstance(v, ModelRef)]:
+            ref.get()
+
+
+def _problems(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
+    """The problems (or prompts) to run, and the dataset's description for the manifest."""
     from sc_chains.cli.eval import parse_fields
-    from sc_chains.datagen import run_datagen
     from sc_chains.datasets import load_dataset
 
-    gen = build_generator(args)
     prompts = getattr(args, "prompts", None)
     if prompts:
         from sc_chains.datagen import load_prompts
 
-        problems = load_prompts(prompts, args.prompt_field)[: args.limit]
-        dataset: dict[str, Any] = {"name": "prompts", "path": prompts}
-    elif args.dataset:
-        fields = parse_fields(args.fields)
-        problems = load_dataset(args.dataset, limit=args.limit, seed=args.seed, path=args.data, fields=fields)
-        dataset = {"name": args.dataset, "path": args.data, "fields": fields, "seed": args.seed}
-    else:
+        return load_prompts(prompts, args.prompt_field)[: args.limit], {"name": "prompts", "path": prompts}
+    if not args.dataset:
         raise InvalidRequestError("--dataset", None, "pass --dataset NAME" + (" or --prompts FILE" if args.kind == "self-reward" else ""))
+    fields = parse_fields(args.fields)
+    problems = load_dataset(args.dataset, limit=args.limit, seed=args.seed, path=args.data, fields=fields)
+    return problems, {"name": args.dataset, "path": args.data, "fields": fields, "seed": args.seed}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``datagen KIND``; bad arguments fail before any model is loaded; a run in which every
+    item failed raises :class:`~sc_chains.runner.NothingSucceededError` (exit 1)."""
+    from sc_chains.datagen import run_datagen
+    from sc_chains.eval.harness import EmptyDatasetError
+    from sc_chains.runner import NothingSucceededError
+
+    check_args(args)
+    gen = build_generator(args)
+    problems, dataset = _problems(args)
+    if not problems:
+        raise EmptyDatasetError(dataset["name"], args.limit)
+    load_models(gen, args.backend)
     manifest = run_datagen(
         gen, problems, args.out, dataset=dataset, fmt=args.format, sft_source=getattr(args, "sft_source", "both"),
         concurrency=args.concurrency, retries=args.retries, backend=args.backend, ray_address=args.ray_address,
         progress=not args.no_progress, command=["sc-chains", "datagen", *sys.argv[2:]] if sys.argv[1:2] == ["datagen"] else None,
     )
+    c = manifest["counts"]
+    if c["items"] and c["ok"] == 0 and c["failed"]:
+        first = (manifest.get("failures") or [{}])[0].get("error")
+        raise NothingSucceededError(f"datagen {manifest['kind']}", c["failed"], first, f"{args.out}/raw.jsonl")
     if args.json:
         print(json.dumps(manifest, indent=2))
-        return 0
+    else:
+        _print_counts(manifest, args.out)
+    return 0
+
+
+def _print_counts(manifest: dict[str, Any], out: str) -> None:
+    from rich.console import Console
+
     c, t = manifest["counts"], manifest["tokens"]
     console = Console()
     console.print(
@@ -149,5 +194,4 @@ def run(args: argparse.Namespace) -> int:
         f"tokens {t['prompt_tokens']} prompt + {t['completion_tokens']} completion",
         markup=False, highlight=False, soft_wrap=True,
     )
-    console.print(f"wrote {args.out}/{{raw.jsonl,train.jsonl,manifest.json}}", markup=False, highlight=False, soft_wrap=True)
-    return 0
+    console.print(f"wrote {out}/{{raw.jsonl,train.jsonl,manifest.json}}", markup=False, highlight=False, soft_wrap=True)

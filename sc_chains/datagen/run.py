@@ -83,12 +83,18 @@ def _run_items(generator: Any, items: list[Any], raw: Path, backend: str, ray_ad
         with ray_session(ray_address):
             return asyncio.run(arun_jobs(items, ray_job(generator), raw, **kw))
     # own pool sized to the concurrency (asyncio's default pool has min(32, CPUs + 4) threads)
-    with ThreadPoolExecutor(max_workers=kw["concurrency"], thread_name_prefix="datagen") as pool:
+    pool = ThreadPoolExecutor(max_workers=kw["concurrency"], thread_name_prefix="datagen")
 
-        async def job(item: Any) -> dict[str, Any]:
-            return await asyncio.get_running_loop().run_in_executor(pool, generator, item)
+    async def job(item: Any) -> dict[str, Any]:
+        return await asyncio.get_running_loop().run_in_executor(pool, generator, item)
 
-        return asyncio.run(arun_jobs(items, job, raw, **kw))
+    try:
+        stats = asyncio.run(arun_jobs(items, job, raw, **kw))
+    except BaseException:  # Ctrl-C or a write error: drop queued items, do not wait for running ones
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return stats
 
 
 def _export(generator: Any, items: list[Any], out: Path, identity: Mapping[str, Any], fmt: str,
