@@ -81,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console()
     render_tokens(gen, console)
+    if args.top_logprobs and gen.tokens:
+        from sc_chains.render import alternatives_table
+
+        console.print(alternatives_table(gen))
     u = gen.usage
     console.print(
         f"{gen.model or model.name} · finish: {gen.finish_reason} · tokens: {u.prompt_tokens} prompt "

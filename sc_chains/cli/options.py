@@ -19,7 +19,7 @@ from typing import Any
 
 from adapters.errors import InvalidRequestError, UnknownModelSpecError
 
-__all__ = ["CHAIN_KEYS", "check_numbers", "check_spec", "parse_set_value", "parse_sets",
+__all__ = ["CHAIN_KEYS", "check_numbers", "check_spec", "parse_run_sets", "parse_set_value", "parse_sets",
            "validate_chain_options"]
 
 
@@ -46,15 +46,15 @@ def parse_sets(items: Iterable[str], chains: list[str]) -> dict[str, dict[str, A
     return out
 
 
-def parse_run_sets(items: Iterable[str], chain: str, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``sc-chains run CHAIN --set KEY=VALUE``: the same checks as ``eval --set CHAIN.KEY=VALUE``."""
+def parse_run_sets(items: Iterable[str]) -> dict[str, Any]:
+    """``sc-chains run CHAIN --set KEY=VALUE`` -> ``{KEY: VALUE}`` (values as JSON); the caller
+    checks them with :func:`validate_chain_options`, as ``eval --set`` is checked."""
     opts: dict[str, Any] = {}
     for item in items:
         m = re.fullmatch(r"(\w+)=(.*)", item, flags=re.S)
         if not m:
             raise InvalidRequestError("--set", item, "write KEY=VALUE, e.g. max_rethinks=1")
         opts[m.group(1)] = parse_set_value(m.group(2))
-    validate_chain_options(chain, {**dict(base or {}), **opts}, mode_default="self-refine")
     return opts
 
 
@@ -113,10 +113,13 @@ CHAIN_KEYS = _VALIDATORS
 """Chain name -> (valid keys, validator) for the chains whose options the CLI checks."""
 
 
-def validate_chain_options(chain: str, options: Mapping[str, Any], *, mode_default: str = "score") -> None:
+def validate_chain_options(chain: str, options: Mapping[str, Any], *, mode_default: str = "score",
+                           label: str | None = None) -> None:
     """Raise :class:`InvalidRequestError` naming ``chain.key``, the value and the fix when an
     option is unknown to ``chain``'s config or has a bad value. ``mode_default``: the critique
-    mode the chain runs in (eval: ``score``; ``run critique``: ``self-refine``)."""
+    mode the chain runs in (eval: ``score``; ``run critique``: ``self-refine``). ``label``: the
+    prefix of the key in messages (default ``"--set CHAIN."``)."""
+    prefix = f"--set {chain}." if label is None else label
     if chain not in _VALIDATORS:
         return  # a chain the CLI does not know how to check: its own constructor will
     keys, check = _VALIDATORS[chain]
@@ -125,16 +128,16 @@ def validate_chain_options(chain: str, options: Mapping[str, Any], *, mode_defau
         if key not in valid:
             near = difflib.get_close_matches(key, valid, n=1)
             hint = f"did you mean {near[0]!r}? " if near else ""
-            raise InvalidRequestError(f"--set {chain}.{key}", options[key],
+            raise InvalidRequestError(f"{prefix}{key}", options[key],
                                       f"{chain} has no option {key!r}; {hint}valid keys: {', '.join(valid)}")
     try:
         check(options, mode_default)
     except InvalidRequestError as exc:
         nested = options.get("leco") if isinstance(options.get("leco"), Mapping) else {}
         name = f"leco.{exc.param}" if exc.param not in options and exc.param in nested else exc.param
-        raise InvalidRequestError(f"--set {chain}.{name}", exc.value, exc.fix) from None
+        raise InvalidRequestError(f"{prefix}{name}", exc.value, exc.fix) from None
     except (TypeError, ValueError) as exc:
-        raise InvalidRequestError(f"--set {chain}", dict(options), f"{exc}; valid keys: {', '.join(valid)}") from None
+        raise InvalidRequestError(f"{prefix}{chain}".rstrip("."), dict(options), f"{exc}; valid keys: {', '.join(valid)}") from None
 
 
 def check_numbers(args: Any, bounds: Mapping[str, float]) -> None:
