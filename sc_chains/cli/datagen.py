@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from adapters.errors import InvalidRequestError
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP
 
 __all__ = ["build_generator", "register", "run"]
 
@@ -21,21 +22,22 @@ KINDS = {
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, metavar="NAME", help="gsm8k, svamp, jsonl:PATH, ... (see sc-chains eval)")
-    p.add_argument("--model", default="hf:default", metavar="SPEC", help="hf:..., openai:MODEL (default: %(default)s)")
+    p.add_argument("--model", default="hf:default", metavar="SPEC", help=MODEL_HELP)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder: raw.jsonl, train.jsonl, manifest.json")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="first N problems only")
     p.add_argument("--concurrency", type=int, default=4, metavar="C", help="items in flight (default: %(default)s)")
-    p.add_argument("--samples", type=int, default=None, metavar="S",
+    p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="score: traces per problem (1); self-reward: responses per prompt (4); w2s stage 2: strong samples (10)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="sampling seed (default: %(default)s)")
-    p.add_argument("--backend", choices=("local", "ray"), default="local", help="run items in threads or on Ray")
+    p.add_argument("--backend", choices=("local", "ray"), default="local", metavar="BACKEND",
+                   help="local (threads) or ray (default: %(default)s)")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="existing Ray cluster (default: start one)")
     p.add_argument("--format", default=None, metavar="FMT", help="TRL format of train.jsonl (default: the kind's)")
     p.add_argument("--max-tokens", type=int, default=512, metavar="N", help="most tokens per generation")
     p.add_argument("--retries", type=int, default=2, metavar="R", help="retries of a failing item before it is recorded as failed")
     p.add_argument("--data", default=None, metavar="PATH", help="data file or folder")
     p.add_argument("--fields", default=None, metavar="MAP", help="for jsonl:PATH, e.g. question=q,answer=a")
-    p.add_argument("--base-url", default=None, metavar="URL", help="server /v1 root, for openai: specs")
+    p.add_argument("--base-url", default=None, metavar="URL", help=BASE_URL_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print manifest.json")
 
@@ -51,22 +53,22 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     p = kinds.add_parser("score", help=KINDS["score"])
     _common(p)
-    p.add_argument("--alpha", type=float, default=10.0, help="progress bonus weight (default: %(default)s)")
-    p.add_argument("--temperature", type=float, default=None, help="default: 0 for one sample, 0.7 for more")
+    p.add_argument("--alpha", type=float, default=10.0, metavar="A", help="progress bonus weight (default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=None, metavar="T", help="default: 0 for one sample, 0.7 for more")
     p = kinds.add_parser("self-reward", help=KINDS["self-reward"])
     _common(p)
     p.add_argument("--prompts", default=None, metavar="FILE", help="your prompts: .txt (one per line) or .jsonl")
     p.add_argument("--prompt-field", default="prompt", metavar="KEY", help="field of a .jsonl prompts file")
-    p.add_argument("--judge-k", type=int, default=3, help="judge samples averaged (default: %(default)s)")
+    p.add_argument("--judge-k", type=int, default=3, metavar="K", help="judge samples averaged (default: %(default)s)")
     p.add_argument("--judge-max-tokens", type=int, default=256, metavar="N", help="most tokens per judge sample")
-    p.add_argument("--score-mode", choices=("mean", "expected"), default="mean",
-                   help="mean sampled score, or the logprob-expected score (default: %(default)s)")
+    p.add_argument("--score-mode", choices=("mean", "expected"), default="mean", metavar="MODE",
+                   help="mean: the mean sampled score, or the logprob-expected score (default: %(default)s)")
     p = kinds.add_parser("w2s", help=KINDS["w2s"])
     _common(p)
     p.add_argument("--weak-model", required=True, metavar="SPEC", help="the weak model")
-    p.add_argument("--stage", type=int, choices=(1, 2), default=1)
-    p.add_argument("--sft-source", choices=("weak", "strong", "both"), default="both",
-                   help="stage 1: which solution(s) become SFT rows (default: %(default)s)")
+    p.add_argument("--stage", type=int, choices=(1, 2), default=1, metavar="N", help="1 or 2 (default: %(default)s)")
+    p.add_argument("--sft-source", choices=("weak", "strong", "both"), default="both", metavar="SOURCE",
+                   help="stage 1: weak, strong or both: which solution(s) become SFT rows (default: %(default)s)")
     p = kinds.add_parser("leco-steps", help=KINDS["leco-steps"])
     _common(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

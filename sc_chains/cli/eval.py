@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from adapters.errors import InvalidRequestError
-from sc_chains.cli.options import parse_sets  # re-exported: ``eval --set`` parsing
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, parse_sets  # parse_sets: re-exported
 
 __all__ = ["parse_fields", "parse_model_options", "parse_sets", "register", "run"]
 
@@ -33,8 +33,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--chains", default="baseline", metavar="LIST",
                         help="comma-separated chain names (default: %(default)s)")
     parser.add_argument("--model", default="hf:default", metavar="SPEC",
-                        help="hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODEL (default: %(default)s)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N problems only")
+                        help=MODEL_HELP)
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N problems only (N >= 1)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seed of constructed variants (distractors, wrong suggestions)")
     parser.add_argument("--out", default=None, metavar="DIR",
@@ -48,7 +48,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         help="for jsonl:PATH, e.g. question=q,answer=a[,id=uid]")
     parser.add_argument("--set", action="append", default=[], metavar="CHAIN.KEY=VALUE",
                         help="chain config override, value as JSON (repeatable), e.g. leco.max_rethinks=1")
-    parser.add_argument("--base-url", default=None, metavar="URL", help="server /v1 root, for openai: specs")
+    parser.add_argument("--base-url", default=None, metavar="URL", help=BASE_URL_HELP)
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="adapter option, value as JSON (repeatable), e.g. dtype=bfloat16, "
                              "max_batch_size=16, device=cuda for hf: specs; timeout=60 for openai:")

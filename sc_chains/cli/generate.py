@@ -9,6 +9,7 @@ from typing import Any
 
 from adapters.errors import InvalidRequestError
 from adapters.types import GenerationRequest
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP
 
 __all__ = ["register", "run"]
 
@@ -28,14 +29,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--model",
         default="hf:default",
         metavar="SPEC",
-        help="model spec: hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODEL (default: %(default)s)",
+        help=MODEL_HELP,
     )
     parser.add_argument("--max-tokens", type=int, default=128, metavar="N", help="most tokens to generate (default: %(default)s)")
     parser.add_argument("--top-logprobs", type=int, default=0, metavar="K", help="alternatives shown per token (default: %(default)s)")
     parser.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 is greedy (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="sampling seed")
     parser.add_argument("--system", default=None, metavar="TEXT", help="a system message")
-    parser.add_argument("--base-url", default=None, metavar="URL", help="server /v1 root, for openai: specs")
+    parser.add_argument("--base-url", default=None, metavar="URL", help=BASE_URL_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON object (text, tokens, usage, model, finish_reason)")
     parser.set_defaults(func=run)
     return parser

@@ -19,8 +19,14 @@ from typing import Any
 
 from adapters.errors import InvalidRequestError, UnknownModelSpecError
 
-__all__ = ["CHAIN_KEYS", "check_numbers", "check_spec", "parse_run_sets", "parse_set_value", "parse_sets",
+__all__ = ["BASE_URL_HELP", "CHAIN_KEYS", "MODEL_HELP", "check_numbers", "check_spec", "parse_run_sets", "parse_set_value", "parse_sets",
            "validate_chain_options"]
+
+
+MODEL_HELP = "model spec: hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODEL (default: %(default)s)"
+"""The ``--model`` help text of every subcommand."""
+BASE_URL_HELP = "server /v1 root, for openai: specs"
+"""The ``--base-url`` help text of every subcommand."""
 
 
 def parse_set_value(text: str) -> Any:

@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP
+
 # chain name -> (module, extra options)
 CHAINS: dict[str, tuple[str, dict[str, Any]]] = {
     "leco": ("sc_chains.leco", {}),
@@ -31,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("chain", choices=sorted(CHAINS), metavar="CHAIN", help=f"one of {', '.join(sorted(CHAINS))}")
     p.add_argument("question", metavar="QUESTION", help="the question (or the whole user turn)")
     p.add_argument("--model", default="hf:default", metavar="SPEC",
-                   help="hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODEL (default: %(default)s)")
-    p.add_argument("--base-url", default=None, metavar="URL", help="server /v1 root, for openai: specs")
+                   help=MODEL_HELP)
+    p.add_argument("--base-url", default=None, metavar="URL", help=BASE_URL_HELP)
     p.add_argument("--mode", default=None, choices=["self-refine", "rci", "score"], metavar="MODE",
                    help="critique: self-refine, rci or score (default: self-refine)")
     p.add_argument("--max-tokens", type=int, default=None, metavar="N", help="most tokens per model call")
