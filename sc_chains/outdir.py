@@ -78,7 +78,10 @@ class OutputWriteError(SCChainsError, OSError):
 
 
 def _jsonable(x: Any) -> Any:
-    return json.loads(json.dumps(x, default=str))
+    """``x`` as plain JSON values, secrets (API keys, URL credentials) scrubbed."""
+    from sc_chains.runner import scrub_record
+
+    return scrub_record(json.loads(json.dumps(x, default=str)))
 
 
 def read_marker(out: Path) -> dict[str, Any] | None:

@@ -429,3 +429,32 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_resumes(tmp_path: Path, command:
     assert rerun.returncode == 0, rerun.stderr.decode()[-3000:]
     keys = [json.loads(line)["key"] for line in records.read_text().splitlines()]
     assert len(keys) == len(set(keys)) == done + 1
+
+
+# -- issue 17 item 3: demo.sh sets up once -----------------------------------------------------------
+def test_demo_sh_runs_setup_only_when_the_project_changed(tmp_path: Path) -> None:
+    """`scripts/demo.sh` re-runs pip (scripts/setup.sh) only on the first call and after
+    pyproject.toml changed (a stamp keyed on its hash in .venv), not on every call."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "demo.sh", repo / "scripts" / "demo.sh")
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    (repo / "scripts" / "setup.sh").write_text(  # stands in for pip: counts its runs, makes the entry point
+        'echo ran >> setup.log\nmkdir -p .venv/bin\n'
+        'printf "#!/bin/sh\\necho demo \\"\\$@\\"\\n" > .venv/bin/sc-chains\nchmod +x .venv/bin/sc-chains\n')
+
+    def demo() -> str:
+        proc = subprocess.run(["bash", "scripts/demo.sh", "--only", "leco"], cwd=repo, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    assert demo() == "demo demo --only leco\n"
+    demo()
+    assert (repo / "setup.log").read_text().count("ran") == 1
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "2"\n')
+    demo()
+    demo()
+    assert (repo / "setup.log").read_text().count("ran") == 2

@@ -51,8 +51,9 @@ def exit_code(exc: BaseException) -> int:
 def _interrupted(argv: Sequence[str]) -> None:
     words = list(argv)
     if words[:1] in (["eval"], ["datagen"]):
+        command = "sc-chains " + " ".join(shlex.quote(w) for w in words)
         print("sc-chains: interrupted; every finished item is saved. Rerun the same command to resume: "
-              "sc-chains " + " ".join(shlex.quote(w) for w in words), file=sys.stderr)
+              + _one_line(command), file=sys.stderr)
     else:
         print("sc-chains: interrupted", file=sys.stderr)
 
@@ -85,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException | str) -> str:
+    """``exc``'s text on one line, secrets scrubbed."""
     from sc_chains.runner import scrub_record
 
     return " ".join(str(scrub_record(str(exc))).split())
