@@ -26,8 +26,7 @@ from typing import Any
 
 from adapters.errors import SCChainsError
 
-__all__ = ["MARKER", "ForeignFilesError", "OutputFolderError", "OutputWriteError", "RunMismatchError",
-           "prepare_out_dir", "read_marker"]
+__all__ = ["ForeignFilesError", "OutputFolderError", "OutputWriteError", "RunMismatchError"]
 
 MARKER = ".sc-chains-run.json"
 """The file that marks a folder as written by an sc-chains run (and holds its identity)."""

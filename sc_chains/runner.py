@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from adapters.errors import InvalidRequestError, SCChainsError
 
-__all__ = ["NothingSucceededError", "RunStats", "arun_jobs", "read_records", "run_jobs", "scrub_record"]
+__all__ = ["NothingSucceededError", "RunStats", "arun_jobs", "read_records", "run_jobs"]
 
 T = TypeVar("T")
 MAX_BACKOFF_S = 30.0

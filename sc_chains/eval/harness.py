@@ -21,7 +21,7 @@ from sc_chains.eval.report import markdown_table, summarize, write_plots
 from sc_chains.outdir import RunMismatchError, prepare_out_dir, read_marker
 from sc_chains.runner import read_records, run_jobs
 
-__all__ = ["LOGPROB_CHAINS", "ChainNeedsLogprobsError", "EmptyDatasetError", "EvalMismatchError", "run_eval"]
+__all__ = ["ChainNeedsLogprobsError", "EmptyDatasetError", "EvalMismatchError", "run_eval"]
 
 _DATA_FILES = ("results.jsonl", "summary.json", "report.md", "run.json")
 LOGPROB_CHAINS = frozenset({"leco", "s2a+leco"})
