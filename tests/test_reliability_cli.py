@@ -223,7 +223,8 @@ def test_eval_where_every_item_failed_exits_1_with_the_first_reason(data: Path, 
 
 
 def test_datagen_where_every_item_failed_exits_1(data: Path, tmp_path: Path, capsys, scripted_server) -> None:
-    """Fault: every datagen item fails: exit 1 with the first failure's reason."""
+    """Fault: every datagen item fails: exit 1 with the first failure's reason (the datagen
+    "no training rows" line, which names it)."""
     srv = scripted_server([reply(400, {"error": {"message": "no such model"}})])
     code = main(_datagen(data, tmp_path / "o", "--limit", "2", "--retries", "0", "--base-url", srv.base_url,
                          model="openai:m"))
@@ -235,10 +236,10 @@ def test_an_empty_dataset_is_an_error(tmp_path: Path, capsys) -> None:
     """Bad input: an empty data file (n=0) for eval and datagen."""
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    assert main(_eval(empty, tmp_path / "e", "--chains", "baseline")) != 0
-    assert "sc-chains: error:" in capsys.readouterr().err
-    assert main(_datagen(empty, tmp_path / "d")) != 0
-    assert "sc-chains: error:" in capsys.readouterr().err
+    assert main(_eval(empty, tmp_path / "e", "--chains", "baseline")) == 1
+    _one_error_line(capsys.readouterr().err, "no problems (n=0)")
+    assert main(_datagen(empty, tmp_path / "d")) == 1
+    _one_error_line(capsys.readouterr().err, "no problems (n=0)")
 
 
 # -- item 10: numeric arguments, before the model loads -----------------------------------------------

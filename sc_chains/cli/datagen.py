@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from typing import Any
 
 from adapters.errors import InvalidRequestError
@@ -40,6 +41,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-url", default=None, metavar="URL", help=BASE_URL_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print manifest.json")
+    p.add_argument("--hf-dataset", action="store_true",
+                   help="also save the rows as a datasets folder, OUT/hf_dataset (datasets.load_from_disk)")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -157,35 +160,35 @@ def _problems(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``datagen KIND``; bad arguments fail before any model is loaded; a run in which every
-    item failed raises :class:`~sc_chains.runner.NothingSucceededError` (exit 1)."""
-    from sc_chains.datagen import run_datagen
-    from sc_chains.eval.harness import EmptyDatasetError
-    from sc_chains.runner import NothingSucceededError
+    """Run ``datagen KIND``; bad arguments fail before any model is loaded. A run that wrote no
+    training row (no problems, every item failed, every record dropped) prints one error line
+    with the reason (the first failure's, when every item failed) and exits 1."""
+    from sc_chains.datagen.run import NoTrainingRowsWarning
 
     check_args(args)
     gen = build_generator(args)
     problems, dataset = _problems(args)
-    if not problems:
-        raise EmptyDatasetError(dataset["name"], args.limit)
-    load_models(gen, args.backend)
-    manifest = run_datagen(
-        gen, problems, args.out, dataset=dataset, fmt=args.format, sft_source=getattr(args, "sft_source", "both"),
-        concurrency=args.concurrency, retries=args.retries, backend=args.backend, ray_address=args.ray_address,
-        progress=not args.no_progress, command=["sc-chains", "datagen", *sys.argv[2:]] if sys.argv[1:2] == ["datagen"] else None,
-    )
-    c = manifest["counts"]
-    if c["items"] and c["ok"] == 0 and c["failed"]:
-        first = (manifest.get("failures") or [{}])[0].get("error")
-        raise NothingSucceededError(f"datagen {manifest['kind']}", c["failed"], first, f"{args.out}/raw.jsonl")
+    if problems:
+        load_models(gen, args.backend)
+    with warnings.catch_warnings():  # the CLI says it in its own one error line below
+        warnings.simplefilter("ignore", NoTrainingRowsWarning)
+        manifest = _run(args, gen, problems, dataset)
+    empty = manifest.get("status") == "empty"
+    if empty:  # one line on stderr, a non-zero exit: nothing to train on
+        print(f"sc-chains: error: no training rows written to {args.out}: {_one_line(manifest['empty_reason'])}",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(manifest, indent=2))
     else:
-        _print_counts(manifest, args.out)
-    return 0
+        _print_counts(manifest, args.out, empty)
+    return 1 if empty else 0
 
 
-def _print_counts(manifest: dict[str, Any], out: str) -> None:
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _print_counts(manifest: dict[str, Any], out: str, empty: bool) -> None:
     from rich.console import Console
 
     c, t = manifest["counts"], manifest["tokens"]
@@ -196,4 +199,17 @@ def _print_counts(manifest: dict[str, Any], out: str) -> None:
         f"tokens {t['prompt_tokens']} prompt + {t['completion_tokens']} completion",
         markup=False, highlight=False, soft_wrap=True,
     )
-    console.print(f"wrote {out}/{{raw.jsonl,train.jsonl,manifest.json}}", markup=False, highlight=False, soft_wrap=True)
+    files = ",".join(["raw.jsonl", *(["train.jsonl"] if not empty else []), "manifest.json",
+                      *(["hf_dataset/"] if "hf_dataset" in manifest["files"] else [])])
+    console.print(f"wrote {out}/{{{files}}}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _run(args: argparse.Namespace, gen: Any, problems: Any, dataset: Any) -> dict[str, Any]:
+    from sc_chains.datagen import run_datagen
+
+    return run_datagen(
+        gen, problems, args.out, dataset=dataset, fmt=args.format, sft_source=getattr(args, "sft_source", "both"),
+        concurrency=args.concurrency, retries=args.retries, backend=args.backend, ray_address=args.ray_address,
+        progress=not args.no_progress, command=["sc-chains", "datagen", *sys.argv[2:]] if sys.argv[1:2] == ["datagen"] else None,
+        hf_dataset=args.hf_dataset,
+    )

@@ -34,13 +34,14 @@ class EvalMismatchError(RunMismatchError):
     """The output folder holds results of a different dataset, model, options or seed."""
 
 
-class EmptyDatasetError(SCChainsError, ValueError):
-    """The dataset (after ``limit``) has no problems: nothing to evaluate."""
+class EmptyDatasetError(SCChainsError, RuntimeError):
+    """The dataset (after ``limit``) has no problems: nothing to evaluate (exit 1, like a datagen
+    run that wrote no rows)."""
 
     def __init__(self, dataset: str, limit: int | None) -> None:
         self.dataset, self.limit = dataset, limit
-        super().__init__(f"dataset {dataset!r} gave no problems (limit={limit!r}): check the file "
-                         "(and --fields) or pass --limit N with N >= 1")
+        super().__init__(f"dataset {dataset!r} has no problems (n=0, limit={limit!r}): check the file "
+                         "(and --fields) or --limit")
 
 
 class ChainNeedsLogprobsError(SCChainsError, RuntimeError):
