@@ -258,6 +258,8 @@ def test_an_empty_dataset_is_an_error(tmp_path: Path, capsys) -> None:
         (["run", "leco", "q", "--max-tokens", "0"], "--max-tokens"),
         (["run", "leco", "q", "--max-rethinks", "-1"], "--max-rethinks"),
         (["demo", "--max-tokens", "0"], "--max-tokens"),
+        (["generate", "hi", "--seed", str(2**70)], "--seed"),
+        (["datagen", "score", "--seed", str(2**64)], "--seed"),
     ],
 )
 def test_numeric_arguments_are_checked_first(data: Path, tmp_path: Path, capsys, argv: list[str], flag: str) -> None:
@@ -482,3 +484,27 @@ def test_demo_sh_runs_setup_only_when_the_project_changed(tmp_path: Path) -> Non
     demo()
     demo()
     assert (repo / "setup.log").read_text().count("ran") == 2
+
+
+# -- item 13 (runner part): the wait between retries of an item is capped ---------------------------
+def test_runner_retry_waits_are_capped(tmp_path: Path, monkeypatch) -> None:
+    """Bound: `--retries 12` doubled the wait without a cap (0.5 s ... ~1,000 s); now at most
+    MAX_BACKOFF_S whatever backoff and retries are (asyncio.sleep is recorded, not waited)."""
+    import asyncio
+
+    import sc_chains.runner as runner
+
+    waits: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(runner.asyncio, "sleep", no_wait)
+
+    def always_fails(_item: int) -> dict:
+        raise ConnectionError("down")
+
+    stats = asyncio.run(runner.arun_jobs([1], always_fails, tmp_path / "r.jsonl", key=str, retries=12,
+                                         backoff=0.5, progress=False))
+    assert stats.failed == 1 and len(waits) == 12
+    assert waits[:3] == [0.5, 1.0, 2.0] and max(waits) == runner.MAX_BACKOFF_S

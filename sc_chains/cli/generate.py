@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         {"role": "user", "content": args.prompt}
     ]
     # validate the arguments before loading a model, so a typo fails in milliseconds
+    from sc_chains.cli.options import check_numbers
+
+    check_numbers(args, {"seed": 0})
     request = GenerationRequest.build(
         messages,
         max_tokens=args.max_tokens,

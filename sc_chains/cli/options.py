@@ -146,15 +146,23 @@ def validate_chain_options(chain: str, options: Mapping[str, Any], *, mode_defau
         raise InvalidRequestError(f"{prefix}{chain}".rstrip("."), dict(options), f"{exc}; valid keys: {', '.join(valid)}") from None
 
 
-def check_numbers(args: Any, bounds: Mapping[str, float]) -> None:
-    """Raise :class:`InvalidRequestError` for a numeric argument of ``args`` below its bound
-    (``None`` means "not given" and passes). ``bounds`` maps an attribute to its least value."""
-    for name, low in bounds.items():
+SEED_MAX = 2**63 - 1
+"""The largest seed a local generator (torch's, a signed 64-bit integer) takes."""
+
+
+def check_numbers(args: Any, bounds: Mapping[str, float | tuple[float, float]]) -> None:
+    """Raise :class:`InvalidRequestError` for a numeric argument of ``args`` out of its bounds
+    (``None`` means "not given" and passes). ``bounds`` maps an attribute to its least value or
+    to ``(least, most)``; a ``seed`` is also at most :data:`SEED_MAX`."""
+    for name, bound in bounds.items():
         value = getattr(args, name, None)
-        if value is not None and value < low:
-            flag = "--" + name.replace("_", "-")
-            kind = "an integer" if isinstance(value, int) else "a number"
-            raise InvalidRequestError(flag, value, f"pass {kind} >= {low:g}")
+        low, high = bound if isinstance(bound, tuple) else (bound, SEED_MAX if name == "seed" else None)
+        if value is None or (value >= low and (high is None or value <= high)):
+            continue
+        flag = "--" + name.replace("_", "-")
+        kind = "an integer" if isinstance(value, int) else "a number"
+        rng = f">= {low:g}" if high is None else f"in [{low:g}, {high:g}]" if high < 1e6 else f"in [{low:g}, {high}]"
+        raise InvalidRequestError(flag, value, f"pass {kind} {rng}")
 
 
 def check_spec(spec: Any) -> None:
