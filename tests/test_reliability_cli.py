@@ -508,3 +508,17 @@ def test_runner_retry_waits_are_capped(tmp_path: Path, monkeypatch) -> None:
                                          backoff=0.5, progress=False))
     assert stats.failed == 1 and len(waits) == 12
     assert waits[:3] == [0.5, 1.0, 2.0] and max(waits) == runner.MAX_BACKOFF_S
+
+
+# -- item 14 (CLI part): generate and run take --timeout ---------------------------------------------
+@pytest.mark.parametrize("command", [["generate", "hi"], ["run", "s2a", "What is 2 + 2?"]])
+def test_timeout_bounds_a_call_to_a_hanging_server(scripted_server, capsys, command: list[str]) -> None:
+    """Bound: against a server that takes 30 s to answer, `--timeout 1` fails in a few seconds
+    (it took 256 s), one line, exit 1; --timeout on a local spec is a usage error."""
+    srv = scripted_server([reply(200, chat_body("late"), delay=30)])
+    start = time.monotonic()
+    code = main([*command, "--model", "openai:m", "--base-url", srv.base_url, "--timeout", "1"])
+    assert code == 1 and time.monotonic() - start < 25
+    assert capsys.readouterr().err.startswith("sc-chains: error:")
+    assert main([*command, "--model", "hf:tiny-random", "--timeout", "1"]) == 2
+    _one_error_line(capsys.readouterr().err, "--timeout", "openai:")

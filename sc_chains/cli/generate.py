@@ -7,9 +7,8 @@ import json
 import time
 from typing import Any
 
-from adapters.errors import InvalidRequestError
 from adapters.types import GenerationRequest
-from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, TIMEOUT_HELP
 
 __all__ = ["register", "run"]
 
@@ -37,6 +36,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="sampling seed")
     parser.add_argument("--system", default=None, metavar="TEXT", help="a system message")
     parser.add_argument("--base-url", default=None, metavar="URL", help=BASE_URL_HELP)
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help=TIMEOUT_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON object (text, tokens, usage, model, finish_reason)")
     parser.set_defaults(func=run)
     return parser
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         {"role": "user", "content": args.prompt}
     ]
     # validate the arguments before loading a model, so a typo fails in milliseconds
-    from sc_chains.cli.options import check_numbers
+    from sc_chains.cli.options import check_numbers, server_options
 
     check_numbers(args, {"seed": 0})
     request = GenerationRequest.build(
@@ -58,13 +58,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         top_logprobs=args.top_logprobs,
     )
-    options: dict[str, Any] = {}
-    if args.base_url:
-        if not str(args.model).startswith("openai:"):
-            raise InvalidRequestError(
-                "--base-url", args.base_url, f"--base-url only applies to openai: specs, not {args.model!r}"
-            )
-        options["base_url"] = args.base_url
+    options = server_options(args.model, args.base_url, args.timeout)
 
     from adapters.specs import resolve_model
 

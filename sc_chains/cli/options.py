@@ -19,7 +19,7 @@ from typing import Any
 
 from adapters.errors import InvalidRequestError, UnknownModelSpecError
 
-__all__ = ["BASE_URL_HELP", "CHAIN_KEYS", "MODEL_HELP", "check_numbers", "check_spec", "parse_run_sets", "parse_set_value", "parse_sets",
+__all__ = ["BASE_URL_HELP", "CHAIN_KEYS", "MODEL_HELP", "TIMEOUT_HELP", "server_options", "check_numbers", "check_spec", "parse_run_sets", "parse_set_value", "parse_sets",
            "validate_chain_options"]
 
 
@@ -27,6 +27,33 @@ MODEL_HELP = "model spec: hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODE
 """The ``--model`` help text of every subcommand."""
 BASE_URL_HELP = "server /v1 root, for openai: specs"
 """The ``--base-url`` help text of every subcommand."""
+
+
+TIMEOUT_HELP = "openai: specs: most seconds one model call may take, retries included (default: the adapter's)"
+"""The ``--timeout`` help text of ``generate`` and ``run``."""
+
+
+def server_options(model: Any, base_url: str | None, timeout: float | None) -> dict[str, Any]:
+    """Adapter options from ``--base-url`` and ``--timeout`` (both for ``openai:`` specs only).
+    ``--timeout`` becomes the adapter's whole-call ``deadline`` where it has one, else its
+    per-attempt ``timeout``."""
+    options: dict[str, Any] = {}
+    remote = isinstance(model, str) and model.startswith("openai:")
+    for flag, value in (("--base-url", base_url), ("--timeout", timeout)):
+        if value is not None and not remote:
+            raise InvalidRequestError(flag, value, f"{flag} only applies to openai: specs, not {model!r}")
+    if base_url is not None:
+        options["base_url"] = base_url
+    if timeout is not None:
+        if not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise InvalidRequestError("--timeout", timeout, "pass a number of seconds > 0, e.g. 60")
+        import inspect
+
+        from adapters.openai_compat import OpenAIModel
+
+        takes = inspect.signature(OpenAIModel.__init__).parameters
+        options["deadline" if "deadline" in takes else "timeout"] = float(timeout)
+    return options
 
 
 def parse_set_value(text: str) -> Any:

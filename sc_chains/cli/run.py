@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, TIMEOUT_HELP
 
 # chain name -> (module, extra options)
 CHAINS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -43,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="chain config override, value as JSON (repeatable), e.g. max_rethinks=1; checked "
                         "like eval --set (s2a+leco: S2A fields, and leco={...} for its LECO step)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help=TIMEOUT_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -84,16 +85,13 @@ def _as_config_options(chain: str, options: dict[str, Any]) -> tuple[str, dict[s
 
 def run(args: argparse.Namespace) -> int:
     from adapters.specs import resolve_model
-    from sc_chains.cli.options import check_spec
+    from sc_chains.cli.options import check_spec, server_options
 
     check_spec(args.model)
     options = chain_options(args)
-    if args.base_url and not str(args.model).startswith("openai:"):
-        from adapters.errors import InvalidRequestError
-
-        raise InvalidRequestError("--base-url", args.base_url, "only openai: specs take a base URL")
+    model_options = server_options(args.model, args.base_url, args.timeout)
     module = importlib.import_module(CHAINS[args.chain][0])
-    model = resolve_model(args.model, **({"base_url": args.base_url} if args.base_url else {}))
+    model = resolve_model(args.model, **model_options)
     result = module.cli_run(args.question, model, options)
     if args.json:
         json.dump(result, sys.stdout, ensure_ascii=False, default=str)
