@@ -4,8 +4,9 @@
   ``--set KEY=VALUE`` (``run``) checked against the chain's config: an unknown key (with a
   "did you mean"), a value of the wrong type or out of range is an :class:`InvalidRequestError`
   naming the chain, the key, the value and the valid keys.
-- :func:`check_numbers`: every numeric CLI argument against its lower bound.
+- :func:`check_numbers`: every numeric CLI argument against its bounds.
 - :func:`check_spec`: a model spec's scheme (``hf:``/``openai:``) and shape.
+- :func:`server_options`: ``--base-url`` and ``--timeout``, for ``openai:`` specs only.
 """
 
 from __future__ import annotations
@@ -19,16 +20,13 @@ from typing import Any
 
 from adapters.errors import InvalidRequestError, UnknownModelSpecError
 
-__all__ = ["BASE_URL_HELP", "CHAIN_KEYS", "MODEL_HELP", "TIMEOUT_HELP", "server_options", "check_numbers", "check_spec", "parse_run_sets", "parse_set_value", "parse_sets",
-           "validate_chain_options"]
-
+__all__ = ["BASE_URL_HELP", "CHAIN_KEYS", "MODEL_HELP", "SEED_MAX", "TIMEOUT_HELP", "check_numbers", "check_spec",
+           "parse_run_sets", "parse_set_value", "parse_sets", "server_options", "validate_chain_options"]
 
 MODEL_HELP = "model spec: hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODEL (default: %(default)s)"
 """The ``--model`` help text of every subcommand."""
 BASE_URL_HELP = "server /v1 root, for openai: specs"
 """The ``--base-url`` help text of every subcommand."""
-
-
 TIMEOUT_HELP = "openai: specs: most seconds one model call may take, retries included (default: the adapter's)"
 """The ``--timeout`` help text of ``generate`` and ``run``."""
 
