@@ -9,6 +9,11 @@ together. A request that arrives alone runs alone, through the single-request pa
 prefix KV-cache reuse), after at most ``wait_s`` of extra latency. The worker exits after
 ``idle_s`` without requests (so an unused model can be garbage-collected) and restarts on the
 next one.
+
+At interpreter exit (a script ending after Ctrl-C, say) every worker finishes the batch it is
+running, fails the requests still queued, and is joined (for at most :data:`EXIT_JOIN_S`), so
+no worker is inside torch while the interpreter tears down (which aborted the process with
+"terminate called without an active exception").
 """
 
 from __future__ import annotations
@@ -25,6 +30,31 @@ __all__ = ["BatcherStats", "RequestBatcher"]
 
 R = TypeVar("R")
 G = TypeVar("G")
+
+EXIT_JOIN_S = 60.0
+"""At interpreter exit, the longest wait for a worker to finish its running batch."""
+
+_exiting = threading.Event()
+_workers: set[threading.Thread] = set()
+_workers_lock = threading.Lock()
+
+
+def _stop_workers() -> None:
+    """Interpreter exit: stop taking requests, let running batches finish, join the workers."""
+    _exiting.set()
+    with _workers_lock:
+        threads = list(_workers)
+    deadline = time.monotonic() + EXIT_JOIN_S
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+
+
+try:  # runs before the interpreter joins non-daemon threads and tears down (like concurrent.futures)
+    threading._register_atexit(_stop_workers)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):  # pragma: no cover - other interpreters
+    import atexit
+
+    atexit.register(_stop_workers)
 
 
 @dataclass(frozen=True)
@@ -87,15 +117,31 @@ class RequestBatcher(Generic[R, G]):
         with self._start_lock:  # always locked: the worker decides to exit under this lock
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                with _workers_lock:
+                    _workers.add(self._thread)
                 self._thread.start()
 
     def _retire(self) -> bool:
-        """Called by an idle worker: exit unless a request slipped in."""
+        """Called by an idle worker: exit unless a request slipped in (at interpreter exit:
+        exit, failing what is queued)."""
         with self._start_lock:
-            if not self._queue.empty():
+            if _exiting.is_set():
+                self._fail_queued()
+            elif not self._queue.empty():
                 return False
+            with _workers_lock:
+                _workers.discard(threading.current_thread())
             self._thread = None
             return True
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                _, fut = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if fut.set_running_or_notify_cancel():
+                fut.set_exception(RuntimeError("the interpreter is exiting; the request was not run"))
 
     def _gather(self) -> list[tuple[R, Future[G]]] | None:
         try:
@@ -113,7 +159,7 @@ class RequestBatcher(Generic[R, G]):
 
     def _loop(self) -> None:
         while True:
-            gathered = self._gather()
+            gathered = None if _exiting.is_set() else self._gather()
             if gathered is None:
                 if self._retire():
                     return
