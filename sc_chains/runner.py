@@ -113,33 +113,11 @@ def _prepare(path: Path) -> set[str]:
     return done
 
 
-def _scrubber() -> Callable[[Any], Any]:
-    """``adapters.secrets.scrub_record`` where it exists; else a minimal local stand-in that
-    removes URL credentials and the ``OPENAI_API_KEY`` value from every string of a record."""
-    try:
-        from adapters.secrets import scrub_record
-        return scrub_record
-    except ImportError:  # pragma: no cover - the adapters layer ships it
-        return _scrub_record_local
-
-
-def _scrub_record_local(record: Any) -> Any:
-    import re
-
-    key = (os.environ.get("OPENAI_API_KEY") or "").strip()
-    if isinstance(record, str):
-        out = re.sub(r"(\w+://)[^/@\s]+@", r"\1***@", record)
-        return out.replace(key, "***") if len(key) >= 8 else out
-    if isinstance(record, dict):
-        return {k: _scrub_record_local(v) for k, v in record.items()}
-    if isinstance(record, (list, tuple)):
-        return [_scrub_record_local(v) for v in record]
-    return record
-
-
 def scrub_record(record: Any) -> Any:
     """``record`` with secrets (API keys, URL credentials) removed; applied to every record written."""
-    return _scrubber()(record)
+    from adapters.secrets import scrub_record as scrub
+
+    return scrub(record)
 
 
 def _append(fd: int, record: dict[str, Any], path: Path) -> None:
