@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.base import LogprobModel
 from adapters.errors import (
+    CallTimeoutError,
+    ContextWindowExceededError,
     EmbeddedModelCorruptError,
     EmbeddedModelMissingError,
     InvalidRequestError,
+    InvalidSecretError,
     LogprobsUnavailableError,
     MalformedResponseError,
     ModelNotFoundError,
@@ -49,7 +52,9 @@ _LAZY = {
 }
 
 __all__ = [
+    "CallTimeoutError",
     "Capabilities",
+    "ContextWindowExceededError",
     "EmbeddedModelCorruptError",
     "EmbeddedModelMissingError",
     "FakeLogprobModel",
@@ -59,6 +64,7 @@ __all__ = [
     "HFModel",
     "InvalidRequestError",
     "ChatModelAdapter",
+    "InvalidSecretError",
     "LogprobModel",
     "LogprobsUnavailableError",
     "MalformedResponseError",

@@ -64,6 +64,8 @@ _EXPORTS: dict[str, str] = {
     "ChatLogprobModel": "sc_chains.chat_model",
     # errors (the rest: adapters.errors)
     "SCChainsError": "adapters.errors",
+    "CallTimeoutError": "adapters.errors",
+    "ContextWindowExceededError": "adapters.errors",
     "InvalidRequestError": "adapters.errors",
     "LogprobsUnavailableError": "adapters.errors",
     "ModelNotFoundError": "adapters.errors",
@@ -102,6 +104,10 @@ _EXPORTS: dict[str, str] = {
     # datasets and evaluation
     "Problem": "sc_chains.datasets",
     "load_dataset": "sc_chains.datasets",
+    # errors (the rest: adapters.errors)
+    "SCChainsError": "adapters.errors",
+    "CallTimeoutError": "adapters.errors",
+    "ContextWindowExceededError": "adapters.errors",
     "run_eval": "sc_chains.eval.harness",
     # answers
     "answers_equal": "graphs.answers",
