@@ -192,3 +192,17 @@ async def test_leco_final_answer_streams_token_by_token_and_drafts_never() -> No
         assert len(texts) > 5 and "".join(texts) == FINAL, run
         assert "3 + 4 = 8" not in "".join(texts)  # the draft never streamed
         assert len({msg.id for msg, _ in chunks}) == 1  # one message, shown once
+
+
+def test_common_options_are_explicit_keywords() -> None:
+    """Issue 16 item 9: the common options are keyword arguments an IDE can see."""
+    import inspect
+
+    leco = inspect.signature(LecoMiddleware).parameters
+    assert {"max_rethinks", "max_corrections", "max_completion_tokens", "stream", "applies"} <= set(leco)
+    s2a = inspect.signature(S2AMiddleware).parameters
+    assert {"rewrite", "variant", "messages", "tool_results", "check", "max_completion_tokens", "stream"} <= set(s2a)
+    mw = LecoMiddleware(max_rethinks=2, max_completion_tokens=None)
+    assert mw.config.leco.max_rethinks == 2 and mw.config.budget.max_completion_tokens is None
+    assert LecoMiddleware().config.budget.max_completion_tokens == 4000  # left out: the default stays
+    assert S2AMiddleware(FakeLogprobChatModel(replies=[]), variant="single", rewrite="irrelevant").config.s2a.variant == "single"

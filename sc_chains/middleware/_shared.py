@@ -315,6 +315,15 @@ def mark(message: BaseMessage, role: str) -> BaseMessage:
     return message
 
 
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<default>", "__bool__": lambda self: False})()
+"""Default of a middleware's explicit keyword options: not given (the config's value stays)."""
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The explicit keyword options actually passed (those not :data:`UNSET`)."""
+    return {k: v for k, v in options.items() if v is not UNSET}
+
+
 def apply_overrides(config: T, overrides: dict[str, Any], owner: str) -> T:
     """``config`` with keyword ``overrides`` (fields of the config or of its nested ``budget``
     and other configs; see :meth:`graphs.validate.Options.from_options`)."""

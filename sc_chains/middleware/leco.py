@@ -44,6 +44,7 @@ from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_choice, check_instance
 from graphs.vocab import NO_LOGPROBS
 from sc_chains.middleware._shared import (
+    UNSET,
     AgentCalls,
     Budget,
     adrive,
@@ -53,6 +54,7 @@ from sc_chains.middleware._shared import (
     drive,
     event,
     first_ai,
+    given,
     is_ours,
     ledger,
     swap_final,
@@ -112,6 +114,9 @@ class LecoMiddleware(AgentMiddleware):
         agent = create_agent(model, tools=[add], middleware=[LecoMiddleware(max_corrections=2)])
 
     Args:
+        max_rethinks, max_corrections, max_completion_tokens, stream, applies,
+            on_missing_logprobs: the common options (see :class:`LecoMiddlewareConfig`, its
+            ``leco`` and ``budget``); left out, the config's values stay.
         config: a :class:`LecoMiddlewareConfig`; keyword ``overrides`` replace its fields
             (``max_corrections=``, ``max_completion_tokens=``, ``stream=`` go to its budget;
             ``max_rethinks=``, ``k=``... to its ``leco`` config).
@@ -122,10 +127,23 @@ class LecoMiddleware(AgentMiddleware):
     state_schema = LecoMiddlewareState
 
     def __init__(
-        self, config: LecoMiddlewareConfig | None = None, *, logprob_model: Any = None, **overrides: Any
+        self,
+        config: LecoMiddlewareConfig | None = None,
+        *,
+        logprob_model: Any = None,
+        max_rethinks: int = UNSET,
+        max_corrections: int = UNSET,
+        max_completion_tokens: int | None = UNSET,
+        stream: str = UNSET,
+        applies: Callable[[str], bool] = UNSET,
+        on_missing_logprobs: str = UNSET,
+        **overrides: Any,
     ) -> None:
         super().__init__()
-        self.config = apply_overrides(config or LecoMiddlewareConfig(), overrides, "LecoMiddleware")
+        explicit = given(max_rethinks=max_rethinks, max_corrections=max_corrections, stream=stream,
+                         max_completion_tokens=max_completion_tokens, applies=applies,
+                         on_missing_logprobs=on_missing_logprobs)
+        self.config = apply_overrides(config or LecoMiddlewareConfig(), {**overrides, **explicit}, "LecoMiddleware")
         self.tools = []
         self.logprob_model = None if logprob_model is None else chat_model(logprob_model, "logprob_model")
         adapter = getattr(self.logprob_model, "model", None)

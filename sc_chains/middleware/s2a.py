@@ -34,6 +34,7 @@ from graphs.s2a.loop import rewrite_loop
 from graphs.validate import Options, check_bool, check_choice, check_instance
 from graphs.vocab import MAX_COMPLETION_TOKENS
 from sc_chains.middleware._shared import (
+    UNSET,
     AgentCalls,
     Budget,
     adrive,
@@ -43,6 +44,7 @@ from sc_chains.middleware._shared import (
     chat_model,
     drive,
     event,
+    given,
     is_ours,
     ledger,
     text_of,
@@ -93,16 +95,34 @@ class S2AMiddleware(AgentMiddleware):
     Args:
         model: the rewriting model: a LangChain chat model (the agent's own model works), a
             ``LogprobModel`` or a spec like ``"hf:default"``.
+        rewrite, variant, messages, tool_results, check, max_completion_tokens, stream: the
+            common options (see :class:`S2AMiddlewareConfig`, its ``s2a`` and ``budget``); left
+            out, the config's values stay.
         config: an :class:`S2AMiddlewareConfig`; keyword ``overrides`` replace its fields or
             those of its ``s2a`` config and ``budget`` (``stream=``, ``max_completion_tokens=``).
     """
 
     state_schema = S2AMiddlewareState
 
-    def __init__(self, model: Any, config: S2AMiddlewareConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        config: S2AMiddlewareConfig | None = None,
+        *,
+        rewrite: Any = UNSET,
+        variant: str = UNSET,
+        messages: str = UNSET,
+        tool_results: bool = UNSET,
+        check: bool = UNSET,
+        max_completion_tokens: int | None = UNSET,
+        stream: str = UNSET,
+        **overrides: Any,
+    ) -> None:
         super().__init__()
         self.model = chat_model(model, "model")
-        self.config = apply_overrides(config or S2AMiddlewareConfig(), overrides, "S2AMiddleware")
+        explicit = given(rewrite=rewrite, variant=variant, messages=messages, tool_results=tool_results,
+                         check=check, max_completion_tokens=max_completion_tokens, stream=stream)
+        self.config = apply_overrides(config or S2AMiddlewareConfig(), {**overrides, **explicit}, "S2AMiddleware")
         self.tools = []
 
     # -- driving the one loop ------------------------------------------------------------------
