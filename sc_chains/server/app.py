@@ -157,7 +157,7 @@ def _prepare(req: ChatRequest, state: _State) -> Any:
     except (InvalidRequestError, LogprobsUnavailableError) as exc:
         raise _as_api_error(exc) from None
     question = question_of(req.messages)
-    return lambda: chains.run(req.model, graph, question, trace=trace)
+    return lambda: chains.run(req.model, graph, question, trace=trace, top_logprobs=req.top_logprobs)
 
 
 def _call_args(req: ChatRequest) -> dict[str, Any]:

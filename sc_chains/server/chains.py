@@ -18,7 +18,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from adapters.base import LogprobModel
@@ -28,6 +28,7 @@ from adapters.types import Generation, GenerationRequest, TokenLogprob
 __all__ = ["ChainResult", "ChainSet", "RecordingModel", "chain_catalog"]
 
 _CALLS: contextvars.ContextVar[list[Generation] | None] = contextvars.ContextVar("sc_chains_calls", default=None)
+_TOP_K: contextvars.ContextVar[int] = contextvars.ContextVar("sc_chains_top_k", default=0)
 _SKIP_TRACE = {"question", "reference", "response", "usage", "pending"}
 SERVER_KEYS = {"trace": "include the chain's trace in the response (default true)"}
 """Keys of the ``sc_chains`` request field that are the server's, not the chain's."""
@@ -91,7 +92,11 @@ class RecordingModel(LogprobModel):
         self.logprobs_hint = inner.logprobs_hint
 
     def request(self, messages: Any, **kwargs: Any) -> GenerationRequest:
-        return self.inner.request(messages, **kwargs)
+        """The inner model's request, asking for at least the client's ``top_logprobs`` (more
+        alternatives do not change the generated text)."""
+        req = self.inner.request(messages, **kwargs)
+        k = min(_TOP_K.get(), self.capabilities.max_top_logprobs)
+        return replace(req, top_logprobs=k) if k > req.top_logprobs else req
 
     def _generate(self, request: GenerationRequest) -> Generation:
         return _record(self.inner._generate(request))
@@ -173,10 +178,12 @@ class ChainSet:
         return graph
 
     async def run(self, name: str, graph: Any, question: str, *, messages: Any = None,
-                  call: Mapping[str, Any] | None = None, trace: bool = True) -> ChainResult:
-        """Run one request: the plain call (``graph is None``) or the chain on ``question``."""
+                  call: Mapping[str, Any] | None = None, trace: bool = True, top_logprobs: int = 0) -> ChainResult:
+        """Run one request: the plain call (``graph is None``) or the chain on ``question``;
+        every model call asks for at least ``top_logprobs`` alternatives."""
         calls: list[Generation] = []
         token = _CALLS.set(calls)
+        k_token = _TOP_K.set(top_logprobs)
         start = time.perf_counter()
         try:
             if graph is None:
@@ -186,6 +193,7 @@ class ChainSet:
                 state = await graph.ainvoke({"question": question})
         finally:
             _CALLS.reset(token)
+            _TOP_K.reset(k_token)
         return self._result(name, state, calls, time.perf_counter() - start, trace)
 
     def _result(self, name: str, state: Mapping[str, Any], calls: list[Generation], wall_s: float,
@@ -257,7 +265,8 @@ def _answer_tokens(final: Generation, calls: list[Generation], depth: int = 0) -
         return None
     if not final.prefill:
         return final.tokens
-    source = next((g for g in reversed(calls) if g is not final and g.full_text.startswith(final.prefill)), None)
+    source = next((g for g in reversed(calls)
+                   if len(g.prefill) < len(final.prefill) and g.full_text.startswith(final.prefill)), None)
     head = _answer_tokens(source, calls, depth + 1) if source is not None and depth < 16 else None
     if head is None:
         return None
@@ -269,6 +278,4 @@ def _answer_tokens(final: Generation, calls: list[Generation], depth: int = 0) -
 
 
 def _shift(token: TokenLogprob, by: int) -> TokenLogprob:
-    from dataclasses import replace
-
     return replace(token, offset=token.offset + by)

@@ -14,9 +14,27 @@ from typing import Any
 from adapters.errors import SCChainsError
 from sc_chains.server.config import ServerConfig
 
-__all__ = ["running_server", "serve"]
+__all__ = ["ServeExtraMissingError", "ServerStartError", "require_serve_extra", "running_server", "serve"]
 
 _START_TIMEOUT_S = 60.0
+
+
+class ServeExtraMissingError(SCChainsError, ModuleNotFoundError):
+    """Starlette or uvicorn is not installed."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+        super().__init__(f"sc-chains serve needs the package {package!r}, which is not installed. "
+                         "Install it with: pip install 'sc-chains[serve]'")
+
+
+def require_serve_extra() -> None:
+    """Raise :class:`ServeExtraMissingError` unless the ``serve`` extra is installed."""
+    import importlib.util
+
+    for package in ("starlette", "uvicorn"):
+        if importlib.util.find_spec(package) is None:
+            raise ServeExtraMissingError(package)
 
 
 def _uvicorn_config(app: Any, config: ServerConfig, *, access_log: bool) -> Any:
@@ -29,6 +47,7 @@ def _uvicorn_config(app: Any, config: ServerConfig, *, access_log: bool) -> Any:
 
 def serve(model: Any, config: ServerConfig | None = None) -> None:
     """Serve ``model`` until SIGINT/SIGTERM; in-flight requests get ``graceful_timeout_s`` to finish."""
+    require_serve_extra()
     import uvicorn
 
     from sc_chains.server.app import create_app
