@@ -5,6 +5,7 @@ tests, benchmarks and notebooks)."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 import time
@@ -53,7 +54,23 @@ def serve(model: Any, config: ServerConfig | None = None) -> None:
     from sc_chains.server.app import create_app
 
     config = config or ServerConfig()
-    server = uvicorn.Server(_uvicorn_config(create_app(model, config), config, access_log=True))
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            """SIGINT/SIGTERM start the graceful shutdown; unlike uvicorn's own, the signal is not
+            raised again afterwards, so a drained server exits with status 0."""
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            old = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in old.items():
+                    signal.signal(sig, handler)
+
+    server = _Server(_uvicorn_config(create_app(model, config), config, access_log=True))
     server.run()
     if not server.started:
         raise ServerStartError(config.host, config.port)
