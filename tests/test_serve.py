@@ -38,7 +38,8 @@ def served() -> Iterator[tuple[str, FakeLogprobModel]]:
 
 
 def _client(url: str, **kw: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key=kw.pop("api_key", "unused"), max_retries=0, timeout=60, **kw)
+    return openai.OpenAI(base_url=url, api_key=kw.pop("api_key", "unused"), max_retries=0,
+                         timeout=kw.pop("timeout", 60), **kw)
 
 
 def _ask(text: str = "What is 2 + 3?") -> list[dict[str, str]]:
@@ -302,3 +303,27 @@ def test_server_config_rejects_bad_values_by_name() -> None:
         with pytest.raises(InvalidRequestError) as err:
             ServerConfig(**kw)
         assert err.value.param == name
+
+
+# -- slow: the embedded model ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_embedded_model_gets_a_leco_corrected_answer_with_its_cost() -> None:
+    pytest.importorskip("torch")
+    from adapters.specs import resolve_model
+
+    try:
+        model = resolve_model("hf:default")
+    except ModuleNotFoundError as exc:
+        pytest.skip(str(exc))
+    question = "Tom has 3 apples. He buys 4 more. How many apples does he have?"
+    with running_server(model) as url:
+        r = _client(url, timeout=600).chat.completions.create(
+            model="leco", messages=_ask(question), max_tokens=96, logprobs=True,
+            extra_body={"sc_chains": {"max_rethinks": 1, "token_budget": 256}})
+    ext = r.model_extra["sc_chains"]
+    trace = ext["trace"]
+    assert r.choices[0].message.content.strip() and ext["cost"]["calls"] == len(trace["attempts"]) >= 1
+    assert r.usage.completion_tokens == ext["cost"]["completion_tokens"] == trace["tokens_generated"] > 0
+    assert r.usage.prompt_tokens > 0 and ext["cost"]["wall_s"] > 0
+    if r.choices[0].logprobs is not None:
+        assert "".join(t.token for t in r.choices[0].logprobs.content) == r.choices[0].message.content
