@@ -94,7 +94,7 @@ def running_server(model: Any, config: ServerConfig | None = None) -> Iterator[s
 
     config = config or ServerConfig(port=0, log_level="warning")
     app = create_app(model, config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((config.host, config.port))
     server = uvicorn.Server(_uvicorn_config(app, config, access_log=False))
