@@ -123,6 +123,10 @@ def test_chain_settings_in_extra_body_are_applied_and_unknown_ones_name_the_fiel
     client.chat.completions.create(model="leco", messages=_ask(), max_tokens=7,
                                    extra_body={"sc_chains": {"k": 3, "trace": False}})
     assert model.calls[-1].max_tokens == 7 and model.calls[-1].top_logprobs == 3
+    for chain in ("s2a", "critique", "s2a+leco"):  # max_tokens bounds every call of the chain
+        before = len(model.calls)
+        client.chat.completions.create(model=chain, messages=_ask(), max_tokens=5)
+        assert {c.max_tokens for c in model.calls[before:]} == {5}
     r = client.chat.completions.create(model="s2a+leco", messages=_ask(), extra_body={"sc_chains": {"leco": {"k": 2}}})
     assert model.calls[-1].top_logprobs == 2 and r.choices[0].message.content == ANSWER
     for options, param in (({"max_rethink": 2}, "sc_chains.max_rethink"),

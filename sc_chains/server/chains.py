@@ -46,8 +46,9 @@ class ChainSpec:
     """The config dataclass whose fields are this chain's settings (``None``: the plain model)."""
     build: Callable[[LogprobModel, dict[str, Any]], Any] | None
     """``build(model, settings) -> compiled graph`` (``None``: the plain model call)."""
-    request_map: Mapping[str, str]
-    """Which standard request field sets which setting (``max_tokens`` -> ``answer_max_tokens``)."""
+    request_map: Mapping[str, tuple[str, ...]]
+    """Which settings a standard request field sets (``max_tokens`` -> every per-call token limit;
+    ``leco.max_tokens`` is a nested LECO setting)."""
 
 
 def _factories() -> list[ChainSpec]:
@@ -63,16 +64,18 @@ def _factories() -> list[ChainSpec]:
         leco = create_leco_graph(model, **dict(opts.pop("leco", None) or {}))
         return create_s2a_graph(model, answer_graph=leco, **opts)
 
-    std = {"max_tokens": "max_tokens", "temperature": "temperature", "seed": "seed"}
+    std = {"max_tokens": ("max_tokens",), "temperature": ("temperature",), "seed": ("seed",)}
     specs = [
         ChainSpec("baseline", "the upstream model, uncorrected", None, None, {}),
         ChainSpec("s2a", CHAINS["s2a"].description, S2AConfig, lambda m, o: create_s2a_graph(m, **o),
-                  {"max_tokens": "answer_max_tokens", "temperature": "temperature"}),
+                  {"max_tokens": ("rewrite_max_tokens", "answer_max_tokens"), "temperature": ("temperature",)}),
         ChainSpec("leco", CHAINS["leco"].description, LecoConfig, lambda m, o: create_leco_graph(m, **o), std),
         ChainSpec("critique", "critique-revise (self-refine; set mode)", CritiqueConfig,
-                  lambda m, o: create_critique_graph(m, **o), std),
+                  lambda m, o: create_critique_graph(m, **o),
+                  {**std, "max_tokens": ("max_tokens", "critique_max_tokens")}),
         ChainSpec("s2a+leco", CHAINS["s2a+leco"].description, S2AConfig, s2a_leco,
-                  {"max_tokens": "leco.max_tokens", "temperature": "leco.temperature", "seed": "leco.seed"}),
+                  {"max_tokens": ("rewrite_max_tokens", "leco.max_tokens"),
+                   "temperature": ("temperature", "leco.temperature"), "seed": ("leco.seed",)}),
     ]
     return specs
 
@@ -148,8 +151,7 @@ class ChainSet:
         spec = self.specs[name]
         out: dict[str, Any] = {}
         for field_name, value in standard.items():
-            target = spec.request_map.get(field_name)
-            if value is not None and target:
+            for target in spec.request_map.get(field_name, ()) if value is not None else ():
                 _put(out, target, value)
         for key, value in options.items():
             if key in SERVER_KEYS:
