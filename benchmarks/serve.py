@@ -14,6 +14,10 @@ the trace in the response); under 200 concurrent clients latency is mostly queue
 concurrent columns are throughput figures. The client runs in this process too, so the
 overhead includes the client's own HTTP work (an upper bound on the server's share).
 
+On ``hf:tiny-random`` each call makes at most ``--tiny-max-tokens`` tokens, LECO rethinks once and
+critique revises once (``TINY_SETTINGS``), and the concurrent in-process pass is off by default:
+on a small shared CPU its 200-client passes take minutes per chain.
+
 Run: ``.venv/bin/python benchmarks/serve.py [--clients 200] [--seq 40] [--out benchmarks/results/serve.txt]``
 """
 
@@ -36,6 +40,8 @@ from sc_chains.testing import FakeLogprobModel
 
 CHAINS = ["baseline", "s2a", "leco", "critique", "s2a+leco"]
 ANSWER = "Step 1: Tom has 3 apples.\nStep 2: 3 + 4 = 7.\nThe answer is 7."
+TINY_SETTINGS = {"leco": {"max_rethinks": 1}, "critique": {"max_turns": 1}, "s2a+leco": {"leco": {"max_rethinks": 1}}}
+"""On hf:tiny-random (gibberish, so no draft is ever approved) each chain makes at most a few calls."""
 MESSAGES = [{"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples does he have?"}]
 
 
@@ -68,8 +74,9 @@ async def _timed(n: int, concurrency: int, one: Callable[[], Awaitable[bool]]) -
 
 
 async def _bench_chain(chains: Any, client: httpx.AsyncClient, chain: str, body: dict[str, Any],
-                       clients: int, seq: int) -> dict[str, Any]:
-    settings = chains.settings(chain, body.get("sc_chains", {}), {"max_tokens": body.get("max_tokens")})
+                       clients: int, seq: int, inproc_concurrent: bool) -> dict[str, Any]:
+    body = {**body, "sc_chains": (body.get("sc_chains") or {}).get(chain, {})}
+    settings = chains.settings(chain, body["sc_chains"], {"max_tokens": body.get("max_tokens")})
     graph = None if chain == "baseline" else chains.graph(chain, settings)
     call = {"max_tokens": body["max_tokens"]} if chain == "baseline" and body.get("max_tokens") else {}
 
@@ -91,13 +98,15 @@ async def _bench_chain(chains: Any, client: httpx.AsyncClient, chain: str, body:
     for side in (seq_in, seq_http):
         side["p50"] = statistics.median(side["p50"])
     out = {"seq_in": seq_in, "seq_http": seq_http,
-           "con_in": await _timed(clients, clients, inproc), "con_http": await _timed(clients, clients, http)}
+           "con_in": (await _timed(clients, clients, inproc) if inproc_concurrent
+                      else {"p50": float("nan"), "rps": float("nan"), "errors": 0}),
+           "con_http": await _timed(clients, clients, http)}
     out["overhead_ms"] = (seq_http["p50"] - seq_in["p50"]) * 1e3
     return out
 
 
 async def _bench_upstream(name: str, model: Any, body: dict[str, Any], clients: int, seq: int,
-                          emit: Callable[[str], None]) -> None:
+                          emit: Callable[[str], None], inproc_concurrent: bool = True) -> None:
     with running_server(model) as url:
         from sc_chains.server.chains import ChainSet
 
@@ -105,7 +114,7 @@ async def _bench_upstream(name: str, model: Any, body: dict[str, Any], clients: 
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=600) as client:
             for chain in CHAINS:
-                r = await _bench_chain(chains, client, chain, body, clients, seq)
+                r = await _bench_chain(chains, client, chain, body, clients, seq, inproc_concurrent)
                 c, s = r["con_http"], r["con_in"]
                 emit(f"{name:<13} {chain:<9} {c['errors']:>4} {c['p50'] * 1e3:>9.1f} {c['p99'] * 1e3:>9.1f} "
                      f"{c['rps']:>8.1f} | {s['p50'] * 1e3:>9.1f} {s['rps']:>8.1f} | "
@@ -117,7 +126,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=200, help="concurrent clients (default 200)")
     ap.add_argument("--seq", type=int, default=40, help="one-at-a-time calls for the overhead (default 40)")
-    ap.add_argument("--tiny-max-tokens", type=int, default=8, help="max_tokens per call on hf:tiny-random")
+    ap.add_argument("--tiny-max-tokens", type=int, default=4, help="max_tokens per call on hf:tiny-random")
+    ap.add_argument("--tiny-clients", type=int, default=None, help="concurrent clients on hf:tiny-random "
+                    "(default: --clients)")
+    ap.add_argument("--tiny-seq", type=int, default=10, help="sequential calls on hf:tiny-random")
+    ap.add_argument("--tiny-inproc-concurrent", action="store_true",
+                    help="also run the concurrent in-process pass on hf:tiny-random (doubles its time)")
     ap.add_argument("--upstreams", default="fake,tiny-random")
     ap.add_argument("--out", default=None, help="also write the table here")
     args = ap.parse_args()
@@ -136,10 +150,13 @@ def main() -> None:
     for up in args.upstreams.split(","):
         if up == "fake":
             model, body = FakeLogprobModel(default=ANSWER), {"messages": MESSAGES}
+            asyncio.run(_bench_upstream(up, model, body, args.clients, args.seq, emit))
         else:
             model = resolve_model(f"hf:{up}")
-            body = {"messages": MESSAGES, "max_tokens": args.tiny_max_tokens}
-        asyncio.run(_bench_upstream(up, model, body, args.clients, args.seq, emit))
+            body = {"messages": MESSAGES, "max_tokens": args.tiny_max_tokens, "sc_chains": TINY_SETTINGS}
+            emit(f"{up}: max_tokens={args.tiny_max_tokens} per call, chain settings {TINY_SETTINGS}")
+            asyncio.run(_bench_upstream(up, model, body, args.tiny_clients or args.clients, args.tiny_seq, emit,
+                                        args.tiny_inproc_concurrent))
         stats = getattr(model, "coalesce_stats", None)
         if stats is not None:
             emit(f"{up}: coalesced {stats.requests} model calls into {stats.batches} batches "

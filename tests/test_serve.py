@@ -331,3 +331,64 @@ def test_embedded_model_gets_a_leco_corrected_answer_with_its_cost() -> None:
     assert r.usage.prompt_tokens > 0 and ext["cost"]["wall_s"] > 0
     if r.choices[0].logprobs is not None:
         assert "".join(t.token for t in r.choices[0].logprobs.content) == r.choices[0].message.content
+
+
+def test_an_openai_compatible_upstream_with_its_key_from_the_environment(monkeypatch) -> None:
+    from adapters.specs import resolve_model
+
+    secret = "sk-upstream-key"
+    inner = FakeLogprobModel([DRAFT, RETHINK, RETHINK], default=ANSWER)
+    with running_server(inner, ServerConfig(port=0, api_key=secret, log_level="warning")) as upstream_url:
+        monkeypatch.setenv("OPENAI_API_KEY", secret)
+        upstream = resolve_model("openai:baseline", base_url=upstream_url)  # the key comes from the environment
+        with running_server(upstream) as url:
+            client = _client(url)
+            r = client.chat.completions.create(model="leco", messages=_ask(QUESTION), logprobs=True)
+            tool_turn = client.chat.completions.create(model="leco", messages=_ask(), tools=[
+                {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}])
+    assert r.choices[0].message.content == FINAL.strip() or r.choices[0].message.content == FINAL
+    ext = r.model_extra["sc_chains"]
+    assert ext["upstream"] == "baseline" and ext["cost"]["calls"] == 3 and ext["answer"] == "7"
+    assert "".join(t.token for t in r.choices[0].logprobs.content) == r.choices[0].message.content
+    assert tool_turn.choices[0].message.content == ANSWER
+    assert tool_turn.model_extra["sc_chains"]["passthrough"] == "upstream"
+    assert tool_turn.model_extra["sc_chains"]["cost"]["calls"] == 1
+
+
+def test_a_request_that_runs_too_long_is_cancelled_with_504() -> None:
+    release = threading.Event()
+
+    def slow(request: Any) -> str:
+        release.wait(30)
+        return ANSWER
+
+    with running_server(FakeLogprobModel(default=slow), ServerConfig(port=0, request_timeout_s=0.5,
+                                                                     log_level="warning")) as url:
+        try:
+            r = httpx.post(f"{url}/chat/completions", json={"model": "leco", "messages": _ask()}, timeout=30)
+        finally:
+            release.set()
+    assert r.status_code == 504 and r.json()["error"]["code"] == "timeout"
+
+
+def test_a_streaming_client_that_disconnects_cancels_its_work() -> None:
+    release = threading.Event()
+
+    def slow(request: Any) -> str:
+        release.wait(30)
+        return DRAFT.text
+
+    model = FakeLogprobModel(default=slow)
+    with running_server(model) as url:
+        with httpx.stream("POST", f"{url}/chat/completions", timeout=30,
+                          json={"model": "leco", "messages": _ask(), "stream": True}) as r:
+            first = next(r.iter_lines())
+            assert '"role": "assistant"' in first  # the stream started; no content yet
+        health = url.removesuffix("/v1") + "/health"
+        deadline = time.monotonic() + 30
+        while httpx.get(health).json()["in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert httpx.get(health).json()["in_flight"] == 0
+        release.set()
+        time.sleep(0.5)
+        assert len(model.calls) == 1

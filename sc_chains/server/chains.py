@@ -202,7 +202,7 @@ class ChainSet:
                 trace: bool) -> ChainResult:
         text = state.get("response") or ""
         final = _final_generation(text, calls)
-        tokens = _answer_tokens(final, calls) if final is not None else None
+        tokens = _answer_tokens(text, calls)
         usage = {"calls": len(calls),
                  "prompt_tokens": sum(g.usage.prompt_tokens for g in calls),
                  "completion_tokens": sum(g.usage.completion_tokens for g in calls),
@@ -249,34 +249,51 @@ def _check_key(spec: ChainSpec, key: Any, value: Any) -> None:
 
 
 def _final_generation(text: str, calls: list[Generation]) -> Generation | None:
-    """The latest call whose whole assistant text is the final answer."""
+    """The latest call that wrote the end of the final answer (for its finish reason)."""
     for gen in reversed(calls):
         if gen.full_text == text:
             return gen
     stripped = text.strip()
     for gen in reversed(calls):
-        if stripped and gen.full_text.strip() == stripped:
+        if stripped and gen.text.strip() and stripped.endswith(gen.text.strip()):
             return gen
     return None
 
 
-def _answer_tokens(final: Generation, calls: list[Generation], depth: int = 0) -> tuple[TokenLogprob, ...] | None:
-    """``final``'s tokens; for a continuation (``prefill``), the prefill's tokens from the call
-    that wrote it come first, so the logprobs cover the whole answer."""
-    if final.tokens is None:
+def _answer_tokens(text: str, calls: list[Generation], depth: int = 0) -> tuple[TokenLogprob, ...] | None:
+    """Tokens with logprobs spelling exactly ``text``, from the calls that wrote it: the call that
+    wrote it all, or the call that wrote its end after a kept prefix (a LECO rethink, by
+    ``prefill`` or in the chat), with the prefix's tokens from the call that wrote the prefix."""
+    if depth > 16 or not text:
         return None
-    if not final.prefill:
-        return final.tokens
-    source = next((g for g in reversed(calls)
-                   if len(g.prefill) < len(final.prefill) and g.full_text.startswith(final.prefill)), None)
-    head = _answer_tokens(source, calls, depth + 1) if source is not None and depth < 16 else None
-    if head is None:
+    for gen in reversed(calls):
+        if gen.tokens is not None and gen.full_text == text:
+            return _joined(text[: len(gen.prefill)], gen, calls, depth)
+    for gen in reversed(calls):
+        if gen.tokens is not None and not gen.prefill and gen.text and len(gen.text) < len(text) \
+                and text.endswith(gen.text):
+            joined = _joined(text[: len(text) - len(gen.text)], gen, calls, depth)
+            if joined is not None:
+                return joined
+    return None
+
+
+def _joined(head: str, gen: Generation, calls: list[Generation], depth: int) -> tuple[TokenLogprob, ...] | None:
+    """``head``'s tokens (cut from an earlier call that wrote it) + ``gen``'s tokens after it."""
+    assert gen.tokens is not None
+    if not head:
+        return gen.tokens
+    source = next((g for g in reversed(calls) if g is not gen and g.tokens is not None and len(g.prefill) < len(head)
+                   and len(g.full_text) > len(head) and g.full_text.startswith(head)), None)
+    if source is None or depth > 16:
         return None
-    n = len(final.prefill)
-    kept = tuple(t for t in head if t.offset + len(t.token) <= n)
-    if sum(len(t.token) for t in kept) != n:  # the cut is not on a token boundary
+    whole = _joined(source.prefill, source, calls, depth + 1)
+    if whole is None:
         return None
-    return kept + tuple(_shift(t, n) for t in final.tokens)
+    kept = tuple(t for t in whole if t.offset + len(t.token) <= len(head))
+    if "".join(t.token for t in kept) != head:  # the cut is not on a token boundary
+        return None
+    return kept + tuple(_shift(t, len(head)) for t in gen.tokens)
 
 
 def _shift(token: TokenLogprob, by: int) -> TokenLogprob:
