@@ -9,10 +9,13 @@ For each upstream (the scripted fake, ``hf:tiny-random``) and each chain, in one
 
 Reported: errors (non-200 or exceptions; target 0), p50/p99 latency, requests/s, and the
 server's overhead per request = p50(server, one at a time) - p50(in-process, one at a time),
-the two interleaved call by call so both see the same machine load (target < 5 ms). The sequential pair isolates the per-request cost (HTTP, JSON, validation,
-the trace in the response); under 200 concurrent clients latency is mostly queueing, so the
-concurrent columns are throughput figures. The client runs in this process too, so the
-overhead includes the client's own HTTP work (an upper bound on the server's share).
+the two interleaved call by call so both see the same machine load (target < 5 ms); and the
+same difference in process CPU time (all threads: server, client, model workers), which a busy
+machine does not inflate the way it inflates wall time. The sequential pair isolates the
+per-request cost (HTTP, JSON, validation, the trace in the response); under 200 concurrent
+clients latency is mostly queueing, so the concurrent columns are throughput figures. The client
+runs in this process too, so the overhead includes the client's own HTTP work (an upper bound on
+the server's share).
 
 On ``hf:tiny-random`` each call makes at most ``--tiny-max-tokens`` tokens, LECO rethinks once and
 critique revises once (``TINY_SETTINGS``), and the concurrent in-process pass is off by default:
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import statistics
 import time
@@ -89,10 +93,12 @@ async def _bench_chain(chains: Any, client: httpx.AsyncClient, chain: str, body:
         return r.status_code == 200 and bool(r.json()["choices"][0]["message"]["content"])
 
     await _timed(3, 1, http)  # warm-up: graph cache, connections
-    seq_in, seq_http = {"p50": [], "errors": 0}, {"p50": [], "errors": 0}
+    seq_in, seq_http = {"p50": [], "errors": 0, "cpu": 0.0}, {"p50": [], "errors": 0, "cpu": 0.0}
     for _ in range(seq):  # interleaved, so both sides see the same machine load
         for side, fn in ((seq_in, inproc), (seq_http, http)):
+            cpu = time.process_time()
             r = await _timed(1, 1, fn)
+            side["cpu"] += time.process_time() - cpu
             side["p50"].append(r["p50"])
             side["errors"] += r["errors"]
     for side in (seq_in, seq_http):
@@ -102,6 +108,7 @@ async def _bench_chain(chains: Any, client: httpx.AsyncClient, chain: str, body:
                       else {"p50": float("nan"), "rps": float("nan"), "errors": 0}),
            "con_http": await _timed(clients, clients, http)}
     out["overhead_ms"] = (seq_http["p50"] - seq_in["p50"]) * 1e3
+    out["cpu_overhead_ms"] = (seq_http["cpu"] - seq_in["cpu"]) / seq * 1e3
     return out
 
 
@@ -119,7 +126,7 @@ async def _bench_upstream(name: str, model: Any, body: dict[str, Any], clients: 
                 emit(f"{name:<13} {chain:<9} {c['errors']:>4} {c['p50'] * 1e3:>9.1f} {c['p99'] * 1e3:>9.1f} "
                      f"{c['rps']:>8.1f} | {s['p50'] * 1e3:>9.1f} {s['rps']:>8.1f} | "
                      f"{r['seq_in']['p50'] * 1e3:>8.2f} {r['seq_http']['p50'] * 1e3:>8.2f} {r['overhead_ms']:>8.2f}"
-                     f" {r['seq_http']['errors'] + r['seq_in']['errors'] + s['errors']:>4}")
+                     f" {r['cpu_overhead_ms']:>8.2f} {r['seq_http']['errors'] + r['seq_in']['errors'] + s['errors']:>4}")
 
 
 def main() -> None:
@@ -144,9 +151,11 @@ def main() -> None:
     emit(f"sc-chains serve load benchmark: {args.clients} concurrent clients per chain, {args.seq} sequential "
          f"calls for the overhead; python {platform.python_version()}, {platform.machine()}")
     emit("concurrent columns: HTTP errors, p50/p99 latency (ms), requests/s | in-process p50 (ms), requests/s")
-    emit("sequential columns: in-process p50, HTTP p50, overhead = HTTP p50 - in-process p50 (ms); other errors")
+    emit("sequential columns: in-process p50, HTTP p50, overhead = HTTP p50 - in-process p50 (ms), CPU overhead "
+         "= process CPU ms per HTTP request - per in-process call (server + client, all threads); other errors")
+    emit(f"machine load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     emit(f"{'upstream':<13} {'chain':<9} {'err':>4} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>8} | "
-         f"{'in p50':>9} {'in r/s':>8} | {'seq in':>8} {'seq http':>8} {'ovh ms':>8} {'err':>4}")
+         f"{'in p50':>9} {'in r/s':>8} | {'seq in':>8} {'seq http':>8} {'ovh ms':>8} {'cpu ovh':>8} {'err':>4}")
     for up in args.upstreams.split(","):
         if up == "fake":
             model, body = FakeLogprobModel(default=ANSWER), {"messages": MESSAGES}

@@ -88,6 +88,13 @@ def _guard(endpoint: Any) -> Any:
     return run
 
 
+class _JSON(JSONResponse):
+    """JSON encoded once, compactly; values JSON cannot hold (in a chain's trace) become strings."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
+
+
 def _error(exc: APIError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
@@ -134,7 +141,7 @@ async def _chat(request: Request, state: _State) -> Response:
         return StreamingResponse(_stream(request, req, work, state), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     result = await _guarded(request, work, state)
-    return JSONResponse(_completion(req, result))
+    return _JSON(_completion(req, result))
 
 
 def _prepare(req: ChatRequest, state: _State) -> Any:
@@ -283,7 +290,7 @@ def _pieces(result: ChainResult) -> list[tuple[str, Any]]:
 
 
 def _sse(obj: Mapping[str, Any]) -> bytes:
-    return b"data: " + json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n\n"
+    return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8") + b"\n\n"
 
 
 async def _stream(request: Request, req: ChatRequest, work: Any, state: _State) -> AsyncIterator[bytes]:

@@ -212,8 +212,7 @@ class ChainSet:
         ext: dict[str, Any] = {"chain": name, "upstream": self.upstream.name, "answer": state.get("answer"),
                                "cost": cost}
         if trace:
-            ext["trace"] = json.loads(json.dumps(
-                {k: v for k, v in state.items() if k not in _SKIP_TRACE}, default=str))
+            ext["trace"] = {k: v for k, v in state.items() if k not in _SKIP_TRACE}  # encoded with default=str
         finish = final.finish_reason if final is not None and final.finish_reason == "length" else "stop"
         return ChainResult(text, finish, tokens, usage, ext)
 
