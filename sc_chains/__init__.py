@@ -80,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     # training data from the same graphs
     "DatagenMismatchError": "sc_chains.datagen",
     "LecoStepsGenerator": "sc_chains.datagen",
+    "NoTrainingRowsWarning": "sc_chains.datagen",
     "load_prompts": "sc_chains.datagen",
     "ScoreConfig": "sc_chains.datagen",
     "ScoreGenerator": "sc_chains.datagen",
@@ -92,6 +93,8 @@ _EXPORTS: dict[str, str] = {
     "DATASETS": "sc_chains.datasets",
     "DataFileNotFoundError": "sc_chains.datasets",
     "DatasetError": "sc_chains.datasets",
+    "DatasetRowError": "sc_chains.datasets",
+    "DatasetUnavailableError": "sc_chains.datasets",
     "Problem": "sc_chains.datasets",
     "add_distractor": "sc_chains.datasets",
     "add_opinion": "sc_chains.datasets",
