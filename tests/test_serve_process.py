@@ -58,7 +58,7 @@ def test_cli_serves_tiny_random_with_a_key_and_exits_cleanly_on_ctrl_c() -> None
         env=_env(SERVE_TEST_KEY=secret), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         health = _wait_healthy(proc, port)
-        assert health["upstream"] == "tiny-random" or health["upstream"]
+        assert health["upstream"] == "hf:tiny-random" and "leco" in health["chains"]
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         body = {"model": "leco", "messages": [{"role": "user", "content": "2+3?"}], "max_tokens": 8}
         assert httpx.post(url, json=body, timeout=60).status_code == 401
