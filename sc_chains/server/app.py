@@ -231,6 +231,7 @@ async def _gated(work: Any, state: _State) -> Any:
 
 
 async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (bounded: _guarded cancels it when the work ends or times out)."""
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
