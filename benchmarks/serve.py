@@ -77,8 +77,23 @@ async def _timed(n: int, concurrency: int, one: Callable[[], Awaitable[bool]]) -
     return {"p50": _pct(lat, 0.5), "p99": _pct(lat, 0.99), "rps": n / wall, "errors": errors}
 
 
-async def _bench_chain(chains: Any, client: httpx.AsyncClient, chain: str, body: dict[str, Any],
+async def _bench_chain(chains: Any, url: str, chain: str, body: dict[str, Any],
                        clients: int, seq: int, inproc_concurrent: bool) -> dict[str, Any]:
+    """One chain: the interleaved sequential pair on one connection, then the concurrent passes
+    (a fresh pool of ``clients`` connections, so an idle pool never slows the sequential pair)."""
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        out = await _sequential(chains, client, chain, body, seq)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=600) as client:
+        inproc, http = _callers(chains, client, chain, body)
+        out["con_in"] = (await _timed(clients, clients, inproc) if inproc_concurrent
+                         else {"p50": float("nan"), "rps": float("nan"), "errors": 0})
+        out["con_http"] = await _timed(clients, clients, http)
+    return out
+
+
+def _callers(chains: Any, client: httpx.AsyncClient, chain: str, body: dict[str, Any]) -> tuple[Any, Any]:
+    """``(inproc, http)``: one call of the chain in this process, one request to the server."""
     body = {**body, "sc_chains": (body.get("sc_chains") or {}).get(chain, {})}
     settings = chains.settings(chain, body["sc_chains"], {"max_tokens": body.get("max_tokens")})
     graph = None if chain == "baseline" else chains.graph(chain, settings)
@@ -92,7 +107,13 @@ async def _bench_chain(chains: Any, client: httpx.AsyncClient, chain: str, body:
         r = await client.post("/chat/completions", json={**body, "model": chain})
         return r.status_code == 200 and bool(r.json()["choices"][0]["message"]["content"])
 
-    await _timed(3, 1, http)  # warm-up: graph cache, connections
+    return inproc, http
+
+
+async def _sequential(chains: Any, client: httpx.AsyncClient, chain: str, body: dict[str, Any],
+                      seq: int) -> dict[str, Any]:
+    inproc, http = _callers(chains, client, chain, body)
+    await _timed(3, 1, http)  # warm-up: graph cache, connection
     seq_in, seq_http = {"p50": [], "errors": 0, "cpu": 0.0}, {"p50": [], "errors": 0, "cpu": 0.0}
     for _ in range(seq):  # interleaved, so both sides see the same machine load
         for side, fn in ((seq_in, inproc), (seq_http, http)):
@@ -103,10 +124,7 @@ async def _bench_chain(chains: Any, client: httpx.AsyncClient, chain: str, body:
             side["errors"] += r["errors"]
     for side in (seq_in, seq_http):
         side["p50"] = statistics.median(side["p50"])
-    out = {"seq_in": seq_in, "seq_http": seq_http,
-           "con_in": (await _timed(clients, clients, inproc) if inproc_concurrent
-                      else {"p50": float("nan"), "rps": float("nan"), "errors": 0}),
-           "con_http": await _timed(clients, clients, http)}
+    out: dict[str, Any] = {"seq_in": seq_in, "seq_http": seq_http}
     out["overhead_ms"] = (seq_http["p50"] - seq_in["p50"]) * 1e3
     out["cpu_overhead_ms"] = (seq_http["cpu"] - seq_in["cpu"]) / seq * 1e3
     return out
@@ -118,15 +136,13 @@ async def _bench_upstream(name: str, model: Any, body: dict[str, Any], clients: 
         from sc_chains.server.chains import ChainSet
 
         chains = ChainSet(model)
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=600) as client:
-            for chain in CHAINS:
-                r = await _bench_chain(chains, client, chain, body, clients, seq, inproc_concurrent)
-                c, s = r["con_http"], r["con_in"]
-                emit(f"{name:<13} {chain:<9} {c['errors']:>4} {c['p50'] * 1e3:>9.1f} {c['p99'] * 1e3:>9.1f} "
-                     f"{c['rps']:>8.1f} | {s['p50'] * 1e3:>9.1f} {s['rps']:>8.1f} | "
-                     f"{r['seq_in']['p50'] * 1e3:>8.2f} {r['seq_http']['p50'] * 1e3:>8.2f} {r['overhead_ms']:>8.2f}"
-                     f" {r['cpu_overhead_ms']:>8.2f} {r['seq_http']['errors'] + r['seq_in']['errors'] + s['errors']:>4}")
+        for chain in CHAINS:
+            r = await _bench_chain(chains, url, chain, body, clients, seq, inproc_concurrent)
+            c, s = r["con_http"], r["con_in"]
+            emit(f"{name:<13} {chain:<9} {c['errors']:>4} {c['p50'] * 1e3:>9.1f} {c['p99'] * 1e3:>9.1f} "
+                 f"{c['rps']:>8.1f} | {s['p50'] * 1e3:>9.1f} {s['rps']:>8.1f} | "
+                 f"{r['seq_in']['p50'] * 1e3:>8.2f} {r['seq_http']['p50'] * 1e3:>8.2f} {r['overhead_ms']:>8.2f}"
+                 f" {r['cpu_overhead_ms']:>8.2f} {r['seq_http']['errors'] + r['seq_in']['errors'] + s['errors']:>4}")
 
 
 def main() -> None:
