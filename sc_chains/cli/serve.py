@@ -34,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from sc_chains.server.run import require_serve_extra, serve
 
     require_serve_extra()
+    from adapters.secrets import clean_api_key
+
     key = None
     if args.api_key_env is not None:
-        key = os.environ.get(args.api_key_env)
+        key = clean_api_key(os.environ.get(args.api_key_env), f"${args.api_key_env}")
         if not key:
             raise InvalidRequestError("--api-key-env", args.api_key_env,
                                       f"set the environment variable {args.api_key_env} to the key clients must send")

@@ -22,8 +22,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from adapters.base import LogprobModel
-from adapters.errors import (InvalidRequestError, LogprobsUnavailableError, RetriesExhaustedError,
-                             ServerRejectedRequestError, ServerUnreachableError)
+from adapters.errors import (CallTimeoutError, ContextWindowExceededError, InvalidRequestError,
+                             LogprobsUnavailableError, RetriesExhaustedError, ServerRejectedRequestError,
+                             ServerUnreachableError)
+from adapters.secrets import scrub
 from sc_chains.server.chains import ChainResult, ChainSet
 from sc_chains.server.config import ServerConfig
 from sc_chains.server.passthrough import passthrough
@@ -246,10 +248,16 @@ def _unwrap(task: asyncio.Future) -> Any:
         raise exc
     if isinstance(exc, (InvalidRequestError, LogprobsUnavailableError)):
         raise _as_api_error(exc) from exc
+    if isinstance(exc, ContextWindowExceededError):
+        raise APIError(400, str(exc), param="messages", code="context_length_exceeded") from exc
+    if isinstance(exc, CallTimeoutError):
+        raise APIError(504, f"the upstream model timed out: {exc}", code="timeout") from exc
     if isinstance(exc, (ServerUnreachableError, ServerRejectedRequestError, RetriesExhaustedError)):
         raise APIError(502, f"the upstream model failed: {exc}", code="upstream_error") from exc
-    log.error("request failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
-    raise APIError(500, f"the chain failed: {type(exc).__name__}: {exc}", code="internal_error") from exc
+    message = scrub(f"{type(exc).__name__}: {exc}")
+    log.error("request failed: %s", message)
+    log.debug("request failed", exc_info=exc)  # the traceback, at --log-level debug only
+    raise APIError(500, f"the chain failed: {message}", code="internal_error") from exc
 
 
 def _as_api_error(exc: Exception) -> APIError:

@@ -46,8 +46,12 @@ class ServerConfig:
         if not isinstance(self.host, str) or not self.host:
             raise InvalidRequestError("host", self.host, "pass an interface, e.g. 127.0.0.1")
         _int_in("port", self.port, 0, 65535)
-        if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key):
-            raise InvalidRequestError("api_key", "<hidden>", "pass a non-empty string or None")
+        if self.api_key is not None:
+            from adapters.secrets import clean_api_key
+
+            if not isinstance(self.api_key, str) or clean_api_key(self.api_key, "api_key") != self.api_key:
+                raise InvalidRequestError("api_key", "<hidden>", "pass a non-empty key without surrounding "
+                                          "whitespace, or None")
         _int_in("max_body_bytes", self.max_body_bytes, 1024, 1 << 30)
         _int_in("max_prompt_chars", self.max_prompt_chars, 1, 10_000_000)
         _int_in("max_tokens_limit", self.max_tokens_limit, 1, 1_000_000)

@@ -51,7 +51,10 @@ def serve(model: Any, config: ServerConfig | None = None) -> None:
     require_serve_extra()
     import uvicorn
 
+    from adapters.secrets import SCRUBBED_LOGGERS, install_log_scrubbing
     from sc_chains.server.app import create_app
+
+    install_log_scrubbing((*SCRUBBED_LOGGERS, "sc_chains.server", "uvicorn.error", "uvicorn.access"))
 
     config = config or ServerConfig()
 
