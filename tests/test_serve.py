@@ -20,7 +20,7 @@ openai = pytest.importorskip("openai")
 from middleware_scripts import DRAFT, FINAL, QUESTION, RETHINK, add, tool_call  # noqa: E402
 
 from adapters.errors import InvalidRequestError  # noqa: E402
-from sc_chains.fake_chat import FakeLogprobChatModel  # noqa: E402
+from sc_chains.testing import FakeLogprobChatModel  # noqa: E402
 from sc_chains.server import ServerConfig, running_server  # noqa: E402
 from sc_chains.server.app import question_of  # noqa: E402
 from sc_chains.testing import FakeLogprobModel, split_tokens  # noqa: E402
@@ -216,7 +216,9 @@ def test_a_client_that_disconnects_cancels_its_work() -> None:
         assert httpx.get(health).json()["in_flight"] == 0  # the server gave up the request at once
         release.set()
         time.sleep(0.5)
-        assert len(model.calls) == 1  # the chain did not go on to its next call (LECO's rethink)
+        # the draft may or may not have started before the disconnect (the chain graph's first
+        # super-step validates the input); either way nothing runs after it
+        assert len(model.calls) <= 1  # the chain did not go on to its next call (LECO's rethink)
 
 
 # -- tool turns and LangChain's ChatOpenAI inside create_agent ---------------------------------------
@@ -323,7 +325,7 @@ def test_embedded_model_gets_a_leco_corrected_answer_with_its_cost() -> None:
     with running_server(model) as url:
         r = _client(url, timeout=600).chat.completions.create(
             model="leco", messages=_ask(question), max_tokens=96, logprobs=True,
-            extra_body={"sc_chains": {"max_rethinks": 1, "token_budget": 256}})
+            extra_body={"sc_chains": {"max_rethinks": 1, "max_completion_tokens": 256}})
     ext = r.model_extra["sc_chains"]
     trace = ext["trace"]
     assert r.choices[0].message.content.strip() and ext["cost"]["calls"] == len(trace["attempts"]) >= 1
@@ -391,4 +393,6 @@ def test_a_streaming_client_that_disconnects_cancels_its_work() -> None:
         assert httpx.get(health).json()["in_flight"] == 0
         release.set()
         time.sleep(0.5)
-        assert len(model.calls) == 1
+        # the draft may or may not have started before the disconnect (the chain graph's first
+        # super-step validates the input); either way nothing runs after it
+        assert len(model.calls) <= 1

@@ -3,7 +3,7 @@ model uncorrected (a correction chain answers a question; it cannot call the age
 
 - An OpenAI-compatible upstream (:class:`~adapters.openai_compat.OpenAIModel`) gets the body
   as sent (its own model name, its own key), and the reply comes back as is.
-- A LangChain chat model upstream (:class:`~adapters.langchain.LangChainModel`) is called with
+- A LangChain chat model upstream (:class:`~adapters.langchain.ChatModelAdapter`) is called with
   the tools bound, and its message converted back to OpenAI's shape.
 - A model without tool calling (a local HF model, the fakes) answers in text: tool calls and
   results are shown to it as text, and ``sc_chains.passthrough`` says ``"text"``.
@@ -24,12 +24,12 @@ _MAX_UPSTREAM_S = 600.0
 
 async def passthrough(upstream: LogprobModel, body: Mapping[str, Any], call: Mapping[str, Any]) -> dict[str, Any]:
     """``{"message", "finish_reason", "usage", "mode"}`` for one tool turn."""
-    from adapters.langchain import LangChainModel
+    from adapters.langchain import ChatModelAdapter
     from adapters.openai_compat import OpenAIModel
 
     if isinstance(upstream, OpenAIModel):
         return await _openai(upstream, body)
-    if isinstance(upstream, LangChainModel):
+    if isinstance(upstream, ChatModelAdapter):
         return await _langchain(upstream, body, call)
     return await _text(upstream, body, call)
 
