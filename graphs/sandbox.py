@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from adapters.errors import InvalidRequestError
+from adapters.errors import InvalidRequestError, SCChainsError
 
 __all__ = [
     "LimitReason",
@@ -287,7 +287,7 @@ def _preexec(limits: SandboxLimits, cgroup: Path | None, nproc: int | None):
     return apply
 
 
-class SandboxUnavailableError(RuntimeError):
+class SandboxUnavailableError(SCChainsError, RuntimeError):
     """The sandbox cannot give a protection the limits require (``network="off"``)."""
 
     def __init__(self, missing: str, fix: str) -> None:
