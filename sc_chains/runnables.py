@@ -30,8 +30,13 @@ _OUTPUTS = ("message", "answer", "state")
 _TRACE_KEYS = ("stop_reason", "parse_status", "removed", "attempt1_answer", "regeneration_path", "cuts")
 
 
-def to_question(value: Any) -> dict[str, Any]:
-    """The graph input ``{"question": ...}`` from any LCEL-style input."""
+def to_question(value: Any) -> Any:
+    """The graph input ``{"question": ...}`` from any LCEL-style input (a LangGraph
+    ``Command``, e.g. ``Command(resume=...)`` after a review pause, passes through unchanged)."""
+    from langgraph.types import Command
+
+    if isinstance(value, Command):
+        return value
     if isinstance(value, Mapping):
         if "question" not in value:
             raise InvalidRequestError("input", dict(value), "pass a dict with a 'question' key, a string or messages")
@@ -50,7 +55,7 @@ def to_question(value: Any) -> dict[str, Any]:
 
 def _shape(output: Output):
     def shape(state: Mapping[str, Any]) -> Any:
-        if output == "state":
+        if output == "state" or "__interrupt__" in state:  # paused for review: the state says why
             return dict(state)
         if output == "answer":
             return state.get("answer")

@@ -24,6 +24,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 
 from adapters.errors import InvalidRequestError
 from graphs.common import emit
+from graphs.loop import adrive, drive  # noqa: F401  (the one driver, shared with the graphs)
 
 __all__: list[str] = []  # internal helpers; the public names live in the middleware modules
 
@@ -222,26 +223,6 @@ def callers(
             return await spec.model.ainvoke(spec.messages)
 
     return call, acall
-
-
-def drive(loop: Loop[T], call: Callable[[Any], Any]) -> T:
-    """Run ``loop`` synchronously: each yielded spec goes to ``call``, its result back in."""
-    try:
-        spec = next(loop)
-        while True:
-            spec = loop.send(call(spec))
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-
-
-async def adrive(loop: Loop[T], call: Callable[[Any], Awaitable[Any]]) -> T:
-    """Run ``loop`` asynchronously: each yielded spec goes to ``await call(spec)``."""
-    try:
-        spec = next(loop)
-        while True:
-            spec = loop.send(await call(spec))
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
 
 
 def chat_model(model: Any, param: str) -> Any:
