@@ -67,13 +67,18 @@ def _split(problem: str) -> tuple[list[str], int]:
     return sents, q
 
 
-def relevance_messages(problem: str, question: str, sentence: str, system: str | None = None) -> list[Message]:
-    """The relevance request for one sentence (shared prefix first, the sentence last)."""
+def relevance_messages(
+    problem: str, question: str, sentence: str, system: str | None = None,
+    instruction: str = RELEVANCE_INSTRUCTION,
+) -> list[Message]:
+    """The relevance request for one sentence (shared prefix first, the sentence last).
+
+    ``instruction`` must be a yes/no question (the score reads ``Yes``/``No`` tokens)."""
     msgs: list[Message] = [{"role": "system", "content": system}] if system else []
     msgs.append({
         "role": "user",
         "content": f"Problem: {problem.strip()}\nQuestion: {question.strip()}\n\n"
-                   f"Sentence: \"{sentence.strip()}\"\n{RELEVANCE_INSTRUCTION}",
+                   f"Sentence: \"{sentence.strip()}\"\n{instruction}",
     })
     return msgs
 
@@ -142,7 +147,8 @@ def filter_sentences(
 
 
 def relevance_loop(
-    problem: str, *, threshold: float = 0.5, system: str | None = None
+    problem: str, *, threshold: float = 0.5, system: str | None = None,
+    instruction: str = RELEVANCE_INSTRUCTION,
 ) -> Loop[FilterResult]:
     """The filter as a :mod:`graphs.loop` generator: one side call per context sentence
     (greedy, one token, top logprobs), then :func:`filter_sentences`. Sent one after another, the
@@ -151,7 +157,7 @@ def relevance_loop(
     replies = []
     for sentence in context:
         reply = yield ModelCall(
-            "relevance", messages=tuple(relevance_messages(problem, question, sentence, system)),
+            "relevance", messages=tuple(relevance_messages(problem, question, sentence, system, instruction)),
             max_tokens=1, temperature=0.0, top_logprobs=RELEVANCE_TOP_LOGPROBS,
         )
         replies.append(reply)
