@@ -14,7 +14,7 @@ greedy, one token, top-20 logprobs) and scores ``P(yes) / (P(yes) + P(no))``. It
 
 No accuracy is measured here (no answers are generated): this is the scoring part only.
 
-    python benchmarks/s2a_filter.py --n 25 --out benchmarks/results/s2a_filter.txt
+    python benchmarks/s2a_filter.py --n 20 --out benchmarks/results/s2a_filter.txt
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.specs import resolve_model  # noqa: E402
+from graphs.driver import model_requests  # noqa: E402
+from graphs.loop import drive  # noqa: E402
 from graphs.s2a.filter import (  # noqa: E402
     RELEVANCE_INSTRUCTION,
     RELEVANCE_TOP_LOGPROBS,
+    relevance_loop,
     relevance_messages,
     relevance_score,
     split_problem,
@@ -55,16 +58,22 @@ def auroc(pos: list[float], neg: list[float]) -> float | None:
     return wins / (len(pos) * len(neg))
 
 
-def score_problem(model, problem, instruction: str) -> list[dict]:
-    context, question = split_problem(problem.question)
-    reqs = [relevance_messages(problem.question, question, s, instruction=instruction) for s in context]
-    gens = model.batch(reqs, max_tokens=1, temperature=0.0, top_logprobs=RELEVANCE_TOP_LOGPROBS)
-    rows = []
-    for s, g in zip(context, gens):
-        p_yes, p_no, score = relevance_score(g)
-        rows.append({"text": s, "distractor": s.strip() == problem.meta["distractor"].strip(),
-                     "p_yes": p_yes, "p_no": p_no, "score": score, "token": g.text})
-    return rows
+def score_problem(model, problem, instruction: str, mode: str) -> list[dict]:
+    """One problem's sentence scores. ``sequential``: the filter's loop (:func:`relevance_loop`),
+    one call after another, so the local model's prefix KV cache shares the problem's prefix;
+    ``batch``: one padded batch (no sharing)."""
+    if mode == "sequential":
+        result = drive(relevance_loop(problem.question, instruction=instruction),
+                       lambda call: model.generate(model_requests(model, call, [])[0]), on_emit=lambda e: None)
+        scores = result.scores
+    else:
+        context, question = split_problem(problem.question)
+        reqs = [relevance_messages(problem.question, question, s, instruction=instruction) for s in context]
+        gens = model.batch(reqs, max_tokens=1, temperature=0.0, top_logprobs=RELEVANCE_TOP_LOGPROBS)
+        scores = [{"text": s, "score": relevance_score(g)[2], "p_yes": relevance_score(g)[0],
+                   "p_no": relevance_score(g)[1]} for s, g in zip(context, gens)]
+    return [{"text": x["text"], "distractor": x["text"].strip() == problem.meta["distractor"].strip(),
+             "p_yes": x["p_yes"], "p_no": x["p_no"], "score": x["score"]} for x in scores]
 
 
 def summarize(name: str, results: list[list[dict]], thresholds: list[float]) -> list[str]:
@@ -100,7 +109,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="hf:qwen2.5-coder-0.5b")
     ap.add_argument("--dtype", default="bfloat16")
-    ap.add_argument("--n", type=int, default=25)
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--mode", default="sequential", choices=["sequential", "batch"])
     ap.add_argument("--variant", default="in-topic", choices=["in-topic", "random"])
     ap.add_argument("--instructions", default="needed,relevant")
     ap.add_argument("--thresholds", default="0.3,0.5,0.7,0.9")
@@ -109,7 +119,8 @@ def main() -> None:
     ap.add_argument("--jsonl", default=None, help="write every score here")
     args = ap.parse_args()
     t0 = time.time()
-    model = resolve_model(args.model, dtype=args.dtype) if args.model.startswith("hf:") and args.model != "hf:tiny-random" else resolve_model(args.model)
+    local = args.model.startswith("hf:") and args.model != "hf:tiny-random"
+    model = resolve_model(args.model, dtype=args.dtype, coalesce=False) if local else resolve_model(args.model)
     problems = load_dataset(f"gsm-ic:{args.variant}", limit=args.n, path=args.data)
     names = args.instructions.split(",")
     thresholds = [float(t) for t in args.thresholds.split(",")]
@@ -117,14 +128,15 @@ def main() -> None:
     rows_out = []
     for i, p in enumerate(problems):
         for n in names:
-            rows = score_problem(model, p, INSTRUCTIONS[n])
+            rows = score_problem(model, p, INSTRUCTIONS[n], args.mode)
             results[n].append(rows)
             rows_out.append({"id": p.id, "instruction": n, "rows": rows})
         print(f"[{i + 1}/{len(problems)}] {p.id} {time.time() - t0:.0f}s", flush=True)
     header = [f"S2A filter relevance scores on GSM-IC ({args.variant}), {len(problems)} problems, "
-              f"model {args.model} ({args.dtype}), greedy one token, top-{RELEVANCE_TOP_LOGPROBS} logprobs, "
+              f"model {args.model} ({args.dtype}), greedy one token, top-{RELEVANCE_TOP_LOGPROBS} logprobs, {args.mode} calls, "
               f"{time.time() - t0:.0f}s wall",
-              f"command: python benchmarks/s2a_filter.py --model {args.model} --n {args.n} --variant {args.variant}",
+              f"command: python benchmarks/s2a_filter.py --model {args.model} --n {args.n} --variant {args.variant} "
+              f"--mode {args.mode} --instructions {args.instructions}",
               "score = P(yes)/(P(yes)+P(no)); a sentence is dropped when score < threshold; "
               "positive class for AUROC = the inserted distractor (scored by 1 - score; an unknown score counts as 0.5 there "
               "and is kept by the filter)", ""]

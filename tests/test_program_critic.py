@@ -225,6 +225,21 @@ def test_critique_graph_revises_only_on_disagreement() -> None:
     assert len(fake.calls) == 4 and fake.remaining == 0
 
 
+def test_model_call_for_the_loop_protocol() -> None:
+    from graphs.driver import model_requests
+
+    fake = FakeLogprobModel([fence("print(3 + 4)")])
+    critic = ProgramCritic(fake, limits=ROOMY, max_tokens=99)
+    assert critic.model_call(Q, fence("print(7)") + "\nThe answer is 7.") is None
+    assert ProgramCritic(limits=ROOMY).model_call(Q, "The answer is 8.") is None  # no model: no call
+    call = critic.model_call(Q, "The answer is 8.")
+    assert call.target == "critic" and call.max_tokens == 99 and call.temperature == 0.0
+    assert call.messages[-1]["content"] == f"{Q}\n\n{PROGRAM_INSTRUCTION}"
+    reply = fake.generate(model_requests(fake, call, [{"role": "user", "content": "ignored host"}])[0])
+    assert len(fake.calls[0].messages) == 1  # a side call: the host conversation is not sent
+    assert critic.read(Q, "The answer is 8.", None, reply).approved is False
+
+
 def test_program_verifier_as_a_reward_without_gold() -> None:
     assert program_verifier(Q, f"{fence('print(3 + 4)')}\nThe answer is 7.", None)[0] is True
     ok, msg = program_verifier(Q, f"{fence('print(3 + 4)')}\nThe answer is 8.", None)

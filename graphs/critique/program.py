@@ -37,6 +37,7 @@ from adapters.specs import resolve_model
 from adapters.types import GenerationRequest, Message
 from graphs.answers import answers_equal, extract_answer
 from graphs.critique.critics import Critique
+from graphs.loop import ModelCall
 from graphs.sandbox import ProgramResult, SandboxLimits, extract_program, run_program
 
 __all__ = [
@@ -201,6 +202,16 @@ class ProgramCritic:
             return None
         return self.model.request(
             program_messages(question, self.system_prompt), max_tokens=self.max_tokens, temperature=0.0, seed=self.seed
+        )
+
+    def model_call(self, question: str, draft: str, target: str = "critic") -> ModelCall | None:
+        """The same request as :meth:`prepare`, as a :class:`graphs.loop.ModelCall` side call
+        for a method's loop (``None``: no call); ``target`` names the model in the driver."""
+        if self._own_program(draft) is not None or (self.model is None and self.source == "draft_first"):
+            return None
+        return ModelCall(
+            "critique", messages=tuple(program_messages(question, self.system_prompt)),
+            max_tokens=self.max_tokens, temperature=0.0, seed=self.seed, target=target,
         )
 
     def read(self, question: str, draft: str, reference: str | None, result: Any) -> ProgramCritique:
