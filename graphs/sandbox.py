@@ -269,11 +269,16 @@ def _remove_cgroup(cg: Path | None) -> None:
 def _preexec(limits: SandboxLimits, cgroup: Path | None, nproc: int | None):
     """Runs in the child between fork and exec: join the pids cgroup, set the rlimits."""
     mem = limits.memory_mb * 2**20
+    procs = None if cgroup is None else str(cgroup / "cgroup.procs")
 
-    def apply() -> None:
-        if cgroup is not None:
+    def apply() -> None:  # only system calls here: other threads' locks may be held at fork
+        if procs is not None:
             try:
-                (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+                fd = os.open(procs, os.O_WRONLY)
+                try:
+                    os.write(fd, b"0")  # "0": the writing process itself (v1 and v2)
+                finally:
+                    os.close(fd)
             except OSError:
                 pass  # then "processes" is left out of the result's isolation
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
