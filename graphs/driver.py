@@ -110,11 +110,12 @@ def build_loop_graph(
     reset: Sequence[str] = (),
     checkpointer: Any = None,
     models: Mapping[str, LogprobModel] | None = None,
+    after: Any = None,
 ) -> CompiledStateGraph:
     """Compile the driver graph of a loop. ``state_schema`` must have ``replies`` (reduced by
     :func:`record_replies`), ``emitted: int`` and ``finished: bool``; ``reset`` lists the output
     keys a new run clears; ``models`` maps :attr:`ModelCall.target` names other than
-    ``"model"`` to their models."""
+    ``"model"`` to their models; ``after``: a node (a Runnable) run once the loop finished."""
     targets: dict[str, LogprobModel] = {**(models or {}), "model": model}
 
     def pick(call: ModelCall) -> LogprobModel:
@@ -155,5 +156,10 @@ def build_loop_graph(
     builder.add_node("step", RunnableLambda(step, afunc=astep, name="step"))
     builder.add_edge(START, "start")
     builder.add_edge("start", "step")
-    builder.add_conditional_edges("step", lambda s: END if s.get("finished") else "step", ["step", END])
+    done = END
+    if after is not None:
+        builder.add_node("after", after)
+        builder.add_edge("after", END)
+        done = "after"
+    builder.add_conditional_edges("step", lambda s: done if s.get("finished") else "step", ["step", done])
     return builder.compile(checkpointer=checkpointer, name=name)

@@ -227,6 +227,8 @@ class Turn(TypedDict, total=False):
     approved: bool | None
     critique_score: float | None
     review: str
+    echo: str
+    """Why a revision was rejected as an echo of the prompt or the critique (else absent)."""
     usage: Cost
 
 

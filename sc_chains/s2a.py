@@ -40,7 +40,7 @@ def run_s2a(
     """Run S2A on ``question``; returns the final state (a plain, JSON-serialisable dict).
 
     ``config`` takes any :class:`S2AConfig` field (``rewrite``, ``variant``, ``instruction``,
-    ``token_budget``...); ``answer_graph`` see :func:`create_s2a_graph`.
+    ``max_completion_tokens``...); ``answer_graph`` see :func:`create_s2a_graph`.
     """
     graph = create_s2a_graph(model, S2AConfig(**config), answer_graph=answer_graph)
     state: dict[str, Any] = {"question": question}
@@ -86,11 +86,11 @@ def cli_run(question: str, model: Any, options: dict[str, Any]) -> dict[str, Any
     if max_tokens is not None:
         opts.setdefault("rewrite_max_tokens", max_tokens)
         opts.setdefault("answer_max_tokens", max_tokens)
-    unknown = sorted(set(opts) - set(S2AConfig.field_names()))
+    unknown = sorted(set(opts) - set(S2AConfig.option_names()))
     if unknown:
         raise InvalidRequestError(
             "options", unknown,
-            f"s2a takes S2AConfig fields {list(S2AConfig.field_names())}, answer=, max_tokens=; "
+            f"s2a takes S2AConfig fields {list(S2AConfig.option_names())}, answer=, max_tokens=; "
             "max_rethinks needs answer='leco', mode/max_turns need answer='critique'",
         )
     result = run_s2a(question, llm, answer_graph=sub, **opts)

@@ -50,10 +50,9 @@ def test_self_refine_stops_when_feedback_approves_with_exact_prompts() -> None:
     ]
     assert out["usage"]["calls"] == 4
     u = out["usage"]
-    assert u["prompt_tokens"] + u["completion_tokens"] == sum(
-        t["draft_tokens"] + t["critique_tokens"] for t in out["turns"]
-    )
-    assert out["turns"][0]["critique_tokens"] > 0
+    for key in ("calls", "prompt_tokens", "completion_tokens"):
+        assert u[key] == sum(t["usage"][key] for t in out["turns"])
+    assert out["turns"][0]["usage"]["calls"] == 2  # the draft and its critique
     json.dumps(out)  # every state value is JSON-serialisable
 
 
@@ -126,12 +125,20 @@ def test_confidence_gate(logprob: float, reason: str, calls: int) -> None:
         assert out["attempt2_answer"] == out["attempt1_answer"] == "8" and out["edit_distance"] == 0
 
 
-@pytest.mark.parametrize(("budget", "calls", "reason"), [(30, 1, "budget"), (100, 2, "budget"), (10_000, 4, "approved")])
-def test_token_budget_stops_the_loop(budget: int, calls: int, reason: str) -> None:
-    # first draft: 29 prompt + 4 completion tokens; its critique: 71 + 2 (fake word tokens)
+@pytest.mark.parametrize(
+    ("budget", "calls", "reason"),
+    [(4, 1, "max_completion_tokens"), (6, 2, "max_completion_tokens"), (10, 3, "max_completion_tokens"),
+     (10_000, 4, "approved")],
+)
+def test_completion_token_budget_stops_the_loop(budget: int, calls: int, reason: str) -> None:
+    # generated tokens only (fake word tokens): draft 4, critique 2, revision 4, critique 2
     fake = FakeLogprobModel(["The answer is 8.", "Verdict: incorrect", "The answer is 7.", "Verdict: correct"])
-    out = create_critique_graph(fake, token_budget=budget).invoke({"question": Q})
+    out = create_critique_graph(fake, max_completion_tokens=budget).invoke({"question": Q})
     assert len(fake.calls) == calls and out["stop_reason"] == reason
+    if reason == "max_completion_tokens":  # prompt tokens, far over the budget, never counted
+        assert out["usage"]["completion_tokens"] >= budget and out["usage"]["prompt_tokens"] > 3 * budget
+    with pytest.raises(InvalidRequestError, match="max_completion_tokens"):
+        create_critique_graph(fake, token_budget=budget)  # the old name is gone (it counted prompts too)
 
 
 def test_answer_match_verifier_critic_stops_on_the_gold_answer() -> None:
@@ -184,32 +191,49 @@ def _hitl(fake):
     )
 
 
+def _decision(action: str, legacy: bool) -> dict:
+    if legacy:
+        return {"action": action, "critique": "3 + 4 is 7, not 8."}
+    d: dict = {"type": action}
+    if action == "edit":
+        d["edited_action"] = {"name": "critique.revise", "args": {"critique": "3 + 4 is 7, not 8."}}
+    return {"decisions": [d]}
+
+
+@pytest.mark.parametrize("legacy", [False, True])
 @pytest.mark.parametrize("action", ["approve", "edit", "reject"])
-def test_human_in_the_loop(action: str) -> None:
+def test_human_in_the_loop(action: str, legacy: bool) -> None:
     fake = FakeLogprobModel(["The answer is 8.", "It looks fine.", "The answer is 7.", "ok"])
     graph = _hitl(fake)
     cfg = {"configurable": {"thread_id": action}}
     first = graph.invoke({"question": Q}, cfg)
     pending = first["__interrupt__"][0].value
     assert pending["draft"] == "The answer is 8." and pending["critique"] == "It looks fine."
-    resume = {"action": action, "critique": "3 + 4 is 7, not 8."}
-    out = graph.invoke(Command(resume=resume), cfg)
+    (request,) = pending["action_requests"]  # LangChain's HITL request shape
+    assert request["args"] == {"draft": "The answer is 8.", "critique": "It looks fine."}
+    assert pending["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject"]
+    out = graph.invoke(Command(resume=_decision(action, legacy)), cfg)
+    assert len(fake.calls) == (2 if action == "reject" else 4)  # no call ran twice (then a critique, paused)
     if action == "reject":
         assert out["stop_reason"] == "rejected" and len(fake.calls) == 2
         return
     expected = "3 + 4 is 7, not 8." if action == "edit" else "It looks fine."
     assert [c for r, c in msgs(fake.calls[2]) if r == "assistant"][-1] == expected
-    assert out["turns"][0]["review"] == action
+    again = out["__interrupt__"][0].value  # paused again before the second revision
+    assert again["index"] == 1 and again["draft"] == "The answer is 7." and again["critique"] == "ok"
+    out = graph.invoke(Command(resume=_decision("reject", legacy)), cfg)
+    assert out["stop_reason"] == "rejected" and out["answer"] == "7" and len(fake.calls) == 4
+    assert [t.get("review") for t in out["turns"]] == [action, "reject"]
     assert out["turns"][0]["critique"] == expected
-    assert "__interrupt__" in out  # paused again before the second revision
 
 
 def test_hitl_rejects_a_bad_resume_and_needs_a_checkpointer() -> None:
     graph = _hitl(FakeLogprobModel(["The answer is 8.", "hmm"]))
     cfg = {"configurable": {"thread_id": "bad"}}
     graph.invoke({"question": Q}, cfg)
-    with pytest.raises(InvalidRequestError):
-        graph.invoke(Command(resume={"action": "maybe"}), cfg)
+    for bad in ({"action": "maybe"}, "yes", True, {"decisions": []}, {"decisions": [{"type": "edit"}]}):
+        with pytest.raises(InvalidRequestError):
+            graph.invoke(Command(resume=bad), cfg)
     with pytest.raises(InvalidRequestError):
         create_critique_graph(FakeLogprobModel(), interrupt_before_revise=True)
 
@@ -239,15 +263,17 @@ async def test_async_equals_sync() -> None:
         else:
             final = chunk
     assert final == sync
-    assert events == ["critique.draft", "critique.critique", "critique.draft", "critique.critique", "critique.stop"]
+    assert events == ["critique.draft", "critique.critique", "critique.revise", "critique.critique", "critique.done"]
 
 
 def test_stream_and_checkpointer_sync() -> None:
     graph = create_critique_graph(FakeLogprobModel(SCRIPT), checkpointer=InMemorySaver())
     cfg = {"configurable": {"thread_id": "t"}}
     events = [e for e in graph.stream({"question": Q}, cfg, stream_mode="custom")]
-    assert [e["event"] for e in events].count("critique.draft") == 2
-    assert events[-1] == {"event": "critique.stop", "stop_reason": "approved", "turns": 2, "answer": "7"}
+    assert [e["event"] for e in events].count("critique.revise") == 1
+    done = events[-1]
+    assert (done["event"], done["stop_reason"], done["turns"], done["answer"]) == ("critique.done", "approved", 2, "7")
+    assert done["usage"]["calls"] == 4
     assert graph.get_state(cfg).values["stop_reason"] == "approved"
 
 
@@ -266,14 +292,12 @@ def test_tiny_random_end_to_end(tiny, mode: str) -> None:
     graph = create_critique_graph(tiny, mode=mode, max_tokens=12, critique_max_tokens=8)
     out = graph.invoke({"question": "What is 2 + 3?"})
     json.dumps(out)
-    assert out["stop_reason"] in ("approved", "max_turns", "collapse", "budget")
+    assert out["stop_reason"] in ("approved", "max_turns", "collapse", "max_completion_tokens", "echo")
     n = len(out["turns"])
     assert 1 <= n <= CritiqueConfig(mode=mode).turn_limit
     assert all(0 < t["confidence"] <= 1 for t in out["turns"])  # real token probabilities
     u = out["usage"]
-    assert u["prompt_tokens"] + u["completion_tokens"] == sum(
-        t["draft_tokens"] + t["critique_tokens"] for t in out["turns"]
-    )
+    assert u["completion_tokens"] == sum(t["usage"]["completion_tokens"] for t in out["turns"])
     assert u["calls"] >= n
 
 

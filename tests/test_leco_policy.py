@@ -226,7 +226,7 @@ def test_next_step_number() -> None:
 @pytest.mark.parametrize(
     "bad",
     [{"k": 0}, {"tau": 0}, {"tau": -1.0}, {"max_rethinks": -1}, {"max_rethinks": MAX_RETHINKS_LIMIT + 1},
-     {"max_tokens": 0}, {"token_budget": 0}, {"prob_mode": "logits"}, {"weights": (1, 1)},
+     {"max_tokens": 0}, {"max_completion_tokens": 0}, {"prob_mode": "logits"}, {"weights": (1, 1)},
      {"regeneration": "x"}, {"temperature": -0.1}, {"transition_k": 0}, {"k": True}],
 )
 def test_config_rejects_bad_values(bad: dict) -> None:

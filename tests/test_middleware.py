@@ -66,7 +66,7 @@ def test_s2a_can_rewrite_tool_results_and_validates_its_config() -> None:
     with pytest.raises(InvalidRequestError, match="variant"):
         S2AMiddleware(rewriter, variant="both")
     with pytest.raises(InvalidRequestError, match="S2AMiddleware accepts"):
-        S2AMiddleware(rewriter, temperature=3)
+        S2AMiddleware(rewriter, temprature=3)
 
 
 # -- LECO --------------------------------------------------------------------------------------
@@ -106,10 +106,10 @@ def test_leco_without_logprobs_is_a_typed_error_or_a_visible_passthrough() -> No
 def test_leco_with_a_separate_logprob_model_and_the_token_budget() -> None:
     agent_model = FakeLogprobChatModel(replies=[], logprobs=False)
     lp = leco_model(with_tool=False)
-    out = create_agent(agent_model, middleware=[LecoMiddleware(logprob_model=lp, token_budget=1)]).invoke(user())
-    assert agent_model.calls == [] and len(lp.calls) == 2  # draft + one rethink, then the budget
+    out = create_agent(agent_model, middleware=[LecoMiddleware(logprob_model=lp, max_completion_tokens=1)]).invoke(user())
+    assert agent_model.calls == [] and len(lp.calls) == 1  # the draft spent the budget: no rethink
     trace = _final(out).response_metadata["sc_chains"]["leco"]
-    assert trace["stop_reason"] == "token_budget" and [a["answer"] for a in trace["attempts"]] == ["8", "7"]
+    assert trace["stop_reason"] == "max_completion_tokens" and [a["answer"] for a in trace["attempts"]] == ["8"]
 
 
 # -- critique-revise ---------------------------------------------------------------------------

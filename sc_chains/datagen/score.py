@@ -103,7 +103,7 @@ class ScoreGenerator:
         graph = create_critique_graph(
             self.model.get(),
             CritiqueConfig(mode="score", max_tokens=cfg.max_tokens, temperature=cfg.effective_temperature,
-                           seed=seed, token_budget=None, collapse_threshold=0.0),
+                           seed=seed, max_completion_tokens=None, collapse_threshold=0.0),
         )
         state = graph.invoke({"question": problem.question, "reference": problem.answer})
         turns = state["turns"]

@@ -30,7 +30,8 @@ COT_INSTRUCTION = (
 BASELINE_PROMPT = "{question}\n\n" + COT_INSTRUCTION
 """The plain chain-of-thought prompt of the ``baseline`` and ``oracle`` chains."""
 
-_SKIP_TRACE = {"question", "reference", "answer", "response", "usage"}
+_SKIP_TRACE = {"question", "reference", "answer", "response", "usage", "replies", "emitted", "finished"}
+"""State keys not copied into an outcome's trace (the driver's replay log holds every token logprob)."""
 Outcome = dict[str, Any]
 RunFn = Callable[[LogprobModel, Problem, Mapping[str, Any]], Awaitable[Outcome]]
 
