@@ -176,68 +176,63 @@ def test_critic_runs_the_drafts_own_program_without_a_call() -> None:
     critic = ProgramCritic(fake, limits=ROOMY)
     assert isinstance(critic, Critic)
     good = f"{fence('print(3 + 4)')}\nThe answer is 7."
-    assert critic.prepare(Q, good, None) is None and not fake.calls
-    c = critic.read(Q, good, None, None)
-    assert c.approved is True and c.check.verdict == "agree"
+    assert critic.ask(Q, good, None) is None
+    c = critic.critique(Q, good)
+    assert c.approved is True and c.check.verdict == "agree" and not fake.calls
     bad = f"{fence('print(3 + 4)')}\nThe answer is 8."
     c = critic.read(Q, bad, None, None)
     assert c.approved is False and c.check.verdict == "disagree"
     assert "printed 7" in c.text and "your final answer is 8" in c.text
 
 
-def test_critic_asks_the_model_for_a_program_when_the_draft_has_none() -> None:
+def test_critic_asks_for_a_program_when_the_draft_has_none() -> None:
     fake = FakeLogprobModel([fence("apples = 3 + 4\nprint(apples)")])
     critic = ProgramCritic(fake, limits=ROOMY, max_tokens=200)
     draft = "3 + 4 = 8. The answer is 8."
-    req = critic.prepare(Q, draft, None)
-    assert req.messages[-1]["content"] == f"{Q}\n\n{PROGRAM_INSTRUCTION}" and req.temperature == 0
-    c = critic.read(Q, draft, None, fake.generate(req))
+    call = critic.ask(Q, draft, None)
+    assert call.target == "critic" and call.max_tokens == 200 and call.temperature == 0.0
+    assert call.messages[-1]["content"] == f"{Q}\n\n{PROGRAM_INSTRUCTION}"  # a side call
+    c = critic.critique(Q, draft)
+    assert len(fake.calls) == 1 and fake.calls[0].messages[-1]["content"] == call.messages[-1]["content"]
     assert c.approved is False and c.check.program_answer == "7"
     assert "apples = 3 + 4" in c.text  # the model's program is shown to the reviser
 
 
 def test_critic_without_signal_keeps_the_draft() -> None:
     fake = FakeLogprobModel(["I cannot write code for this."])
-    critic = ProgramCritic(fake, limits=ROOMY)
-    draft = "The answer is 8."
-    c = critic.read(Q, draft, None, fake.generate(critic.prepare(Q, draft, None)))
+    c = ProgramCritic(fake, limits=ROOMY).critique(Q, "The answer is 8.")
     assert c.approved is True and c.check.verdict == "no_program" and "No external check" in c.text
     c = ProgramCritic(limits=ROOMY).read(Q, f"{fence('1/0')}\nThe answer is 8.", None, None)
     assert c.approved is True and c.check.verdict == "failed" and "ZeroDivisionError" in c.text
+    assert ProgramCritic(ask_model=False, limits=ROOMY).ask(Q, "The answer is 8.", None) is None
 
 
 def test_source_model_always_asks_and_validation() -> None:
-    fake = FakeLogprobModel([])
-    critic = ProgramCritic(fake, source="model", limits=ROOMY)
-    assert critic.prepare(Q, f"{fence('print(7)')}\nThe answer is 7.", None) is not None
+    critic = ProgramCritic(source="model", limits=ROOMY)
+    assert critic.ask(Q, f"{fence('print(7)')}\nThe answer is 7.", None) is not None
     with pytest.raises(InvalidRequestError, match="source"):
-        ProgramCritic(fake, source="both")
+        ProgramCritic(source="both")
+    with pytest.raises(InvalidRequestError, match="ask_model"):
+        ProgramCritic(source="model", ask_model=False)
     with pytest.raises(InvalidRequestError, match="model"):
-        ProgramCritic(source="model")
+        critic.critique(Q, "The answer is 7.")  # a call is needed and there is no model
 
 
 def test_critique_graph_revises_only_on_disagreement() -> None:
     program = fence("print(3 + 4)")
     fake = FakeLogprobModel(["3 + 4 = 8. The answer is 8.", program, "3 + 4 = 7. The answer is 7.", program])
-    out = create_critique_graph(fake, critic=ProgramCritic(fake, limits=ROOMY)).invoke({"question": Q})
+    out = create_critique_graph(fake, critic=ProgramCritic(limits=ROOMY)).invoke({"question": Q})
     assert out["stop_reason"] == "approved" and out["answer"] == "7"
     assert [t["approved"] for t in out["turns"]] == [False, True]
     assert len(fake.calls) == 4 and fake.remaining == 0
+    assert fake.calls[1].messages[-1]["content"] == f"{Q}\n\n{PROGRAM_INSTRUCTION}"
 
 
-def test_model_call_for_the_loop_protocol() -> None:
-    from graphs.driver import model_requests
-
-    fake = FakeLogprobModel([fence("print(3 + 4)")])
-    critic = ProgramCritic(fake, limits=ROOMY, max_tokens=99)
-    assert critic.model_call(Q, fence("print(7)") + "\nThe answer is 7.") is None
-    assert ProgramCritic(limits=ROOMY).model_call(Q, "The answer is 8.") is None  # no model: no call
-    call = critic.model_call(Q, "The answer is 8.")
-    assert call.target == "critic" and call.max_tokens == 99 and call.temperature == 0.0
-    assert call.messages[-1]["content"] == f"{Q}\n\n{PROGRAM_INSTRUCTION}"
-    reply = fake.generate(model_requests(fake, call, [{"role": "user", "content": "ignored host"}])[0])
-    assert len(fake.calls[0].messages) == 1  # a side call: the host conversation is not sent
-    assert critic.read(Q, "The answer is 8.", None, reply).approved is False
+def test_critique_graph_keeps_a_draft_whose_program_agrees() -> None:
+    draft = f"{fence('print(3 + 4)')}\nThe answer is 7."
+    fake = FakeLogprobModel([draft])
+    out = create_critique_graph(fake, critic=ProgramCritic(limits=ROOMY)).invoke({"question": Q})
+    assert out["stop_reason"] == "approved" and out["answer"] == "7" and len(fake.calls) == 1
 
 
 def test_program_verifier_as_a_reward_without_gold() -> None:

@@ -15,15 +15,16 @@ a draft out of its answer without evidence.
 Where the program comes from (``source``):
 
 - ``"draft_first"`` (default): the draft's own fenced ``python`` code (Qwen2.5-Coder writes it
-  unprompted), else, when the critic has a model, one request asking that model for a program
-  (greedy, ``max_tokens``).
+  unprompted), else one request asking the critic's model (default: the drafting model) for a
+  program (greedy, ``max_tokens``).
 - ``"model"``: always ask the model for a separate program (an independent check, even when the
   draft computed its answer with code of its own).
 
-It speaks the critic protocol of :mod:`graphs.critique.critics`: ``prepare(question, draft,
-reference)`` returns the request (or ``None``: no call) and ``read(...)`` runs the program and
-returns a :class:`ProgramCritique` (a :class:`~graphs.critique.critics.Critique` that also
-carries the :class:`ProgramCheck`).
+It speaks the critic protocol of :mod:`graphs.critique.critics`: ``ask(question, draft,
+reference)`` returns the program request (a :class:`~graphs.loop.ModelCall` side call to
+``target="critic"``; ``None``: no call) and ``read(...)`` runs the program and returns a
+:class:`ProgramCritique` (a :class:`~graphs.critique.critics.Critique` that also carries the
+:class:`ProgramCheck`). Pass it as ``create_critique_graph(model, critic=ProgramCritic())``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any, Literal
 
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
-from adapters.types import GenerationRequest, Message
+from adapters.types import Message
 from graphs.answers import answers_equal, extract_answer
 from graphs.critique.critics import Critique
 from graphs.loop import ModelCall
@@ -161,13 +162,17 @@ class ProgramCritic:
     """Critic: revise only when a sandboxed program's printed result disagrees with the draft.
 
     Args:
-        model: the model asked for a program when the draft has none (or always, with
-            ``source="model"``); ``None``: only the draft's own code is run.
+        model: the model asked for a program (``target="critic"``); ``None``: in a graph or the
+            middleware, the drafting model writes it.
         limits: the sandbox limits (:class:`graphs.sandbox.SandboxLimits`).
         source: ``"draft_first"`` or ``"model"`` (see the module docstring).
+        ask_model: ``False``: never ask for a program, only run the draft's own code.
         max_tokens: most tokens of the program request.
         seed: the program request's seed (greedy decoding; kept for servers that use it).
         system_prompt: an optional system message for the program request.
+
+    In a method's loop: ``ask`` then ``read`` (the critic protocol). Standalone:
+    :meth:`critique` makes the call with ``model`` itself.
     """
 
     def __init__(
@@ -176,19 +181,21 @@ class ProgramCritic:
         *,
         limits: SandboxLimits | None = None,
         source: Literal["draft_first", "model"] = "draft_first",
+        ask_model: bool = True,
         max_tokens: int = 384,
         seed: int | None = None,
         system_prompt: str | None = None,
     ) -> None:
         if source not in ("draft_first", "model"):
             raise InvalidRequestError("source", source, "pass 'draft_first' or 'model'")
-        if source == "model" and model is None:
-            raise InvalidRequestError("model", None, "source='model' asks a model for the program: pass model=")
+        if source == "model" and not ask_model:
+            raise InvalidRequestError("ask_model", ask_model, "source='model' asks a model for the program: keep ask_model=True")
         if limits is not None and not isinstance(limits, SandboxLimits):
             raise InvalidRequestError("limits", limits, "pass graphs.sandbox.SandboxLimits(...)")
         self.model = resolve_model(model) if model is not None else None
         self.limits = limits or SandboxLimits()
         self.source = source
+        self.ask_model = ask_model
         self.max_tokens = max_tokens
         self.seed = seed
         self.system_prompt = system_prompt
@@ -196,32 +203,38 @@ class ProgramCritic:
     def _own_program(self, draft: str) -> str | None:
         return extract_program(draft) if self.source == "draft_first" else None
 
-    def prepare(self, question: str, draft: str, reference: str | None) -> GenerationRequest | None:
-        """No call when the draft's own code will be run (or there is no model); else one request."""
-        if self.model is None or self._own_program(draft) is not None:
-            return None
-        return self.model.request(
-            program_messages(question, self.system_prompt), max_tokens=self.max_tokens, temperature=0.0, seed=self.seed
-        )
-
-    def model_call(self, question: str, draft: str, target: str = "critic") -> ModelCall | None:
-        """The same request as :meth:`prepare`, as a :class:`graphs.loop.ModelCall` side call
-        for a method's loop (``None``: no call); ``target`` names the model in the driver."""
-        if self._own_program(draft) is not None or (self.model is None and self.source == "draft_first"):
+    def ask(self, question: str, draft: str, reference: str | None) -> ModelCall | None:
+        """The program request, a side call to ``target="critic"`` (``None``: the draft's own
+        code will be run, or ``ask_model=False``)."""
+        if not self.ask_model or self._own_program(draft) is not None:
             return None
         return ModelCall(
-            "critique", messages=tuple(program_messages(question, self.system_prompt)),
-            max_tokens=self.max_tokens, temperature=0.0, seed=self.seed, target=target,
+            "critique", target="critic", messages=tuple(program_messages(question, self.system_prompt)),
+            max_tokens=self.max_tokens, temperature=0.0, seed=self.seed,
         )
 
-    def read(self, question: str, draft: str, reference: str | None, result: Any) -> ProgramCritique:
-        """Run the program (the draft's, or the one in ``result``) and compare."""
+    def read(self, question: str, draft: str, reference: str | None, reply: Any) -> ProgramCritique:
+        """Run the program (the draft's, or the one in ``reply``) and compare."""
         own = self._own_program(draft)
-        program = own or (extract_program(result.text) if result is not None else None)
+        program = own or (extract_program(reply.text) if reply is not None else None)
         run = run_program(program, self.limits) if program is not None else None
         check = compare_program(draft, program, run)
         text = program_feedback(check, show_program=own is None)
         return ProgramCritique(text=text, approved=not check.revise, check=check)
+
+    def critique(self, question: str, draft: str, reference: str | None = None) -> ProgramCritique:
+        """Standalone use: ask ``model`` for a program when needed, run it, compare."""
+        call = self.ask(question, draft, reference)
+        if call is not None and self.model is None:
+            raise InvalidRequestError(
+                "model", None, "this draft has no program of its own: pass ProgramCritic(model=...) to ask for one"
+            )
+        reply = None
+        if call is not None:
+            reply = self.model.generate(
+                list(call.messages or ()), max_tokens=call.max_tokens, temperature=0.0, seed=call.seed
+            )
+        return self.read(question, draft, reference, reply)
 
 
 def make_program_verifier(limits: SandboxLimits | None = None):
