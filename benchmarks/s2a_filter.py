@@ -105,6 +105,19 @@ def summarize(name: str, results: list[list[dict]], thresholds: list[float]) -> 
     return lines
 
 
+def _resume(path: str | None, names: list[str], results: dict[str, list[list[dict]]]) -> set[str]:
+    """Load the problems an earlier run of the same command already scored (``--jsonl``)."""
+    if not path or not Path(path).exists():
+        return set()
+    seen: dict[str, set[str]] = {}
+    for line in Path(path).read_text().splitlines():
+        rec = json.loads(line)
+        if rec["instruction"] in names:
+            results[rec["instruction"]].append(rec["rows"])
+            seen.setdefault(rec["id"], set()).add(rec["instruction"])
+    return {pid for pid, got in seen.items() if got == set(names)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="hf:qwen2.5-coder-0.5b")
@@ -116,7 +129,7 @@ def main() -> None:
     ap.add_argument("--thresholds", default="0.3,0.5,0.7,0.9")
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--jsonl", default=None, help="write every score here")
+    ap.add_argument("--jsonl", default=None, help="append every score here (and resume from it)")
     args = ap.parse_args()
     t0 = time.time()
     local = args.model.startswith("hf:") and args.model != "hf:tiny-random"
@@ -125,12 +138,16 @@ def main() -> None:
     names = args.instructions.split(",")
     thresholds = [float(t) for t in args.thresholds.split(",")]
     results: dict[str, list[list[dict]]] = {n: [] for n in names}
-    rows_out = []
+    done = _resume(args.jsonl, names, results)  # a killed run continues where it stopped
     for i, p in enumerate(problems):
+        if p.id in done:
+            continue
         for n in names:
             rows = score_problem(model, p, INSTRUCTIONS[n], args.mode)
             results[n].append(rows)
-            rows_out.append({"id": p.id, "instruction": n, "rows": rows})
+            if args.jsonl:
+                with open(args.jsonl, "a") as f:
+                    f.write(json.dumps({"id": p.id, "instruction": n, "rows": rows}) + "\n")
         print(f"[{i + 1}/{len(problems)}] {p.id} {time.time() - t0:.0f}s", flush=True)
     header = [f"S2A filter relevance scores on GSM-IC ({args.variant}), {len(problems)} problems, "
               f"model {args.model} ({args.dtype}), greedy one token, top-{RELEVANCE_TOP_LOGPROBS} logprobs, {args.mode} calls, "
@@ -145,8 +162,6 @@ def main() -> None:
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
-    if args.jsonl:
-        Path(args.jsonl).write_text("".join(json.dumps(r) + "\n" for r in rows_out))
 
 
 if __name__ == "__main__":
