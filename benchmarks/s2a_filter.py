@@ -109,13 +109,15 @@ def _resume(path: str | None, names: list[str], results: dict[str, list[list[dic
     """Load the problems an earlier run of the same command already scored (``--jsonl``)."""
     if not path or not Path(path).exists():
         return set()
+    recs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     seen: dict[str, set[str]] = {}
-    for line in Path(path).read_text().splitlines():
-        rec = json.loads(line)
-        if rec["instruction"] in names:
+    for rec in recs:
+        seen.setdefault(rec["id"], set()).add(rec["instruction"])
+    complete = {pid for pid, got in seen.items() if set(names) <= got}
+    for rec in recs:  # a problem cut off half-way is scored again from the start
+        if rec["id"] in complete and rec["instruction"] in names:
             results[rec["instruction"]].append(rec["rows"])
-            seen.setdefault(rec["id"], set()).add(rec["instruction"])
-    return {pid for pid, got in seen.items() if got == set(names)}
+    return complete
 
 
 def main() -> None:
