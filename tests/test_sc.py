@@ -126,3 +126,18 @@ def test_tiny_random_batch_is_seeded_and_reproducible() -> None:
     assert len(set(texts)) > 1  # different seeds per sample: not k copies of one text
     assert a["usage"]["calls"] == 3 and a["usage"]["completion_tokens"] > 0
     assert a["response"] in texts
+
+
+def test_eval_registry_runs_sc_and_the_program_critic() -> None:
+    from sc_chains.datasets import Problem
+    from sc_chains.eval.chains import get_chain
+
+    problem = Problem("p1", Q, "7")
+    fake = FakeLogprobModel(["The answer is 7.", "The answer is 8.", "The answer is 7."])
+    out = asyncio.run(get_chain("sc").run(fake, problem, {"k": 3}))
+    assert out["answer"] == "7" and out["correct"] is True and out["usage"]["calls"] == 3
+    assert out["trace"]["votes"][0]["members"] == [0, 2]
+    program = "```python\nprint(3 + 4)\n```"
+    fake = FakeLogprobModel(["3 + 4 = 8. The answer is 8.", program, "3 + 4 = 7. The answer is 7.", program])
+    out = asyncio.run(get_chain("critique-program").run(fake, problem, {}))
+    assert (out["answer_t1"], out["answer"], out["correct_t1"], out["correct"]) == ("8", "7", False, True)
