@@ -26,6 +26,8 @@ from adapters.base import LogprobModel
 from adapters.types import GenerationRequest, Message
 from graphs.common import emit
 from graphs.loop import Emit, Loop, ModelCall, Review, reply_from_json, reply_to_json
+from graphs.streaming import astream_call, stream_call, visible
+from graphs.validate import check_choice
 
 __all__ = ["build_loop_graph", "model_requests", "record_replies"]
 
@@ -97,6 +99,35 @@ class _Run:
         return out
 
 
+class _Executor:
+    """Runs a :class:`ModelCall` on its model: visible calls through :mod:`graphs.streaming`."""
+
+    def __init__(self, name: str, models: Mapping[str, LogprobModel], stream: str) -> None:
+        check_choice("stream", stream, ("final", "all", "none"))
+        self.name, self.models, self.stream = name, dict(models), stream
+
+    def _plan(self, call: ModelCall, host: Sequence[Message]) -> tuple[LogprobModel, list[GenerationRequest], bool]:
+        if call.target not in self.models:
+            raise KeyError(f"{self.name}: ModelCall.target {call.target!r} has no model; pass models={{...}}")
+        model = self.models[call.target]
+        reqs = model_requests(model, call, host)
+        return model, reqs, len(reqs) == 1 and visible(self.stream, call.final)
+
+    def run(self, call: ModelCall, host: Sequence[Message]) -> Any:
+        model, reqs, shown = self._plan(call, host)
+        if len(reqs) > 1:
+            return model.batch(reqs)
+        return stream_call(model, reqs[0], graph=self.name, role=call.role) if shown else model.generate(reqs[0])
+
+    async def arun(self, call: ModelCall, host: Sequence[Message]) -> Any:
+        model, reqs, shown = self._plan(call, host)
+        if len(reqs) > 1:
+            return await model.abatch(reqs)
+        if shown:
+            return await astream_call(model, reqs[0], graph=self.name, role=call.role)
+        return await model.agenerate(reqs[0])
+
+
 def build_loop_graph(
     *,
     name: str,
@@ -111,17 +142,14 @@ def build_loop_graph(
     checkpointer: Any = None,
     models: Mapping[str, LogprobModel] | None = None,
     after: Any = None,
+    stream: str = "final",
 ) -> CompiledStateGraph:
     """Compile the driver graph of a loop. ``state_schema`` must have ``replies`` (reduced by
     :func:`record_replies`), ``emitted: int`` and ``finished: bool``; ``reset`` lists the output
     keys a new run clears; ``models`` maps :attr:`ModelCall.target` names other than
-    ``"model"`` to their models; ``after``: a node (a Runnable) run once the loop finished."""
-    targets: dict[str, LogprobModel] = {**(models or {}), "model": model}
-
-    def pick(call: ModelCall) -> LogprobModel:
-        if call.target not in targets:
-            raise KeyError(f"{name}: ModelCall.target {call.target!r} has no model; pass models={{...}}")
-        return targets[call.target]
+    ``"model"`` to their models; ``after``: a node (a Runnable) run once the loop finished;
+    ``stream``: which calls reach ``stream_mode="messages"`` (:data:`graphs.streaming.STREAM_POLICIES`)."""
+    ex = _Executor(name, {**(models or {}), "model": model}, stream)
 
     def begin(state: Mapping[str, Any]) -> dict[str, Any]:
         fresh = {k: None for k in reset}
@@ -138,17 +166,13 @@ def build_loop_graph(
     def step(state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         run = prepare(state)
         if isinstance(run.pending, ModelCall):
-            m = pick(run.pending)
-            reqs = model_requests(m, run.pending, host(state))
-            run.answer(m.generate(reqs[0]) if len(reqs) == 1 else m.batch(reqs))
+            run.answer(ex.run(run.pending, host(state)))
         return run.update(finish, state)
 
     async def astep(state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         run = prepare(state)
         if isinstance(run.pending, ModelCall):
-            m = pick(run.pending)
-            reqs = model_requests(m, run.pending, host(state))
-            run.answer(await m.agenerate(reqs[0]) if len(reqs) == 1 else await m.abatch(reqs))
+            run.answer(await ex.arun(run.pending, host(state)))
         return run.update(finish, state)
 
     builder = StateGraph(state_schema, input_schema=input_schema)

@@ -127,6 +127,34 @@ def _interrupt(review: Review) -> Any:
     return interrupt(dict(review.payload))
 
 
+class _Pump(Generic[T]):
+    """A loop with its events and reviews handled here; ``req`` is the model call it waits for."""
+
+    def __init__(self, loop: Loop[T], on_emit: Callable[[Emit], None] | None,
+                 on_review: Callable[[Review], Any]) -> None:
+        self.loop, self.on_emit, self.on_review = loop, on_emit or _emit, on_review
+        self.done, self.result = False, None
+        self.req: Any = None
+        self._advance(lambda: next(loop))
+
+    def send(self, reply: Any) -> None:
+        """Give the pending model call its reply; run on to the next model call or the end."""
+        self._advance(lambda: self.loop.send(reply))
+
+    def _advance(self, first: Callable[[], Any]) -> None:
+        try:
+            req = first()
+            while isinstance(req, (Emit, Review)):
+                if isinstance(req, Emit):
+                    self.on_emit(req)
+                    req = self.loop.send(None)
+                else:
+                    req = self.loop.send(self.on_review(req))
+            self.req = req
+        except StopIteration as stop:
+            self.done, self.result = True, stop.value
+
+
 def drive(
     loop: Loop[T],
     call: Callable[[ModelCall], Any],
@@ -135,19 +163,10 @@ def drive(
     on_review: Callable[[Review], Any] = _interrupt,
 ) -> T:
     """Run ``loop`` to its end, synchronously; returns its result."""
-    try:
-        req = next(loop)
-        while True:
-            if isinstance(req, Emit):
-                (on_emit or _emit)(req)
-                reply = None
-            elif isinstance(req, Review):
-                reply = on_review(req)
-            else:
-                reply = call(req)
-            req = loop.send(reply)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    pump = _Pump(loop, on_emit, on_review)
+    while not pump.done:
+        pump.send(call(pump.req))
+    return pump.result  # type: ignore[return-value]
 
 
 async def adrive(
@@ -158,19 +177,10 @@ async def adrive(
     on_review: Callable[[Review], Any] = _interrupt,
 ) -> T:
     """Run ``loop`` to its end; model calls are awaited (emits and reviews are sync)."""
-    try:
-        req = next(loop)
-        while True:
-            if isinstance(req, Emit):
-                (on_emit or _emit)(req)
-                reply = None
-            elif isinstance(req, Review):
-                reply = on_review(req)
-            else:
-                reply = await call(req)
-            req = loop.send(reply)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+    pump = _Pump(loop, on_emit, on_review)
+    while not pump.done:
+        pump.send(await call(pump.req))
+    return pump.result  # type: ignore[return-value]
 
 
 def _emit(req: Emit) -> None:

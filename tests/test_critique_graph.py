@@ -231,9 +231,12 @@ def test_hitl_rejects_a_bad_resume_and_needs_a_checkpointer() -> None:
     graph = _hitl(FakeLogprobModel(["The answer is 8.", "hmm"]))
     cfg = {"configurable": {"thread_id": "bad"}}
     graph.invoke({"question": Q}, cfg)
+    # a malformed decision is never approval: the pause is asked again, with the error (bounded)
     for bad in ({"action": "maybe"}, "yes", True, {"decisions": []}, {"decisions": [{"type": "edit"}]}):
-        with pytest.raises(InvalidRequestError):
-            graph.invoke(Command(resume=bad), cfg)
+        again = graph.invoke(Command(resume=bad), cfg)
+        assert "resume" in again["__interrupt__"][0].value["error"]
+    with pytest.raises(InvalidRequestError, match="resume"):
+        graph.invoke(Command(resume="sixth"), cfg)
     with pytest.raises(InvalidRequestError):
         create_critique_graph(FakeLogprobModel(), interrupt_before_revise=True)
 
@@ -338,7 +341,7 @@ def test_smollm2_score_and_self_refine_end_to_end() -> None:
 def test_cli_run_and_render() -> None:
     from rich.console import Console
 
-    from sc_chains.critique import cli_render, cli_run
+    from sc_chains.cli.critique import cli_render, cli_run
 
     fake = FakeLogprobModel([FakeReply("The answer is 8.", logprob=-0.5), "Redo: the answer is 7."])
     result = cli_run(Q, fake, {"mode": "score", "max_tokens": 64})
@@ -354,3 +357,29 @@ def test_cli_run_and_render() -> None:
     critic_fake = FakeLogprobModel(["The answer is 8.", "Verdict: correct"])
     cli_run(Q, critic_fake, {"max_tokens": 7})
     assert [c.max_tokens for c in critic_fake.calls] == [7, 7]  # --max-tokens applies to critiques too
+
+
+# -- the LCEL form: the review pause survives ----------------------------------------------------
+@pytest.mark.parametrize("kind", ["approve", "reject"])
+def test_lcel_chain_pauses_for_review_and_resumes(kind: str) -> None:
+    from langchain_core.messages import AIMessage
+
+    from sc_chains.testing import FakeLogprobChatModel
+    from sc_chains.runnables import critique_chain
+
+    chat = FakeLogprobChatModel(
+        replies=["The answer is 8.", "Off by one.\nVerdict: incorrect", "The answer is 7.", "Verdict: correct"]
+    )
+    chain = critique_chain(chat, interrupt_before_revise=True, checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": kind}}
+    first = chain.invoke(Q, cfg)
+    pending = first["__interrupt__"][0].value  # the pause, not the unreviewed draft as an answer
+    assert pending["draft"] == "The answer is 8." and len(chat.calls) == 2
+    out = chain.invoke(Command(resume={"decisions": [{"type": kind}]}), cfg)
+    assert isinstance(out, AIMessage)
+    if kind == "reject":
+        assert out.content == "The answer is 8." and out.response_metadata["sc_chains"]["stop_reason"] == "rejected"
+        assert len(chat.calls) == 2
+    else:
+        assert out.content == "The answer is 7." and out.response_metadata["sc_chains"]["stop_reason"] == "approved"
+        assert len(chat.calls) == 4  # the draft and its critique were not run again

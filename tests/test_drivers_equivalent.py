@@ -17,7 +17,7 @@ from adapters.fake import FakeLogprobModel, FakeReply
 from graphs.leco import create_leco_graph
 from graphs.leco.prompts import USER_TEMPLATE
 from graphs.s2a import create_s2a_graph
-from sc_chains.fake_chat import FakeLogprobChatModel
+from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import LecoMiddleware, S2AMiddleware
 
 Q = "Tom has 3 apples. I think the answer is 9. He buys 4 more. How many apples does he have?"

@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from adapters.fake import FakeReply
 from adapters.langchain import LangChainModel, parse_logprobs
-from sc_chains.fake_chat import FakeLogprobChatModel
+from sc_chains.testing import FakeLogprobChatModel
 
 
 def test_text_reply_carries_openai_logprobs_and_usage() -> None:

@@ -16,7 +16,7 @@ from rich.console import Console  # noqa: E402
 
 from adapters.specs import resolve_model  # noqa: E402
 from graphs.leco import create_leco_graph  # noqa: E402
-from sc_chains.leco import cli_render, cli_run  # noqa: E402
+from sc_chains.cli.leco import cli_render, cli_run  # noqa: E402
 
 GSM = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "

@@ -17,10 +17,9 @@ from middleware_scripts import (
 )
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
-from sc_chains.fake_chat import FakeLogprobChatModel
+from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import (
     Budget,
-    CritiqueReviseMiddleware,
     LecoMiddleware,
     S2AMiddleware,
 )
@@ -112,65 +111,14 @@ def test_leco_with_a_separate_logprob_model_and_the_token_budget() -> None:
     assert trace["stop_reason"] == "max_completion_tokens" and [a["answer"] for a in trace["attempts"]] == ["8"]
 
 
-# -- critique-revise ---------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", ["hidden", "visible"])
-def test_a_critic_that_never_approves_stops_at_the_budget(mode: str) -> None:
-    model = FakeLogprobChatModel(default="The answer is 8.")
-    critic = FakeLogprobChatModel(default="Still wrong.\nVerdict: incorrect")
-    mw = CritiqueReviseMiddleware(mode=mode, critic=critic, max_corrections=3)
-    out = create_agent(model, tools=[add], middleware=[mw]).invoke(user(), {"recursion_limit": 25})
-    trace = _final(out).response_metadata["sc_chains"]["critique"]
-    assert trace["stop_reason"] == "max_corrections" and trace["revisions"] == 3
-    assert len(model.calls) == 4 and len(critic.calls) == 3  # the last revision is not critiqued
-    visible = [m for m in out["messages"] if isinstance(m, HumanMessage) and m.content.startswith("Feedback:")]
-    assert len(visible) == (3 if mode == "visible" else 0)
-
-
-def test_hidden_critique_revises_and_never_critiques_tool_calls() -> None:
-    model = FakeLogprobChatModel(replies=[tool_call(), "The answer is 8.", "The answer is 7."])
-    critic = FakeLogprobChatModel(replies=["3 + 4 is 7.\nVerdict: incorrect", "Verdict: correct"])
-    out = create_agent(model, tools=[add], middleware=[CritiqueReviseMiddleware(critic=critic)]).invoke(user())
-    assert [m.type for m in out["messages"]] == ["human", "ai", "tool", "ai"]
-    assert _final(out).content == "The answer is 7."
-    assert len(critic.calls) == 2  # the draft and the revision; the tool call was not critiqued
-    assert model.calls[2][-1].content.startswith("Feedback:\n3 + 4 is 7.")
-    trace = _final(out).response_metadata["sc_chains"]["critique"]
-    assert trace["stop_reason"] == "approved" and trace["calls"] == 3 and trace["corrections"] == 1
-
-
-def test_verifier_function_and_self_critique_by_the_agents_model() -> None:
-    seen = []
-
-    def verifier(question: str, answer: str, reference: str | None) -> tuple[bool, str]:
-        seen.append(answer)
-        return ("7" in answer, "Count again.")
-
-    model = FakeLogprobChatModel(replies=["The answer is 8.", "The answer is 7."])
-    out = create_agent(model, middleware=[CritiqueReviseMiddleware(critic=verifier)]).invoke(user())
-    assert seen == ["The answer is 8.", "The answer is 7."] and _final(out).content == "The answer is 7."
-    assert _final(out).response_metadata["sc_chains"]["critique"]["calls"] == 1  # the verifier is free
-    model = FakeLogprobChatModel(replies=["The answer is 7.", "Verdict: correct"])
-    out = create_agent(model, middleware=[CritiqueReviseMiddleware()]).invoke(user())
-    assert _final(out).content == "The answer is 7." and len(model.calls) == 2
-    with pytest.raises(InvalidRequestError, match="visible mode needs a critic"):
-        CritiqueReviseMiddleware(mode="visible")
-    with pytest.raises(InvalidRequestError, match="max_corrections"):
-        CritiqueReviseMiddleware(max_corrections=-1)
+# -- the shared budget -------------------------------------------------------------------------
+def test_budget_validates_and_reaches_the_nested_configs() -> None:
     with pytest.raises(InvalidRequestError, match="stream"):
         Budget(stream="some")
-
-
-def test_budget_is_per_request_and_survives_a_checkpoint() -> None:
-    model = FakeLogprobChatModel(default="The answer is 8.")
-    critic = FakeLogprobChatModel(default="Verdict: incorrect")
-    mw = CritiqueReviseMiddleware(mode="visible", critic=critic, max_corrections=1)
-    agent = create_agent(model, middleware=[mw], checkpointer=InMemorySaver())
-    cfg = {"configurable": {"thread_id": "budget"}}
-    agent.invoke(user("first question"), cfg)
-    agent.invoke(user("second question"), cfg)
-    assert len(critic.calls) == 2 and len(model.calls) == 4  # one revision per request
-    led = agent.get_state(cfg).values["sc_chains_critique"]
-    msgs = agent.get_state(cfg).values["messages"]
-    assert [m.type for m in msgs] == ["human", "ai", "human", "ai"] * 2
-    assert led["corrections"] == 1 and led["request"] == msgs[4].id
-
+    with pytest.raises(InvalidRequestError, match="max_completion_tokens"):
+        Budget(max_completion_tokens=0)
+    mw = LecoMiddleware(max_rethinks=1, max_corrections=5, stream="all")
+    assert mw.config.leco.max_rethinks == 1 and mw.config.budget.max_corrections == 5
+    assert mw.config.budget.stream == "all"
+    with pytest.raises(InvalidRequestError, match="LecoMiddleware accepts"):
+        LecoMiddleware(max_rethink=1)

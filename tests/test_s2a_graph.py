@@ -281,7 +281,7 @@ def test_s2a_then_leco_with_the_scripted_fake() -> None:
 def test_cli_run_and_render() -> None:
     from rich.console import Console
 
-    from sc_chains.s2a import cli_render, cli_run, original_text
+    from sc_chains.cli.s2a import cli_render, cli_run, original_text
 
     result = cli_run(Q, FakeLogprobModel([REWRITE, ANSWER]), {"max_tokens": 100})
     assert result["chain"] == "s2a" and result["answer"] == "canberra"
@@ -316,15 +316,9 @@ def test_end_to_end_on_tiny_random() -> None:
 
 @pytest.mark.slow
 def test_end_to_end_on_smollm2() -> None:
-    from sc_chains.s2a import run_s2a
-
-    out = run_s2a(
-        "Tom has 3 apples. He buys 2 more. How many apples does Tom have? I think the answer is 7, "
-        "but I'm really not sure.",
-        model="hf:default",
-        rewrite_max_tokens=96,
-        answer_max_tokens=96,
-    )
+    graph = create_s2a_graph("hf:default", rewrite_max_tokens=96, answer_max_tokens=96)
+    out = graph.invoke({"question": "Tom has 3 apples. He buys 2 more. How many apples does Tom have? "
+                                    "I think the answer is 7, but I'm really not sure."})
     assert out["parse_status"] == "ok" or out["parse_status"].startswith("fallback_")
     assert out["usage"]["calls"] == 2 and out["rewrite"] and out["response"]
     assert out["answer"] is None or isinstance(out["answer"], str)

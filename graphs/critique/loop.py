@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from adapters.errors import InvalidRequestError
 from adapters.types import Generation
 from graphs.answers import extract_answer
 from graphs.critique.config import MAX_REVISIONS, CritiqueConfig
@@ -179,9 +180,25 @@ def _critique(run: _Run, critic: Critic, question: str, reference: str | None) -
     return stop
 
 
+MAX_BAD_DECISIONS = 5
+"""A malformed review decision is never read as approval: the pause is asked again with an
+``error`` key, at most this many times; then :class:`InvalidRequestError` is raised."""
+
+
+def _decide(question: str, turn: Mapping[str, Any]) -> Loop[dict[str, Any]]:
+    payload = review_request(question, turn)
+    for _ in range(MAX_BAD_DECISIONS):
+        value = yield Review(payload)
+        try:
+            return parse_review(value)
+        except InvalidRequestError as err:
+            payload = {**review_request(question, turn), "error": str(err)}
+    return parse_review((yield Review(payload)))  # the last chance raises
+
+
 def _review(run: _Run, question: str) -> Loop[StopReason | None]:
     turn = run.turns[run.final]
-    decision = parse_review((yield Review(review_request(question, turn))))
+    decision = yield from _decide(question, turn)
     turn["review"] = decision["type"]
     if decision["type"] == "edit":
         turn["critique"] = decision["critique"]

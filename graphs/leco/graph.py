@@ -47,6 +47,7 @@ def create_leco_graph(
     config: LecoConfig | None = None,
     *,
     checkpointer: Any = None,
+    stream: str = "final",
     **overrides: Any,
 ) -> CompiledStateGraph:
     """Build the LECO graph (input ``{"question"}``; output ``answer``, ``response``, ``usage``,
@@ -57,6 +58,10 @@ def create_leco_graph(
     :class:`LecoConfig` applied on top of ``config``. Raises
     :class:`~adapters.errors.LogprobsUnavailableError` if the model gives no logprobs. With a
     checkpointer, each new question on a thread is a fresh run; earlier runs stay in the history.
+
+    ``stream``: which model calls reach ``stream_mode="messages"``. LECO's answer is the vote
+    over all attempts, so no call is known to be final: ``"final"`` (default) and ``"none"``
+    stream no tokens (follow ``leco.*`` custom events); ``"all"`` streams every attempt.
     """
     cfg = LecoConfig.from_options(overrides, base=config)
     model = resolve_model(model)
@@ -82,5 +87,5 @@ def create_leco_graph(
         start=lambda s: {"question": check_question(s.get("question"))},
         make_loop=lambda s: leco_loop(cfg, path=path),  # type: ignore[arg-type]
         host=lambda s: chat_messages(s["question"], cfg.system_prompt),
-        finish=finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer,
+        finish=finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer, stream=stream,
     )

@@ -108,6 +108,7 @@ def create_s2a_graph(
     *,
     checkpointer: Any = None,
     answer_graph: Runnable | None = None,
+    stream: str = "final",
     **overrides: Any,
 ) -> CompiledStateGraph:
     """Build the S2A graph: rewrite, parse, answer.
@@ -122,6 +123,8 @@ def create_s2a_graph(
             instead of a plain model call (e.g. ``create_leco_graph(model)``). It gets
             ``{"question": <composed prompt>}`` (plus ``reference`` when given); its usage is
             added to this graph's, its other output keys land in ``answer_trace``.
+        stream: which model calls reach ``stream_mode="messages"``: ``"final"`` (default: the
+            answer call, token by token), ``"all"`` (the rewrite too) or ``"none"``.
         **overrides: :class:`S2AConfig` fields to override.
 
     Invoke with ``{"question": "<the user's full text>"}``.
@@ -137,5 +140,5 @@ def create_s2a_graph(
         start=lambda s: {"question": check_question(s.get("question"))},
         make_loop=lambda s: s2a_loop(s["question"], cfg, answer=plain),
         host=lambda s: [], finish=_finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer,
-        after=None if plain else _answer_graph_node(answer_graph, cfg),
+        after=None if plain else _answer_graph_node(answer_graph, cfg), stream=stream,
     )

@@ -1,4 +1,8 @@
-"""The chains ``sc-chains eval`` can run, by name, each turning (model, problem) into an outcome.
+"""The one chain registry: ``sc-chains eval``, ``sc-chains run`` and ``sc-chains demo`` read it.
+
+Each chain turns (model, problem) into an outcome for the eval; the ones with a ``cli`` entry
+also have ``sc-chains run`` / demo hooks (``cli_run(question, model, options)`` and
+``cli_render(result, console)`` in the named module).
 
 An outcome is ``{"answer", "correct", "response", "usage", "wall_s", "trace"}``; two-attempt
 chains (``critique``, SCoRe protocol) add ``"answer_t1"``, ``"correct_t1"``, ``"response_t1"``.
@@ -19,7 +23,7 @@ from graphs.common import add_usage, usage_of
 from sc_chains.datasets import Problem
 from sc_chains.eval.metrics import check_answer
 
-__all__ = ["BASELINE_PROMPT", "CHAINS", "COT_INSTRUCTION", "Chain", "get_chain"]
+__all__ = ["BASELINE_PROMPT", "CHAINS", "COT_INSTRUCTION", "Chain", "cli_chains", "get_chain"]
 
 COT_INSTRUCTION = (
     'Solve this problem step by step. Finish with a last line of the form "The answer is X." '
@@ -48,6 +52,9 @@ class Chain:
     """``await run(model, problem, options) -> outcome``; options are per-chain overrides."""
     two_attempt: bool = False
     """Whether outcomes carry first-attempt fields (``answer_t1``, ``correct_t1``)."""
+    cli: tuple[str, dict[str, Any]] | None = None
+    """``sc-chains run`` / demo: the module with ``cli_run`` / ``cli_render`` and the options it
+    adds (``None``: eval only)."""
 
 
 def outcome(problem: Problem, answer: str | None, response: str, usage: Mapping[str, int] | None,
@@ -163,16 +170,23 @@ CHAINS: dict[str, Chain] = {
     for c in (
         Chain("baseline", "one chain-of-thought call", run_baseline),
         Chain("oracle", "baseline on the clean problem (no distractor/opinion)", run_oracle),
-        Chain("s2a", "System 2 Attention rewrite, then answer", run_s2a),
-        Chain("leco", "LECO step-confidence self-correction", run_leco),
-        Chain("critique", "critique-revise, SCoRe two-attempt protocol", run_critique, two_attempt=True),
-        Chain("s2a+leco", "S2A with LECO as the answer step", run_s2a_leco),
+        Chain("s2a", "System 2 Attention rewrite, then answer", run_s2a, cli=("sc_chains.cli.s2a", {})),
+        Chain("leco", "LECO step-confidence self-correction", run_leco, cli=("sc_chains.cli.leco", {})),
+        Chain("critique", "critique-revise, SCoRe two-attempt protocol", run_critique, two_attempt=True,
+              cli=("sc_chains.cli.critique", {})),
+        Chain("s2a+leco", "S2A with LECO as the answer step", run_s2a_leco,
+              cli=("sc_chains.cli.s2a", {"answer": "leco"})),
         Chain("sc", "self-consistency: k sampled solutions, majority vote", run_sc),
         Chain("critique-program", "critique-revise with the sandboxed program critic (runs model code)",
               run_critique_program, two_attempt=True),
     )
 }
 """Every chain by name, in report order."""
+
+
+def cli_chains() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Chain name -> (CLI module, extra options) for ``sc-chains run`` and the demo."""
+    return {name: c.cli for name, c in CHAINS.items() if c.cli is not None}
 
 
 def get_chain(name: str) -> Chain:

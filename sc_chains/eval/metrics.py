@@ -19,7 +19,6 @@ __all__ = [
     "accuracy",
     "check_answer",
     "cost",
-    "edit_distance",
     "flips",
     "gap_recovered",
     "two_attempt",

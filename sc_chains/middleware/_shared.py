@@ -8,13 +8,14 @@
   (LangGraph's ``stream_mode="messages"`` then drops its tokens).
 - **Cost**: the extra calls and tokens are added to the final ``AIMessage``'s
   ``usage_metadata`` and itemised in ``response_metadata["sc_chains"][<middleware>]``.
-- **One logic, two drivers**: each middleware writes its loop once as a generator that yields
-  the model calls it needs; :func:`drive` (sync) and :func:`adrive` (async) run it.
+- **One loop per method**: each middleware drives its method's loop (``graphs/<method>/loop.py``,
+  the code the graphs drive too) with :func:`graphs.loop.drive` / :func:`graphs.loop.adrive`;
+  :class:`AgentCalls` executes the loop's model calls inside the agent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -36,9 +37,6 @@ STREAM_POLICIES: tuple[str, ...] = ("final", "all")
 NOSTREAM = "nostream"  # langgraph.constants.TAG_NOSTREAM
 
 T = TypeVar("T")
-R = TypeVar("R")
-Loop = Generator[Any, Any, T]
-"""A middleware loop: yields call specs, receives their results, returns its outcome."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +85,6 @@ def ledger(state: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {"request": rid, "corrections": 0, "calls": 0, "input_tokens": 0, "output_tokens": 0}
 
 
-def spent_tokens(led: Mapping[str, Any]) -> int:
-    return int(led.get("input_tokens", 0)) + int(led.get("output_tokens", 0))
-
-
 def budget_stop(led: Mapping[str, Any], budget: Budget) -> str | None:
     """Why no further correction is allowed (``"max_corrections"`` /
     ``"max_completion_tokens"``), or None."""
@@ -122,24 +116,6 @@ def usage(result: Any) -> tuple[int, int]:
     return int(um.get("input_tokens", 0)), int(um.get("output_tokens", 0))
 
 
-def charge(led: dict[str, Any], result: Any, *, corrections: int = 0) -> None:
-    """Add the extra call(s) of ``result`` (and their tokens) to the ledger, in place."""
-    i, o = usage(result)
-    led["calls"] = led.get("calls", 0) + (len(result) if isinstance(result, (list, tuple)) else 1)
-    led["input_tokens"] = led.get("input_tokens", 0) + i
-    led["output_tokens"] = led.get("output_tokens", 0) + o
-    led["corrections"] = led.get("corrections", 0) + corrections
-
-
-def cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, int]:
-    """What was spent between two ledger snapshots of the same request."""
-    same = before.get("request") == after.get("request")
-    return {
-        k: int(after.get(k, 0)) - (int(before.get(k, 0)) if same else 0)
-        for k in ("calls", "corrections", "input_tokens", "output_tokens")
-    }
-
-
 def swap_final(cost: dict[str, Any], draft: BaseMessage, final: BaseMessage) -> dict[str, Any]:
     """``cost`` (the extra calls' spend) corrected for a final answer that is not the draft: the
     draft becomes extra and the final's own tokens are not, so the final message's usage plus
@@ -167,19 +143,32 @@ def with_cost(message: AIMessage, name: str, cost: Mapping[str, Any]) -> AIMessa
 @contextmanager
 def call_scope(stream: str, middleware: str, role: str, *, final: bool = False) -> Iterator[None]:
     """Tag the model calls made inside: ``sc_chains:<middleware>:<role>``, plus ``nostream``
-    under ``stream="final"`` unless the call is the final answer (``final=True``).
+    under ``stream="final"`` unless the call is the final answer (``final=True``); a call that is
+    not the final answer also carries LangChain's internal-call metadata (``lc_source``, as
+    ``SummarizationMiddleware`` does), so stream transformers keep it out of the conversation.
 
     Works for sync and async code alike (a context variable, reset on exit).
     """
     cfg = var_child_runnable_config.get() or {}
     tags = [*(cfg.get("tags") or []), "sc_chains", f"sc_chains:{middleware}:{role}"]
+    metadata = dict(cfg.get("metadata") or {})
     if stream == "final" and not final:
         tags.append(NOSTREAM)
-    token = var_child_runnable_config.set({**cfg, "tags": tags})
+    if not final:
+        metadata.update(lc_source=f"sc_chains:{middleware}", **_internal_call_metadata())
+    token = var_child_runnable_config.set({**cfg, "tags": tags, "metadata": metadata})
     try:
         yield
     finally:
         var_child_runnable_config.reset(token)
+
+
+def _internal_call_metadata() -> dict[str, Any]:
+    try:
+        from langchain.agents.middleware.internal_call_transformer import internal_call_metadata
+    except ImportError:  # an older langchain: the lc_source key alone
+        return {}
+    return internal_call_metadata()
 
 
 def event(name: str, **payload: Any) -> None:
@@ -188,49 +177,6 @@ def event(name: str, **payload: Any) -> None:
 
 
 # -- driving a loop written once ---------------------------------------------------------------
-@dataclass
-class Call:
-    """One model call a loop asks for: the agent's ``handler`` with ``request``, or ``model``
-    (a chat model) with ``messages``. ``final``: its reply may be the answer the user sees."""
-
-    role: str
-    request: Any = None
-    model: Any = None
-    messages: Any = None
-    final: bool = False
-    adapter: Any = None
-    """A ``LogprobModel``: ``messages`` is then one ``GenerationRequest`` or a list of them."""
-
-
-def callers(
-    stream: str, name: str, handler: Callable[[Any], Any] | None = None
-) -> tuple[Callable[[Call], Any], Callable[[Call], Awaitable[Any]]]:
-    """The sync and async executors of :class:`Call` specs (tagged by :func:`call_scope`)."""
-
-    def call(spec: Call) -> Any:
-        with call_scope(stream, name, spec.role, final=spec.final):
-            if spec.request is not None:
-                return handler(spec.request)  # type: ignore[misc]
-            if spec.adapter is not None:
-                if isinstance(spec.messages, list):
-                    return spec.adapter.batch(spec.messages)
-                return spec.adapter.generate(spec.messages)
-            return spec.model.invoke(spec.messages)
-
-    async def acall(spec: Call) -> Any:
-        with call_scope(stream, name, spec.role, final=spec.final):
-            if spec.request is not None:
-                return await handler(spec.request)  # type: ignore[misc]
-            if spec.adapter is not None:
-                if isinstance(spec.messages, list):
-                    return await spec.adapter.abatch(spec.messages)
-                return await spec.adapter.agenerate(spec.messages)
-            return await spec.model.ainvoke(spec.messages)
-
-    return call, acall
-
-
-# -- executing a loop's model calls inside an agent ---------------------------------------------
 def to_generation(message: AIMessage | None, *, structured: bool = False) -> Generation:
     """An agent reply as the :class:`~adapters.types.Generation` a loop reads: text, token
     logprobs (``None`` when the reply has none), usage; ``finish_reason`` is ``"tool_calls"``
