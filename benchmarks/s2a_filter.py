@@ -36,6 +36,7 @@ from graphs.loop import drive  # noqa: E402
 from graphs.s2a.filter import (  # noqa: E402
     RELEVANCE_INSTRUCTION,
     RELEVANCE_TOP_LOGPROBS,
+    drop_decisions,
     relevance_loop,
     relevance_messages,
     relevance_score,
@@ -95,21 +96,25 @@ def summarize(name: str, results: list[list[dict]], thresholds: list[float]) -> 
              f"  mean score: distractor {mean(1 - p for p in pos):.3f}, real {mean(1 - n for n in neg):.3f}",
              f"  AUROC (pooled): {a:.3f}; mean per-problem AUROC: {mean(per):.3f}" if a is not None else "  AUROC: n/a",
              f"  distractor strictly lowest in its problem: {lowest}/{len(usable)} ({lowest / max(1, len(usable)):.0%})"]
-    raw_pos = [x["score"] for r in usable for x in r if x["distractor"]]
-    raw_neg = [x["score"] for r in usable for x in r if not x["distractor"]]
-    for t in thresholds:  # the filter's rule: an unknown score is kept
-        det = sum(s is not None and s < t for s in raw_pos)
-        fd = sum(s is not None and s < t for s in raw_neg)
-        lines.append(f"  threshold {t:.2f}: detection rate {det}/{len(pos)} ({det / max(1, len(pos)):.0%}), "
+    rules = [("threshold", t, 0.0, f"threshold {t:.2f}") for t in thresholds]
+    rules += [("lowest", 0.5, m, f"lowest, margin {m:.2f}") for m in (0.0, 0.02, 0.05)]
+    for rule, t, m, label in rules:  # the filter's own decisions (an unknown score is kept)
+        det = fd = 0
+        for r in usable:
+            drops = drop_decisions([x["score"] for x in r], rule=rule, threshold=t, margin=m)
+            det += sum(d for x, d in zip(r, drops) if x["distractor"])
+            fd += sum(d for x, d in zip(r, drops) if not x["distractor"])
+        lines.append(f"  {label}: detection rate {det}/{len(pos)} ({det / max(1, len(pos)):.0%}), "
                      f"false drops {fd}/{len(neg)} ({fd / max(1, len(neg)):.0%})")
     return lines
 
 
-def _resume(path: str | None, names: list[str], results: dict[str, list[list[dict]]]) -> set[str]:
-    """Load the problems an earlier run of the same command already scored (``--jsonl``)."""
+def _resume(path: str | None, names: list[str], results: dict[str, list[list[dict]]], ids: set[str]) -> set[str]:
+    """Load the problems (of ``ids``) an earlier run already scored (``--jsonl``)."""
     if not path or not Path(path).exists():
         return set()
     recs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    recs = [r for r in recs if r["id"] in ids]
     seen: dict[str, set[str]] = {}
     for rec in recs:
         seen.setdefault(rec["id"], set()).add(rec["instruction"])
@@ -128,19 +133,24 @@ def main() -> None:
     ap.add_argument("--mode", default="sequential", choices=["sequential", "batch"])
     ap.add_argument("--variant", default="in-topic", choices=["in-topic", "random"])
     ap.add_argument("--instructions", default="needed,relevant")
-    ap.add_argument("--thresholds", default="0.3,0.5,0.7,0.9")
+    ap.add_argument("--thresholds", default="0.3,0.4,0.45,0.5,0.7")
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--out", default=None)
     ap.add_argument("--jsonl", default=None, help="append every score here (and resume from it)")
     args = ap.parse_args()
     t0 = time.time()
-    local = args.model.startswith("hf:") and args.model != "hf:tiny-random"
-    model = resolve_model(args.model, dtype=args.dtype, coalesce=False) if local else resolve_model(args.model)
     problems = load_dataset(f"gsm-ic:{args.variant}", limit=args.n, path=args.data)
     names = args.instructions.split(",")
     thresholds = [float(t) for t in args.thresholds.split(",")]
     results: dict[str, list[list[dict]]] = {n: [] for n in names}
-    done = _resume(args.jsonl, names, results)  # a killed run continues where it stopped
+    done = _resume(args.jsonl, names, results, {p.id for p in problems})  # a killed run continues where it stopped
+    local = args.model.startswith("hf:") and args.model != "hf:tiny-random"
+    if all(p.id in done for p in problems):
+        model = None  # everything is scored already: only the summary is computed
+    elif local:
+        model = resolve_model(args.model, dtype=args.dtype, coalesce=False)
+    else:
+        model = resolve_model(args.model)
     for i, p in enumerate(problems):
         if p.id in done:
             continue

@@ -13,6 +13,7 @@ from graphs.driver import model_requests
 from graphs.loop import drive
 from graphs.s2a.filter import (
     RELEVANCE_INSTRUCTION,
+    drop_decisions,
     RELEVANCE_TOP_LOGPROBS,
     filter_sentences,
     relevance_loop,
@@ -94,3 +95,22 @@ def test_relevance_loop_on_a_scripted_fake_shares_the_prefix() -> None:
     assert prefix.startswith(f"Problem: {P}") and all(t.startswith(prefix) for t in texts)
     assert texts[1].endswith(f"Sentence: \"His sister Ann is 12 years old.\"\n{RELEVANCE_INSTRUCTION}")
     assert relevance_messages(P, "Q?", "S.", system="sys")[0] == {"role": "system", "content": "sys"}
+
+
+def test_drop_rules_on_literals() -> None:
+    scores = [0.45, 0.30, None, 0.50]
+    assert drop_decisions(scores, threshold=0.5) == [True, True, False, False]
+    assert drop_decisions(scores, rule="lowest", margin=0.05) == [False, True, False, False]
+    assert drop_decisions(scores, rule="lowest", margin=0.2) == [False, False, False, False]  # not clearly lowest
+    assert drop_decisions([0.3, 0.3, 0.6], rule="lowest") == [False, False, False]  # a tie drops nothing
+    assert drop_decisions([0.1, None], rule="lowest") == [False, False]  # one known score: no comparison
+    with pytest.raises(InvalidRequestError, match="rule"):
+        drop_decisions(scores, rule="median")
+    with pytest.raises(InvalidRequestError, match="margin"):
+        drop_decisions(scores, rule="lowest", margin=2)
+
+
+def test_lowest_rule_in_the_filter() -> None:
+    out = filter_sentences(P, [yes_no(0.4, 0.6), yes_no(0.2, 0.8), yes_no(0.45, 0.55)], rule="lowest")
+    assert out.dropped == ["His sister Ann is 12 years old."]
+    assert filter_sentences(P, [yes_no(0.4, 0.6)] * 3, rule="lowest").dropped == []

@@ -15,12 +15,17 @@ committed eval), but they can answer a yes/no question about one sentence. Per p
    alternatives, where ``P(yes)`` sums the alternatives that read ``yes`` after stripping spaces
    and case (``"Yes"``, ``" yes"``, ``"YES"``), likewise ``no``. An answer absent from the top
    list counts as 0. When neither appears the score is ``None`` (unknown).
-4. :func:`filter_sentences`: keep the question always; keep a context sentence when its score is
-   at least ``threshold`` **or unknown** (no evidence, no drop); record every score. The filtered
-   problem is the kept sentences in their original order, joined by spaces.
+4. :func:`filter_sentences`: keep the question always; keep a context sentence whose score is
+   unknown (no evidence, no drop); otherwise :func:`drop_decisions` decides, by ``rule``:
+   ``"threshold"`` (default) drops every score below ``threshold``; ``"lowest"`` drops at most the
+   one clearly lowest-scoring sentence (below the mean of the others by more than ``margin``).
+   Every score is recorded. The filtered problem is the kept sentences in their original order,
+   joined by spaces.
 
-Deliberately simple: no rule keeps numbers (GSM-IC distractors carry numbers too), no
-renormalisation across sentences. ``threshold`` is the one knob.
+Deliberately simple: no rule keeps numbers (GSM-IC distractors carry numbers too).
+``benchmarks/results/s2a_filter.txt`` shows why ``"lowest"`` exists: with Qwen2.5-Coder-0.5B
+every score sits near 0.4 to 0.5, so an absolute threshold drops real sentences too, while the
+distractor is often the lowest of its problem.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Literal, TypedDict
 
 from adapters.errors import InvalidRequestError
 from adapters.types import Generation, Message
@@ -38,7 +43,10 @@ from graphs.s2a.parse import split_sentences
 __all__ = [
     "RELEVANCE_INSTRUCTION",
     "RELEVANCE_TOP_LOGPROBS",
+    "RULES",
+    "Rule",
     "FilterResult",
+    "drop_decisions",
     "SentenceScore",
     "filter_sentences",
     "relevance_loop",
@@ -51,6 +59,9 @@ RELEVANCE_INSTRUCTION = "Is this sentence needed to answer the question? Answer 
 """The per-sentence question (after the problem, the question and the sentence)."""
 RELEVANCE_TOP_LOGPROBS = 20
 """Alternatives to request for the first token (enough to see both ``Yes`` and ``No``)."""
+Rule = Literal["threshold", "lowest"]
+RULES: tuple[str, ...] = ("threshold", "lowest")
+"""How scores become drops (see :func:`drop_decisions`)."""
 
 
 def split_problem(problem: str) -> tuple[list[str], str]:
@@ -119,24 +130,55 @@ class FilterResult:
     dropped: list[str]
 
 
+def _unit(name: str, value: object) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise InvalidRequestError(name, value, "pass a number in [0, 1]")
+
+
+def drop_decisions(
+    scores: Sequence[float | None], *, rule: Rule = "threshold", threshold: float = 0.5, margin: float = 0.05
+) -> list[bool]:
+    """Which context sentences to drop (``True``), from their scores; an unknown score is kept.
+
+    - ``"threshold"``: drop every score below ``threshold``.
+    - ``"lowest"``: drop at most one sentence: the single lowest score, when at least two are
+      known and it is below the mean of the other known scores by more than ``margin``. Relative
+      to the problem, so it works when a model's yes/no probabilities are all low or all high;
+      a tie for the lowest drops nothing.
+    """
+    if rule not in RULES:
+        raise InvalidRequestError("rule", rule, f"use one of {', '.join(RULES)}")
+    _unit("threshold", threshold)
+    _unit("margin", margin)
+    if rule == "threshold":
+        return [s is not None and s < threshold for s in scores]
+    known = sorted((s, i) for i, s in enumerate(scores) if s is not None)
+    drop = [False] * len(scores)
+    if len(known) >= 2 and known[0][0] < known[1][0]:
+        rest = [s for s, _ in known[1:]]
+        if known[0][0] < sum(rest) / len(rest) - margin:
+            drop[known[0][1]] = True
+    return drop
+
+
 def filter_sentences(
-    problem: str, replies: Sequence[Generation], *, threshold: float = 0.5
+    problem: str, replies: Sequence[Generation], *, rule: Rule = "threshold", threshold: float = 0.5,
+    margin: float = 0.05,
 ) -> FilterResult:
-    """Apply the relevance replies (one per context sentence, in order) to ``problem``."""
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0 <= threshold <= 1:
-        raise InvalidRequestError("threshold", threshold, "pass a number in [0, 1]")
+    """Apply the relevance replies (one per context sentence, in order) to ``problem``
+    (:func:`drop_decisions` decides)."""
     sents, q_index = _split(problem)
     positions = [i for i in range(len(sents)) if i != q_index]
     if len(replies) != len(positions):
         raise InvalidRequestError(
             "replies", len(replies), f"pass one reply per context sentence ({len(positions)}), in order"
         )
-    scores: list[SentenceScore] = []
-    for pos, reply in zip(positions, replies):
-        text = sents[pos]
-        p_yes, p_no, score = relevance_score(reply)
-        kept = score is None or score >= threshold
-        scores.append({"index": pos, "text": text, "p_yes": p_yes, "p_no": p_no, "score": score, "kept": kept})
+    read = [relevance_score(r) for r in replies]
+    drops = drop_decisions([r[2] for r in read], rule=rule, threshold=threshold, margin=margin)
+    scores: list[SentenceScore] = [
+        {"index": pos, "text": sents[pos], "p_yes": p_yes, "p_no": p_no, "score": score, "kept": not drop}
+        for pos, (p_yes, p_no, score), drop in zip(positions, read, drops)
+    ]
     keep = {s["index"] for s in scores if s["kept"]} | {q_index}
     return FilterResult(
         problem=" ".join(s for i, s in enumerate(sents) if i in keep),
@@ -147,8 +189,8 @@ def filter_sentences(
 
 
 def relevance_loop(
-    problem: str, *, threshold: float = 0.5, system: str | None = None,
-    instruction: str = RELEVANCE_INSTRUCTION,
+    problem: str, *, rule: Rule = "threshold", threshold: float = 0.5, margin: float = 0.05,
+    system: str | None = None, instruction: str = RELEVANCE_INSTRUCTION,
 ) -> Loop[FilterResult]:
     """The filter as a :mod:`graphs.loop` generator: one side call per context sentence
     (greedy, one token, top logprobs), then :func:`filter_sentences`. Sent one after another, the
@@ -161,6 +203,6 @@ def relevance_loop(
             max_tokens=1, temperature=0.0, top_logprobs=RELEVANCE_TOP_LOGPROBS,
         )
         replies.append(reply)
-    result = filter_sentences(problem, replies, threshold=threshold)
+    result = filter_sentences(problem, replies, rule=rule, threshold=threshold, margin=margin)
     yield Emit("s2a.filter", {"scores": result.scores, "dropped": result.dropped})
     return result
