@@ -163,7 +163,7 @@ def main() -> None:
         print(f"[{i + 1}/{len(problems)}] {p.id} {time.time() - t0:.0f}s", flush=True)
     header = [f"S2A filter relevance scores on GSM-IC ({args.variant}), {len(problems)} problems, "
               f"model {args.model} ({args.dtype}), greedy one token, top-{RELEVANCE_TOP_LOGPROBS} logprobs, {args.mode} calls, "
-              f"{time.time() - t0:.0f}s wall",
+              (f"{time.time() - t0:.0f}s wall" if model is not None else f"scores loaded from {args.jsonl}"),
               f"command: python benchmarks/s2a_filter.py --model {args.model} --n {args.n} --variant {args.variant} "
               f"--mode {args.mode} --instructions {args.instructions}",
               "score = P(yes)/(P(yes)+P(no)); a sentence is dropped when score < threshold; "
