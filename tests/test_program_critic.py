@@ -243,3 +243,16 @@ def test_program_verifier_as_a_reward_without_gold() -> None:
     verify = make_program_verifier(SandboxLimits(timeout_s=1.0))
     ok, msg = verify(Q, fence("while True:\n    pass") + "\nThe answer is 7.", None)
     assert ok is False and "failed" in msg
+
+
+def test_datagen_score_with_the_program_reward() -> None:
+    from sc_chains.datagen.score import ScoreConfig, ScoreGenerator
+    from sc_chains.datasets import Problem
+
+    wrong, right = fence("print(3 + 4)") + "\nThe answer is 8.", fence("print(3 + 4)") + "\nThe answer is 7."
+    gen = ScoreGenerator(FakeLogprobModel([wrong, right]), ScoreConfig(reward="program"))
+    rec = gen((Problem("p1", Q, "no gold here"), 0))  # the reference is not used
+    assert (rec["r1"], rec["r2"], rec["transition"]) == (0.0, 1.0, "i->c")
+    assert gen.describe()["reward"] == "program"
+    with pytest.raises(InvalidRequestError, match="reward"):
+        ScoreConfig(reward="judge")

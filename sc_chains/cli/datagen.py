@@ -52,6 +52,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p = kinds.add_parser("score", help=KINDS["score"])
     _common(p)
     p.add_argument("--alpha", type=float, default=10.0, help="progress bonus weight (default: %(default)s)")
+    p.add_argument("--reward", choices=("answer_match", "program"), default="answer_match",
+                   help="answer_match: the gold answer; program: the attempt's own Python, run in a sandbox, "
+                        "prints its answer (runs model-written code; default: %(default)s)")
     p.add_argument("--temperature", type=float, default=None, help="default: 0 for one sample, 0.7 for more")
     p = kinds.add_parser("self-reward", help=KINDS["self-reward"])
     _common(p)
@@ -91,8 +94,8 @@ def build_generator(args: argparse.Namespace) -> Any:
 
     model = _model(args.model, args.base_url)
     if args.kind == "score":
-        cfg = d.ScoreConfig(alpha=args.alpha, samples=args.samples or 1, temperature=args.temperature,
-                            seed=args.seed, max_tokens=args.max_tokens)
+        cfg = d.ScoreConfig(alpha=args.alpha, reward=args.reward, samples=args.samples or 1,
+                            temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens)
         return d.ScoreGenerator(model, cfg)
     if args.kind == "self-reward":
         cfg = d.SelfRewardConfig(n=args.samples or 4, judge_k=args.judge_k, score_mode=args.score_mode,
