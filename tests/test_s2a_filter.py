@@ -60,29 +60,29 @@ def test_relevance_score_from_top_logprobs() -> None:
 
 def test_filter_drops_low_scores_keeps_question_and_unknowns() -> None:
     unknown = Generation(text="?", tokens=(TokenLogprob("?", -0.1, 0),))
-    out = filter_sentences(P, [yes_no(0.9, 0.1), yes_no(0.2, 0.7), unknown], threshold=0.5)
+    out = filter_sentences(P, [yes_no(0.9, 0.1), yes_no(0.2, 0.7), unknown], rule="threshold", threshold=0.5)
     assert out.problem == "Tom has 3 apples. He buys 4 more apples. How many apples does he have now?"
     assert out.dropped == ["His sister Ann is 12 years old."]
     assert [(s["index"], s["kept"]) for s in out.scores] == [(0, True), (1, False), (2, True)]
     assert out.scores[2]["score"] is None and out.question.endswith("now?")
-    keep_all = filter_sentences(P, [yes_no(0.9, 0.1), yes_no(0.2, 0.7), unknown], threshold=0.0)
+    keep_all = filter_sentences(P, [yes_no(0.9, 0.1), yes_no(0.2, 0.7), unknown], rule="threshold", threshold=0.0)
     assert keep_all.problem == P and keep_all.dropped == []
     with pytest.raises(InvalidRequestError, match="replies"):
         filter_sentences(P, [unknown])
     with pytest.raises(InvalidRequestError, match="threshold"):
-        filter_sentences(P, [unknown] * 3, threshold=1.5)
+        filter_sentences(P, [unknown] * 3, rule="threshold", threshold=1.5)
 
 
 def test_question_in_the_middle_keeps_its_place() -> None:
     text = "Ann had 5 pens. How many are left? She lost 2. Her dog is brown."
-    out = filter_sentences(text, [yes_no(0.8, 0.2), yes_no(0.7, 0.3), yes_no(0.1, 0.9)])
+    out = filter_sentences(text, [yes_no(0.8, 0.2), yes_no(0.7, 0.3), yes_no(0.1, 0.9)], rule="threshold")
     assert out.problem == "Ann had 5 pens. How many are left? She lost 2."
 
 
 def test_relevance_loop_on_a_scripted_fake_shares_the_prefix() -> None:
     fake = FakeLogprobModel([yes_no(0.8, 0.1), yes_no(0.05, 0.9), yes_no(0.7, 0.2)])
     events = []
-    result = drive(relevance_loop(P, threshold=0.5),
+    result = drive(relevance_loop(P),
                    lambda call: fake.generate(model_requests(fake, call, [])[0]),
                    on_emit=lambda e: events.append(e))
     assert result.dropped == ["His sister Ann is 12 years old."]
@@ -99,7 +99,8 @@ def test_relevance_loop_on_a_scripted_fake_shares_the_prefix() -> None:
 
 def test_drop_rules_on_literals() -> None:
     scores = [0.45, 0.30, None, 0.50]
-    assert drop_decisions(scores, threshold=0.5) == [True, True, False, False]
+    assert drop_decisions(scores, rule="threshold", threshold=0.5) == [True, True, False, False]
+    assert drop_decisions(scores) == [False, True, False, False]  # default: "lowest", margin 0.02
     assert drop_decisions(scores, rule="lowest", margin=0.05) == [False, True, False, False]
     assert drop_decisions(scores, rule="lowest", margin=0.2) == [False, False, False, False]  # not clearly lowest
     assert drop_decisions([0.3, 0.3, 0.6], rule="lowest") == [False, False, False]  # a tie drops nothing
