@@ -42,7 +42,7 @@ outside the model): that is what makes replay and the cross-driver equivalence t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, Union
 
@@ -58,7 +58,6 @@ __all__ = [
     "TOOL_CALLS",
     "adrive",
     "drive",
-    "replay",
     "reply_from_json",
     "reply_to_json",
 ]
@@ -185,35 +184,6 @@ async def adrive(
 
 def _emit(req: Emit) -> None:
     emit(req.name, **dict(req.payload))
-
-
-@dataclass
-class Replayed(Generic[T]):
-    """Where a replayed loop stands: the next request to execute, or its result."""
-
-    pending: ModelCall | Review | None
-    result: T | None = None
-
-
-def replay(loop: Loop[T], replies: Sequence[Any], *, on_emit: Callable[[Emit], None] | None = None) -> Replayed[T]:
-    """Feed ``replies`` (recorded, in order) to a fresh ``loop``; stop at the next request that
-    has no reply yet. Events before the last recorded reply were sent already and are skipped;
-    the ones after it are sent now."""
-    fed = 0
-    try:
-        req = next(loop)
-        while True:
-            if isinstance(req, Emit):
-                if fed >= len(replies):
-                    (on_emit or _emit)(req)
-                req = loop.send(None)
-            elif fed < len(replies):
-                req = loop.send(replies[fed])
-                fed += 1
-            else:
-                return Replayed(pending=req)
-    except StopIteration as done:
-        return Replayed(pending=None, result=done.value)
 
 
 # -- replies as JSON (for checkpointed state) -------------------------------------------------------

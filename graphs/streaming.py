@@ -12,6 +12,7 @@ Calls are tagged ``sc_chains`` and ``sc_chains:<graph>:<role>`` so an app can fi
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ from pydantic import Field
 
 from adapters.types import Generation, TokenLogprob, Usage
 
-__all__ = ["STREAM_POLICIES", "AdapterCall", "StreamPolicy", "join_deltas", "visible"]
+__all__ = ["STREAM_POLICIES", "AdapterCall", "StreamPolicy", "join_deltas", "stream_text", "visible"]
 
 StreamPolicy = Literal["final", "all", "none"]
 STREAM_POLICIES: tuple[str, ...] = ("final", "all", "none")
@@ -55,15 +56,16 @@ def join_deltas(deltas: Iterable[Generation]) -> Generation:
                       finish_reason=finish, usage=usage, model=model, prefill=prefill)
 
 
-def _chunk(delta: Generation) -> ChatGenerationChunk:
-    return ChatGenerationChunk(message=AIMessageChunk(content=delta.text))
+def _chunk(delta: Generation, message_id: str | None = None) -> ChatGenerationChunk:
+    return ChatGenerationChunk(message=AIMessageChunk(content=delta.text, id=message_id))
 
 
-def _last(gen: Generation) -> ChatGenerationChunk:
+def _last(gen: Generation, message_id: str | None = None) -> ChatGenerationChunk:
     u = gen.usage
     usage = {"input_tokens": u.prompt_tokens, "output_tokens": u.completion_tokens, "total_tokens": u.total_tokens}
     meta = {"finish_reason": gen.finish_reason, "model_name": gen.model}
-    return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage, response_metadata=meta))  # type: ignore[arg-type]
+    return ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=usage, response_metadata=meta,  # type: ignore[arg-type]
+                                                      id=message_id, chunk_position="last"))
 
 
 class AdapterCall(BaseChatModel):
@@ -74,6 +76,8 @@ class AdapterCall(BaseChatModel):
     adapter: Any
     request: Any
     sink: list[Generation] = Field(default_factory=list)
+    message_id: str | None = None
+    """The id the streamed chunks carry (the final message's, so a stream shows it once)."""
 
     @property
     def _llm_type(self) -> str:
@@ -109,18 +113,18 @@ class AdapterCall(BaseChatModel):
         seen: list[Generation] = []
         for d in self._deltas():
             seen.append(d)
-            yield _chunk(d)
+            yield _chunk(d, self.message_id)
         self.sink.append(join_deltas(seen))
-        yield _last(self.sink[-1])
+        yield _last(self.sink[-1], self.message_id)
 
     async def _astream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         seen: list[Generation] = []
         async for d in self._adeltas():
             seen.append(d)
-            yield _chunk(d)
+            yield _chunk(d, self.message_id)
         self.sink.append(join_deltas(seen))
-        yield _last(self.sink[-1])
+        yield _last(self.sink[-1], self.message_id)
 
 
 def _config(graph: str, role: str) -> dict[str, Any]:
@@ -145,3 +149,44 @@ async def astream_call(adapter: Any, request: Any, *, graph: str, role: str) -> 
     call = AdapterCall(adapter=adapter, request=request)
     await call.ainvoke(_messages(request), _config(graph, role))  # type: ignore[arg-type]
     return call.sink[-1]
+
+
+_PIECES = re.compile(r"\n|[^\S\n]*\S+|[^\S\n]+")
+
+
+def _stream_handlers(cfg: dict[str, Any]) -> list[Any]:
+    """LangGraph's messages-stream handlers among the current run's callbacks."""
+    try:
+        from langgraph.pregel._messages import StreamMessagesHandler
+    except ImportError:  # pragma: no cover - another langgraph layout: nothing to feed
+        return []
+    callbacks = cfg.get("callbacks")
+    handlers = getattr(callbacks, "handlers", callbacks) or []
+    return [h for h in handlers if isinstance(h, StreamMessagesHandler)]
+
+
+def stream_text(text: str, *, graph: str, role: str = "answer", message_id: str | None = None) -> None:
+    """Show a finished ``text`` in ``stream_mode="messages"`` piece by piece: how a method whose
+    answer is chosen after its calls (LECO's vote) streams that answer. No model call is made
+    and only LangGraph's messages stream sees it (other callbacks count no extra call). With
+    ``message_id`` (the final message's id) the stream shows that message once; inside a call an
+    outer middleware tagged ``nostream`` (its draft), nothing is shown."""
+    from uuid import uuid4
+
+    from langchain_core.outputs import LLMResult
+
+    cfg = var_child_runnable_config.get() or {}
+    handlers = _stream_handlers(cfg)
+    if not handlers:
+        return
+    tags = _config(graph, role)["tags"]
+    message_id = message_id or f"sc_chains-{uuid4()}"
+    pieces = _PIECES.findall(text) or [""]
+    for h in handlers:
+        run_id = uuid4()
+        h.on_chat_model_start({}, [[]], run_id=run_id, tags=tags, metadata=dict(cfg.get("metadata") or {}))
+        for piece in pieces:
+            h.on_llm_new_token(piece, chunk=ChatGenerationChunk(message=AIMessageChunk(content=piece, id=message_id)),
+                               run_id=run_id)
+        final = ChatGeneration(message=AIMessage(text, id=message_id))
+        h.on_llm_end(LLMResult(generations=[[final]]), run_id=run_id)

@@ -24,8 +24,10 @@ __all__ = [
     "check_instance",
     "check_int",
     "check_number",
+    "check_history",
     "check_question",
     "check_str",
+    "start_input",
     "finite",
 ]
 
@@ -98,6 +100,25 @@ def check_question(value: Any) -> str:
             "question", value, 'invoke with {"question": "<the user\'s text>"} (a non-empty string)'
         )
     return value
+
+
+def check_history(value: Any) -> list[dict[str, str]]:
+    """A chain's optional ``history``: the conversation before the question (system prompt and
+    earlier turns), as ``{"role", "content"}`` messages. Returns it normalised (``[]`` for None)."""
+    if value is None:
+        return []
+    from adapters.types import normalize_messages
+
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise InvalidRequestError("history", value, 'pass a list of {"role", "content"} messages (or leave it out)')
+    return [dict(m) for m in normalize_messages(value)] if value else []
+
+
+def start_input(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A chain graph's ``start``: the checked question, the checked ``history`` moved to
+    ``conversation`` (and cleared, so a later question on the thread without one gets none)."""
+    return {"question": check_question(state.get("question")),
+            "conversation": check_history(state.get("history")), "history": None}
 
 
 class Options:

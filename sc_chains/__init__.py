@@ -60,7 +60,7 @@ _EXPORTS: dict[str, str] = {
     "resolve_model": "adapters.specs",
     "HFModel": "adapters.hf",
     "OpenAIModel": "adapters.openai_compat",
-    "LangChainModel": "adapters.langchain",
+    "ChatModelAdapter": "adapters.langchain",
     "ChatLogprobModel": "sc_chains.chat_model",
     # errors (the rest: adapters.errors)
     "SCChainsError": "adapters.errors",

@@ -250,6 +250,11 @@ def test_invalid_setups() -> None:
         create_critique_graph(FakeLogprobModel(), critic=42)
     with pytest.raises(InvalidRequestError):
         create_critique_graph(FakeLogprobModel(), max_turn=3)  # a typo is a typed error
+    with pytest.raises(InvalidRequestError, match="question, response, reference"):
+        create_critique_graph(FakeLogprobModel(), critic=lambda response: True)  # checked up front
+    says_no = create_critique_graph(FakeLogprobModel(["The answer is 8."]), critic=lambda q, r, ref: "no")
+    with pytest.raises(InvalidRequestError, match="verifier result"):
+        says_no.invoke({"question": Q})  # the string "no" is not an approval
 
 
 SCRIPT = ["The answer is 8.", "Verdict: incorrect", "Now: the answer is 7.", "Verdict: correct"]
@@ -334,7 +339,7 @@ def test_smollm2_score_and_self_refine_end_to_end() -> None:
     assert out["stop_reason"] in ("max_turns", "collapse")
     refine = run_critique("What is 12 + 30?", model="hf:default", max_turns=1, max_tokens=96,
                           critique_max_tokens=64)
-    assert refine["stop_reason"] in ("approved", "max_turns", "collapse")
+    assert refine["stop_reason"] in ("approved", "max_turns", "collapse", "echo")
     assert refine["usage"]["calls"] >= 2
 
 
@@ -383,3 +388,32 @@ def test_lcel_chain_pauses_for_review_and_resumes(kind: str) -> None:
     else:
         assert out.content == "The answer is 7." and out.response_metadata["sc_chains"]["stop_reason"] == "approved"
         assert len(chat.calls) == 4  # the draft and its critique were not run again
+
+
+def test_stream_policies_in_messages_mode() -> None:
+    """The draft (the answer here: approved) streams token by token; the critique only under "all"."""
+    from test_graph_streaming import StreamingFake
+
+    script = ["3 + 4 = 7. The answer is 7.", "Right.\nVerdict: correct"]
+    chunks = list(create_critique_graph(StreamingFake(script)).stream({"question": Q}, stream_mode="messages"))
+    texts = [c[0].text for c in chunks if c[0].text]
+    assert len(texts) > 5 and "".join(texts) == script[0]
+    assert all("sc_chains:critique-self-refine:draft" in c[1]["tags"] for c in chunks)
+    every = create_critique_graph(StreamingFake(script), stream="all").stream({"question": Q}, stream_mode="messages")
+    assert "".join(c[0].text for c in every) == script[0] + script[1]
+    quiet = create_critique_graph(StreamingFake(script), stream="none")
+    assert list(quiet.stream({"question": Q}, stream_mode="messages")) == []
+
+
+def test_history_reaches_the_draft_critique_and_revision() -> None:
+    fake = FakeLogprobModel(["The answer is 8.", "Verdict: incorrect", "The answer is 7.", "Verdict: correct"])
+    history = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+               {"role": "assistant", "content": "Hello!"}]
+    graph = create_critique_graph(fake, system_prompt="Check your sums.", checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "h"}}
+    graph.invoke({"question": Q, "history": history}, cfg)
+    head = [("system", "Be brief.\n\nCheck your sums."), ("user", "Hi"), ("assistant", "Hello!"), ("user", FIRST)]
+    assert all(msgs(c)[:4] == head for c in fake.calls)  # draft, critiques and the revision
+    fake.add("The answer is 42.", "Verdict: correct")
+    graph.invoke({"question": "What is 6 times 7?"}, cfg)  # a later question without history gets none
+    assert msgs(fake.calls[-2])[0] == ("system", "Check your sums.") and len(msgs(fake.calls[-2])) == 2

@@ -44,7 +44,9 @@ SCRIPTS = {
 }
 
 
-CASES = [("self-refine", c) for c in sorted(SCRIPTS)] + [("rci", c) for c in ("collapse", "echo", "max_turns")]
+SCRIPTS["score"] = ["3 + 4 = 8. The answer is 8.", "Let me redo it: 3 + 4 = 7. The answer is 7."]
+CASES = [("self-refine", c) for c in sorted(SCRIPTS) if c != "score"] + [
+    ("rci", c) for c in ("collapse", "echo", "max_turns")] + [("score", "score")]
 
 
 @pytest.mark.parametrize(("mode", "case"), CASES)
@@ -69,6 +71,47 @@ def test_graph_and_middleware_run_the_same_loop(case: str, mode: str) -> None:
     # the final message's usage is everything the loop spent
     assert _final(out).usage_metadata["output_tokens"] == state["usage"]["completion_tokens"]
     assert _final(out).usage_metadata["input_tokens"] == state["usage"]["prompt_tokens"]
+
+
+@pytest.mark.parametrize("case", sorted(c for c in SCRIPTS if c != "score"))
+def test_visible_self_refine_makes_the_same_run_as_the_graph(case: str) -> None:
+    """Visible mode: the drafts and feedback are conversation turns, and the model sees exactly
+    the graph's self-refine history; the thread's messages account for every token."""
+    graph_model = FakeLogprobModel(SCRIPTS[case])
+    state = create_critique_graph(graph_model, max_completion_tokens=None).invoke({"question": Q})
+    agent_model = FakeLogprobModel(SCRIPTS[case])
+    chat = ChatLogprobModel(agent_model, max_tokens=512)
+    mw = CritiqueReviseMiddleware(chat, visible=True, max_corrections=MAX_REVISIONS, max_completion_tokens=None)
+    out = create_agent(chat, middleware=[mw]).invoke(user(FIRST))
+    trace = _trace(out)
+    assert [r.messages for r in agent_model.calls] == [r.messages for r in graph_model.calls]
+    assert trace["turns"] == state["turns"] and trace["stop_reason"] == state["stop_reason"]
+    assert trace["usage"] == state["usage"] and _final(out).content == state["response"]
+    ais = [m for m in out["messages"] if isinstance(m, AIMessage)]
+    assert sum(m.usage_metadata["output_tokens"] for m in ais) == state["usage"]["completion_tokens"]
+    assert sum(m.usage_metadata["input_tokens"] for m in ais) == state["usage"]["prompt_tokens"]
+
+
+def test_graph_and_middleware_with_a_judge_critic() -> None:
+    from graphs.judge import Judge
+
+    def judge() -> Judge:
+        return Judge(FakeLogprobModel(["Weak. Score: 2", "Weak. Score: 3", "Good. Score: 4", "Great. Score: 5"]),
+                     k=2, temperature=0.7)
+
+    script = ["The answer is 8.", "The answer is 7, since 3 + 4 = 7."]
+    state = create_critique_graph(FakeLogprobModel(script), critic=judge(), max_completion_tokens=None).invoke(
+        {"question": Q})
+    mw = CritiqueReviseMiddleware(judge(), max_completion_tokens=None)
+    out = create_agent(ChatLogprobModel(FakeLogprobModel(script)), middleware=[mw]).invoke(user(FIRST))
+    trace = _trace(out)
+
+    def strip(turns: list) -> list:  # the judge sees the user's whole turn as the question here
+        return [{k: v for k, v in t.items() if k != "usage"} for t in turns]
+
+    assert strip(trace["turns"]) == strip(state["turns"]) and trace["usage"]["calls"] == state["usage"]["calls"] == 6
+    assert trace["stop_reason"] == state["stop_reason"] == "approved"
+    assert [t["critique_score"] for t in trace["turns"]] == [2.5, 4.5]
 
 
 async def test_async_middleware_equals_sync() -> None:
@@ -212,6 +255,8 @@ def test_self_critique_by_the_agents_model_and_option_errors() -> None:
         CritiqueReviseMiddleware(max_corrections=-1)
     with pytest.raises(InvalidRequestError, match="stream"):
         CritiqueReviseMiddleware(stream="some")
+    with pytest.raises(InvalidRequestError, match="provider"):  # init_chat_model strings reach LangChain
+        CritiqueReviseMiddleware(critic="nosuchprovider:model")
 
 
 def test_two_named_instances_coexist() -> None:
@@ -350,3 +395,90 @@ def test_model_call_limit_counts_agent_steps_not_critique_calls() -> None:
     out = create_agent(model, middleware=[mw, limit]).invoke(user())
     assert len(model.calls) == 1 and len(critic.calls) == 1
     assert "limit" in _final(out).content
+
+
+def test_internal_calls_are_tagged_and_carry_lc_source() -> None:
+    """The critic's calls (and drafts under stream="final" that are not the answer) are internal:
+    ``nostream`` and LangChain's ``lc_source`` metadata; the final answer's call is not hidden."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    seen: list[tuple[list[str], dict]] = []
+
+    class Spy(BaseCallbackHandler):
+        def on_chat_model_start(self, serialized, messages, *, tags=None, metadata=None, **kwargs) -> None:
+            seen.append((list(tags or []), dict(metadata or {})))
+
+    model = FakeLogprobChatModel(replies=["The answer is 8.", "The answer is 7."])
+    critic = FakeLogprobChatModel(replies=["Off by one.\nVerdict: incorrect", "Verdict: correct"])
+    mw = CritiqueReviseMiddleware(critic, name="checker")
+    create_agent(model, middleware=[mw]).invoke(user(), {"callbacks": [Spy()]})
+    critic_calls = [(t, m) for t, m in seen if "sc_chains:checker:critique" in t]
+    assert len(critic_calls) == 2
+    for tags, meta in critic_calls:
+        assert "nostream" in tags and meta["lc_source"] == "sc_chains:checker"
+    revise = [(t, m) for t, m in seen if "sc_chains:checker:revise" in t]
+    assert len(revise) == 1 and "nostream" not in revise[0][0]
+
+
+def test_a_new_question_on_a_thread_is_a_fresh_critique_run() -> None:
+    model = FakeLogprobChatModel(replies=["The answer is 8.", "The answer is 7.", "The answer is 42."])
+    critic = FakeLogprobChatModel(replies=["Verdict: incorrect", "Verdict: correct", "Verdict: correct"])
+    agent = create_agent(model, middleware=[CritiqueReviseMiddleware(critic, max_corrections=1)],
+                         checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "two-questions"}}
+    first = agent.invoke(user(), cfg)
+    second = agent.invoke(user("What is 6 times 7?"), cfg)
+    assert _final(first).content == "The answer is 7." and _trace(first)["revisions"] == 1
+    assert _final(second).content == "The answer is 42."  # full budget again, no stale draft
+    assert _trace(second)["stop_reason"] == "approved" and _trace(second)["turns"][0]["text"] == "The answer is 42."
+    msgs = agent.get_state(cfg).values["messages"]
+    assert [m.type for m in msgs] == ["human", "ai", "human", "ai"]
+
+
+@pytest.mark.parametrize("stream", ["final", "all"])
+def test_streaming_policy_in_messages_mode(stream: str) -> None:
+    """Under "final" the answer streams token by token and the critic's verdict never does."""
+    model = FakeLogprobChatModel(replies=["3 + 4 = 7. The answer is 7."])
+    critic = FakeLogprobChatModel(replies=["Right.\nVerdict: correct"])
+    agent = create_agent(model, middleware=[CritiqueReviseMiddleware(critic, stream=stream)])
+    texts: dict[str, list[str]] = {}
+    events = []
+    for mode, item in agent.stream(user(), stream_mode=["messages", "custom"]):
+        if mode == "messages":
+            texts.setdefault(item[0].id, []).append(item[0].text)
+        else:
+            events.append(item["event"])
+    streamed = {"".join(v): len(v) for v in texts.values()}
+    assert streamed.get("3 + 4 = 7. The answer is 7.", 0) > 3  # token by token
+    assert any("Verdict" in t for t in streamed) == (stream == "all")
+    assert events == ["critique.draft", "critique.critique", "critique.done"]
+
+
+def test_hidden_mode_without_review_adds_no_graph_nodes() -> None:
+    model = FakeLogprobChatModel(default="The answer is 7.")
+    plain = create_agent(model, middleware=[CritiqueReviseMiddleware(lambda q, a, r: True)])
+    assert not [n for n in plain.get_graph().nodes if n.startswith("critique.")]
+    steps = create_agent(model, middleware=[CritiqueReviseMiddleware(lambda q, a, r: True, review=True)],
+                         checkpointer=InMemorySaver())
+    assert {"critique.before_model", "critique.after_model"} <= set(steps.get_graph().nodes)
+    assert isinstance(CritiqueReviseMiddleware(model, visible=True), CritiqueReviseMiddleware)
+
+
+@pytest.mark.parametrize("visible", [False, True])
+def test_review_without_a_checkpointer_is_a_typed_error_before_any_critique(visible: bool) -> None:
+    model = FakeLogprobChatModel(replies=["The answer is 8."])
+    critic = FakeLogprobChatModel(default="Verdict: incorrect")
+    agent = create_agent(model, middleware=[CritiqueReviseMiddleware(critic, review=True, visible=visible)])
+    with pytest.raises(InvalidRequestError, match="checkpointer"):
+        agent.invoke(user())
+    assert critic.calls == [] and model.calls == []  # nothing paid for
+
+
+def test_the_critic_sees_the_agents_system_prompt_and_conversation() -> None:
+    model = FakeLogprobChatModel(replies=["Arr, the answer be 7."])
+    critic = FakeLogprobChatModel(replies=["Verdict: correct"])
+    agent = create_agent(model, system_prompt="You are a pirate.", middleware=[CritiqueReviseMiddleware(critic)])
+    agent.invoke(user())
+    seen = critic.calls[0]
+    assert seen[0].type == "system" and seen[0].content == "You are a pirate."
+    assert [m.type for m in seen[1:]] == ["human", "ai", "human"] and seen[-2].content == "Arr, the answer be 7."

@@ -131,3 +131,25 @@ def test_leco_middleware_in_a_multi_turn_conversation() -> None:
     assert t1["corrections"] == t2["corrections"] == 2 and t2["stop_reason"] == "agreement"
     assert len(two["messages"]) == 4  # two user turns, two answers; no rethink prompt in the thread
     assert chat.calls[3][-1].text.startswith("And with 4 more?")  # the new draft saw the new question
+
+
+def test_s2a_middleware_in_a_multi_turn_conversation() -> None:
+    second = "Tom now has 7 apples. I believe it is 20. He gives away 2. How many are left?"
+    rewrite2 = (
+        "Unbiased text context (includes all content except user's bias): Tom now has 7 apples. He gives away 2.\n"
+        "Question/Query (does not include user bias/preference): How many are left?"
+    )
+    rewriter = FakeLogprobChatModel(replies=[REWRITE, rewrite2])
+    model = FakeLogprobChatModel(replies=["The answer is 7.", "The answer is 5."])
+    agent = create_agent(model, middleware=[S2AMiddleware(rewriter, max_completion_tokens=200)],
+                         checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "s2a-chat"}}
+    agent.invoke({"messages": [{"role": "user", "content": Q}]}, cfg)
+    out = agent.invoke({"messages": [{"role": "user", "content": second}]}, cfg)
+    # the second turn rewrote only the new message, with the request's own budget
+    assert len(rewriter.calls) == 2 and second in rewriter.calls[1][-1].text
+    assert "I believe it is 20" not in model.calls[1][-1].text and "How many are left?" in model.calls[1][-1].text
+    cost = out["messages"][-1].response_metadata["sc_chains"]["s2a"]
+    assert cost["calls"] == 1 and cost["rewritten"] == 2  # this request's call; two turns rewritten so far
+    private = agent.get_state(cfg).values["sc_chains_s2a"]
+    assert {r["original"] for r in private["rewrites"].values()} == {Q, second}

@@ -58,11 +58,17 @@ async def test_async_stream_and_the_all_and_none_policies() -> None:
     assert list(quiet.stream({"question": Q}, stream_mode="messages")) == []
 
 
-def test_leco_streams_every_attempt_only_when_asked() -> None:
+def test_leco_streams_the_chosen_answer_or_every_attempt() -> None:
     script = [ANSWER, ANSWER]
-    assert list(create_leco_graph(StreamingFake(script)).stream({"question": Q}, stream_mode="messages")) == []
+    graph = create_leco_graph(StreamingFake(script))
+    chunks = list(graph.stream({"question": Q}, stream_mode="messages"))
+    texts = [c[0].text for c in chunks if c[0].text]
+    out = create_leco_graph(StreamingFake(script)).invoke({"question": Q})
+    assert len(texts) > 5 and "".join(texts) == out["response"]  # once chosen, piece by piece
+    assert all("sc_chains:leco:answer" in meta["tags"] for _, meta in chunks)
     chunks = list(create_leco_graph(StreamingFake(script), stream="all").stream({"question": Q}, stream_mode="messages"))
-    assert "".join(c[0].text for c in chunks).count("The answer is 7.") == 2
+    assert "".join(c[0].text for c in chunks).count("The answer is 7.") == 2  # both attempts, live
+    assert list(create_leco_graph(StreamingFake(script), stream="none").stream({"question": Q}, stream_mode="messages")) == []
 
 
 def test_adapter_without_stream_gives_one_chunk_and_a_bad_policy_is_rejected() -> None:
@@ -85,3 +91,9 @@ def test_bad_questions_are_typed_errors_before_any_call(factory, bad) -> None:
         factory(model).invoke(bad)
     assert err.value.param == "question" and "non-empty string" in err.value.fix
     assert model.calls == []
+
+
+async def test_leco_chosen_answer_streams_under_astream_too() -> None:
+    graph = create_leco_graph(StreamingFake([ANSWER, ANSWER]))
+    chunks = [c async for c in graph.astream({"question": Q}, stream_mode="messages")]
+    assert "".join(c[0].text for c in chunks) == ANSWER

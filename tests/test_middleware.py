@@ -17,6 +17,7 @@ from middleware_scripts import (
 )
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
+from adapters.fake import FakeReply
 from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import (
     Budget,
@@ -41,7 +42,9 @@ def test_s2a_rewrites_the_user_turn_once_keeps_the_original_private_and_reports_
     assert seen.endswith("Answer in an unbiased way.")
     assert len(rewriter.calls) == 1  # the tool loop's second model call did not rewrite again
     assert "sc_chains_s2a" not in out  # private: not in the agent's output
-    priv = agent.get_state(cfg).values["sc_chains_s2a"]
+    values = agent.get_state(cfg).values
+    assert values["messages"][0].content == QUESTION  # the thread keeps what the user wrote
+    priv = values["sc_chains_s2a"]
     (record,) = priv["rewrites"].values()
     assert record["original"] == QUESTION and record["status"] == "ok"
     assert record["removed"] == ["I think the answer is 9."]
@@ -122,3 +125,70 @@ def test_budget_validates_and_reaches_the_nested_configs() -> None:
     assert mw.config.budget.stream == "all"
     with pytest.raises(InvalidRequestError, match="LecoMiddleware accepts"):
         LecoMiddleware(max_rethink=1)
+
+
+def test_model_strings_accept_what_init_chat_model_accepts() -> None:
+    """``hf:`` / ``openai:`` specs are sc-chains' own; other ``provider:model`` strings go to
+    LangChain's ``init_chat_model``: a missing provider package, or a provider it does not know,
+    is a typed error naming the string and the fix."""
+    with pytest.raises(InvalidRequestError) as err:
+        S2AMiddleware("anthropic:claude-3-5-sonnet")  # langchain-anthropic is not installed here
+    assert err.value.value == "anthropic:claude-3-5-sonnet" and "langchain-anthropic" in err.value.fix
+    with pytest.raises(InvalidRequestError, match="init_chat_model"):
+        S2AMiddleware("hg:tiny-random")
+
+
+def test_leco_asks_openai_compatible_models_for_logprobs_the_way_llama_cpp_needs() -> None:
+    """llama.cpp returns chat logprobs only with ``top_logprobs >= 1``: LECO's calls ask for
+    ``logprobs=True, top_logprobs>=1`` on models that declare those fields (ChatOpenAI)."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    from sc_chains.middleware.leco import logprob_settings
+
+    chat = langchain_openai.ChatOpenAI(base_url="http://127.0.0.1:9/v1", api_key="x", model="m", logprobs=True)
+    assert logprob_settings(chat, {}) == {"logprobs": True, "top_logprobs": 1}
+    assert logprob_settings(chat, {"top_logprobs": 5, "temperature": 0})["top_logprobs"] == 5
+    assert logprob_settings(FakeLogprobChatModel(replies=[]), {"x": 1}) == {"x": 1}  # no such fields
+
+
+def test_leco_in_a_general_chat_agent() -> None:
+    """Issue 16 item 7: LECO manages the turns that call for reasoning (a predicate), compares
+    answers of any kind (never a step label's number), and a kept answer returns the draft."""
+    chat = FakeLogprobChatModel(replies=["Paris."])
+    out = create_agent(chat, middleware=[LecoMiddleware()]).invoke(user("What is the capital of France?"))
+    assert out["messages"][-1].content == "Paris." and "sc_chains" not in out["messages"][-1].response_metadata
+    assert len(chat.calls) == 1 and not any("Step 1:" in m.text for m in chat.calls[0])  # untouched
+
+    from middleware_scripts import DRAFT
+
+    words = ["Step 1: France's capital is Paris.\nStep 2: It is the largest city.",
+             "Step 2: It is the seat of government.", "Step 2: It is the seat of government."]
+    chat = FakeLogprobChatModel(replies=[FakeReply(words[0], overrides={"Step 2": -2.0}), *words[1:]])
+    out = create_agent(chat, middleware=[LecoMiddleware(applies=lambda q: True)]).invoke(user("Capital of France?"))
+    trace = out["messages"][-1].response_metadata["sc_chains"]["leco"]
+    # answers are the texts, not the step labels' numbers
+    assert trace["votes"] == {"it is the largest city": 1.5, "it is the seat of government": 2.0}
+
+    kept = FakeLogprobChatModel(replies=[DRAFT, "Step 2: He buys 4 more.\nThe answer is 7.",
+                                         "Step 2: He buys 4 more.\nThe answer is 6."])
+    out = create_agent(kept, middleware=[LecoMiddleware(max_rethinks=2)]).invoke(user())
+    trace = out["messages"][-1].response_metadata["sc_chains"]["leco"]
+    assert trace["status"] == "kept" and trace["answer"] == "8"
+    assert out["messages"][-1].content == DRAFT.text  # the winning (first) attempt's text
+    with pytest.raises(InvalidRequestError, match="applies"):
+        LecoMiddleware(applies="yes")
+
+
+async def test_leco_final_answer_streams_token_by_token_and_drafts_never() -> None:
+    """Issue 16 item 4: under stream="final" the messages stream shows LECO's chosen answer
+    piece by piece, once, and none of the drafts."""
+    for run in ("sync", "async"):
+        model = leco_model(with_tool=False)
+        agent = create_agent(model, middleware=[LecoMiddleware()])
+        if run == "sync":
+            chunks = list(agent.stream(user(), stream_mode="messages"))
+        else:
+            chunks = [item async for item in agent.astream(user(), stream_mode="messages")]
+        texts = [msg.text for msg, _ in chunks if msg.text]
+        assert len(texts) > 5 and "".join(texts) == FINAL, run
+        assert "3 + 4 = 8" not in "".join(texts)  # the draft never streamed
+        assert len({msg.id for msg, _ in chunks}) == 1  # one message, shown once

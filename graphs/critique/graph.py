@@ -18,7 +18,7 @@ from graphs.critique.critics import make_critic
 from graphs.critique.loop import CritiqueResult, critique_loop
 from graphs.critique.prompts import draft_messages
 from graphs.driver import build_loop_graph, record_replies
-from graphs.validate import check_question
+from graphs.validate import start_input
 from graphs.vocab import Cost, Turn
 
 __all__ = ["CritiqueInput", "CritiqueState", "create_critique_graph"]
@@ -35,11 +35,16 @@ class CritiqueInput(TypedDict, total=False):
     question: str
     reference: str | None
     """A gold answer for a verifier critic (never shown to the model)."""
+    history: list[dict[str, str]] | None
+    """The conversation before the question (system prompt, earlier turns), as role/content
+    dicts; cleared at the start of a run (it becomes ``conversation``)."""
 
 
 class CritiqueState(CritiqueInput, total=False):
     """State of the critique-revise graph: the input, the loop's recorded replies, its result."""
 
+    conversation: list[dict[str, str]]
+    """This run's conversation before the question (the checked ``history``)."""
     replies: Annotated[list[Any], record_replies]
     emitted: int
     finished: bool
@@ -63,6 +68,7 @@ def create_critique_graph(
     *,
     critic: Any = None,
     checkpointer: Any = None,
+    stream: str = "final",
     **overrides: Any,
 ):
     """Build the critique-revise graph (Self-Refine, RCI or SCoRe two-attempt).
@@ -74,8 +80,12 @@ def create_critique_graph(
             :class:`~graphs.judge.Judge`, or a verifier ``f(question, response, reference)``
             returning ``bool`` or ``(bool, message)`` (e.g. :func:`answer_match_verifier`).
         checkpointer: a LangGraph checkpointer (required with ``interrupt_before_revise``).
+        stream: which calls reach ``stream_mode="messages"`` token by token: ``"final"`` (the
+            draft and each revision, as each may be the answer; a revised draft has streamed
+            before its critique, so follow the ``critique.*`` custom events to see which was
+            kept), ``"all"`` (critiques too) or ``"none"``.
 
-    Input ``{"question": str, "reference"?: str}``; output adds the
+    Input ``{"question": str, "reference"?: str, "history"?: [role/content dicts]}``; output adds the
     :class:`~graphs.critique.loop.CritiqueResult` keys (``answer``, ``response``, ``turns``,
     ``usage``, ``stop_reason``, the attempt-1/attempt-2 keys). Streams custom events
     ``critique.draft``, ``critique.critique``, ``critique.review``, ``critique.revise`` and
@@ -95,7 +105,7 @@ def create_critique_graph(
         reference = state.get("reference")
         if reference is not None and not isinstance(reference, str):
             raise InvalidRequestError("reference", reference, "pass the gold answer as a string, or leave it out")
-        return {"question": check_question(state.get("question")), "reference": reference}
+        return {**start_input(state), "reference": reference}
 
     def finish(state: Mapping[str, Any], result: CritiqueResult) -> dict[str, Any]:
         return dict(result)
@@ -108,8 +118,9 @@ def create_critique_graph(
         models={"critic": critic_impl.model or llm},
         start=start,
         make_loop=lambda s: critique_loop(s["question"], cfg, critic_impl, reference=s.get("reference")),
-        host=lambda s: draft_messages(s["question"], cfg.system_prompt),
+        host=lambda s: draft_messages(s["question"], cfg.system_prompt, s.get("conversation") or ()),
         finish=finish,
         reset=_OUTPUT_KEYS,
         checkpointer=checkpointer,
+        stream=stream,
     )

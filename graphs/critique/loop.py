@@ -221,7 +221,7 @@ def _revise(run: _Run) -> Loop[StopReason | None]:
     echo = echo_reason(reply.text, _echo_prompts(cfg), previous["critique"])
     if echo is not None:  # not an answer: keep the previous draft, record what came back
         turn = _turn(len(run.turns), reply, previous)
-        turn["echo"] = echo  # type: ignore[typeddict-unknown-key]
+        turn["echo"] = echo
         run.turns.append(turn)
         stop: StopReason | None = ECHO
     else:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.types import Message
+from graphs.common import with_system
 
 __all__ = [
     "ANSWER_INSTRUCTION",
@@ -56,15 +57,18 @@ SCORE_INSTRUCTION = (
 """SCoRe's second-attempt instruction; it does not reveal whether attempt 1 was correct."""
 
 
-def _first_user(question: str, system: str | None) -> list[Message]:
-    msgs: list[Message] = [{"role": "system", "content": system}] if system else []
+def _first_user(question: str, system: str | None, history: Sequence[Mapping[str, str]] = ()) -> list[Message]:
+    msgs: list[Message] = with_system(history, system or "")  # type: ignore[assignment]
     msgs.append({"role": "user", "content": f"{question}\n\n{ANSWER_INSTRUCTION}"})
     return msgs
 
 
-def draft_messages(question: str, system: str | None = None) -> list[Message]:
-    """The first draft's prompt (the graph's host conversation)."""
-    return _first_user(question, system)
+def draft_messages(
+    question: str, system: str | None = None, history: Sequence[Mapping[str, str]] = ()
+) -> list[Message]:
+    """The first draft's prompt (the graph's host conversation): the caller's ``history`` (its
+    system prompt joined to ``system``, earlier turns), then the question."""
+    return _first_user(question, system, history)
 
 
 def critique_extra(mode: str, draft: str, feedback_prompt: str = SELF_REFINE_FEEDBACK) -> tuple[Message, ...]:

@@ -15,11 +15,12 @@ from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
 from adapters.specs import resolve_model
 from graphs.driver import build_loop_graph
+from graphs.streaming import stream_text
 from graphs.leco.config import LecoConfig
 from graphs.leco.loop import LecoResult, leco_loop
 from graphs.leco.prompts import chat_messages
 from graphs.leco.state import LecoInput, LecoState
-from graphs.validate import check_question
+from graphs.validate import start_input
 from graphs.vocab import NO_LOGPROBS
 
 __all__ = ["create_leco_graph", "regeneration_path"]
@@ -59,9 +60,11 @@ def create_leco_graph(
     :class:`~adapters.errors.LogprobsUnavailableError` if the model gives no logprobs. With a
     checkpointer, each new question on a thread is a fresh run; earlier runs stay in the history.
 
-    ``stream``: which model calls reach ``stream_mode="messages"``. LECO's answer is the vote
-    over all attempts, so no call is known to be final: ``"final"`` (default) and ``"none"``
-    stream no tokens (follow ``leco.*`` custom events); ``"all"`` streams every attempt.
+    ``stream``: what reaches ``stream_mode="messages"``. LECO's answer is the vote over all
+    attempts, so no call is known to be final while it runs: ``"final"`` (default) streams the
+    chosen response piece by piece once the vote picked it (tagged ``sc_chains:leco:answer``);
+    ``"all"`` streams every attempt as it is generated; ``"none"`` nothing (follow the ``leco.*``
+    custom events).
     """
     cfg = LecoConfig.from_options(overrides, base=config)
     model = resolve_model(model)
@@ -75,6 +78,8 @@ def create_leco_graph(
     def finish(state: Mapping[str, Any], result: LecoResult) -> dict[str, Any]:
         if result["stop_reason"] == NO_LOGPROBS and not result["attempts"]:
             raise LogprobsUnavailableError(model.name, model.logprobs_hint)
+        if stream == "final":  # the answer is the vote's pick: it streams once chosen
+            stream_text(result["response"], graph="leco")
         return {
             **{k: result[k] for k in ("attempts", "cuts", "candidates", "stop_reason", "status", "vote",  # type: ignore[literal-required]
                                       "answer", "response")},
@@ -84,8 +89,8 @@ def create_leco_graph(
 
     return build_loop_graph(
         name="leco", state_schema=LecoState, input_schema=LecoInput, model=model,
-        start=lambda s: {"question": check_question(s.get("question"))},
+        start=start_input,
         make_loop=lambda s: leco_loop(cfg, path=path),  # type: ignore[arg-type]
-        host=lambda s: chat_messages(s["question"], cfg.system_prompt),
+        host=lambda s: chat_messages(s["question"], cfg.system_prompt, s.get("conversation") or ()),
         finish=finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer, stream=stream,
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 from adapters.types import Generation
-from graphs.answers import answers_equal, extract_answer
+from graphs.answers import answers_equal
 from graphs.leco import policy
 from graphs.leco.config import LecoConfig
 from graphs.leco.prompts import continue_message
@@ -135,7 +135,7 @@ class _Run:
         )
         self.attempts.append({
             "index": len(self.attempts), "path": attempt_path, "prefix": prefix, "seed": seed,
-            "text": gen.text, "response": response, "answer": extract_answer(response),
+            "text": gen.text, "response": response, "answer": policy.attempt_answer(response),
             "finish_reason": gen.finish_reason, "steps": steps, "usage": cost_of(gen),  # type: ignore[typeddict-item]
         })
         return None
@@ -176,14 +176,14 @@ class _Run:
         return cut
 
     def vote(self, stop: StopReason | None) -> LecoResult:
-        """The weighted vote; the latest attempt that gave the winner is the response."""
+        """The weighted vote; the response is the first attempt's when its answer won (kept),
+        else the latest attempt that gave the winner."""
         answers = [a["answer"] for a in self.attempts]
         winner, weights = policy.weighted_vote(answers, self.cfg.first_weight)
-        chosen = next(
-            (a["index"] for a in reversed(self.attempts) if winner is not None and answers_equal(a["answer"], winner)),
-            len(self.attempts) - 1,
+        kept = winner is None or answers_equal(answers[0], winner)
+        chosen = 0 if kept else next(
+            a["index"] for a in reversed(self.attempts) if answers_equal(a["answer"], winner)
         )
-        kept = answers_equal(answers[0], winner) if winner is not None else chosen == 0
         return self._result(winner, self.attempts[chosen]["response"], chosen,
                             "kept" if kept else "corrected", stop, weights)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from adapters.types import Message
+from graphs.common import with_system
 
 __all__ = ["SYSTEM_PROMPT", "USER_TEMPLATE", "CONTINUE_TEMPLATE", "chat_messages", "continue_message"]
 
@@ -25,10 +28,12 @@ CONTINUE_TEMPLATE = (
 question) with the kept prefix, verbatim, then ``Step {step}:``."""
 
 
-def chat_messages(question: str, system_prompt: str = SYSTEM_PROMPT) -> list[Message]:
-    """Messages of the first attempt (also the base of a prefill rethink)."""
+def chat_messages(question: str, system_prompt: str = SYSTEM_PROMPT,
+                  history: Sequence[Message] = ()) -> list[Message]:
+    """Messages of the first attempt (also the base of a prefill rethink): the caller's
+    ``history`` (its system prompt joined to LECO's), then the question."""
     return [
-        {"role": "system", "content": system_prompt},
+        *with_system(history, system_prompt),
         {"role": "user", "content": USER_TEMPLATE.format(question=question)},
     ]
 

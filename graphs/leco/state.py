@@ -11,9 +11,12 @@ __all__ = ["LecoInput", "LecoState"]
 
 
 class LecoInput(TypedDict, total=False):
-    """What callers pass: the question (and, for evaluation only, a gold answer)."""
+    """What callers pass: the question, optionally the conversation before it (``history``:
+    system prompt and earlier turns as ``{"role", "content"}`` messages), and for evaluation
+    only a gold answer."""
 
     question: str
+    history: list[dict[str, str]]
     reference: str
 
 
@@ -25,6 +28,10 @@ class LecoState(TypedDict, total=False):
     """
 
     question: str
+    history: list[dict[str, str]] | None
+    """The input's conversation before the question (cleared at the start of a run)."""
+    conversation: list[dict[str, str]]
+    """This run's conversation before the question (the checked ``history``)."""
     reference: str
     replies: Annotated[list[Any], record_replies]
     """The model replies of this run, in order (the driver replays the loop with them)."""

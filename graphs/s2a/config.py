@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from adapters.errors import InvalidRequestError
-from graphs.validate import Options, check_choice, check_int, check_number, check_str
+from graphs.validate import Options, check_bool, check_choice, check_int, check_number, check_str
 from graphs.s2a.prompts import DEFAULT_ANSWER_FORMAT, DEFAULT_INSTRUCTION, RewritePrompt, builtin_rewrite
 
 __all__ = ["VARIANTS", "S2AConfig"]
@@ -45,6 +44,10 @@ class S2AConfig(Options):
     max_completion_tokens: int | None = None
     """Cap on generated tokens over the rewrite and the plain answer call (``None``: none). When
     the rewrite used it all, the answer step is skipped and ``stop_reason`` says so."""
+    check: bool = True
+    """Check each parsed rewrite (:func:`graphs.s2a.check.check_rewrite`): one that drops an
+    instruction of the user's ("Use the calculator tool.") or adds facts (numbers not in the
+    input) is not used; the model sees the original (``parse_status="fallback_check"``)."""
     min_kept_overlap: float = 0.5
     """A sentence of the input counts as kept by the rewrite when at least this share of its word
     bigrams appear there (for the ``removed`` trace)."""
@@ -58,6 +61,7 @@ class S2AConfig(Options):
         check_int("answer_max_tokens", self.answer_max_tokens, minimum=1)
         check_int("max_completion_tokens", self.max_completion_tokens, minimum=1, allow_none=True)
         check_number("temperature", self.temperature, low=0, high=5)
+        check_bool("check", self.check)
         check_number("min_kept_overlap", self.min_kept_overlap, low=0, low_open=True, high=1)
 
     def _check_rewrite(self) -> None:
@@ -78,7 +82,3 @@ class S2AConfig(Options):
         if isinstance(self.rewrite, RewritePrompt):
             return self.rewrite
         return builtin_rewrite(self.rewrite, single=self.variant == "single")
-
-    def with_overrides(self, **overrides: Any) -> S2AConfig:
-        """A copy with ``overrides`` applied (unknown names raise); see :meth:`Options.replace`."""
-        return self.replace(**overrides)

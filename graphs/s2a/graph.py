@@ -18,11 +18,11 @@ from langgraph.graph.state import CompiledStateGraph
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
 from graphs.answers import extract_answer
-from graphs.common import emit
+from graphs.common import emit, with_system
 from graphs.driver import build_loop_graph
 from graphs.s2a.config import S2AConfig
 from graphs.s2a.loop import S2AResult, s2a_loop
-from graphs.validate import check_question
+from graphs.validate import start_input
 from graphs.vocab import DONE, MAX_COMPLETION_TOKENS, Cost, add_cost
 
 __all__ = ["S2AInput", "S2AState", "create_s2a_graph"]
@@ -33,9 +33,11 @@ _OUTPUT_KEYS = ("rewrite", "rewrite_finish_reason", "context", "query", "parse_s
 
 
 class S2AInput(TypedDict, total=False):
-    """What the graph takes: the user's full text, and optionally a gold answer."""
+    """What the graph takes: the user's full text, optionally the conversation before it
+    (``history``: system prompt and earlier turns) and a gold answer."""
 
     question: str
+    history: list[dict[str, str]]
     reference: str
 
 
@@ -43,6 +45,8 @@ class S2AState(TypedDict, total=False):
     """The S2A trace of the latest run; every value is JSON-serialisable."""
 
     question: str  # the original user input, unchanged
+    history: list[dict[str, str]] | None  # input: the conversation before the question (cleared at start)
+    conversation: list[dict[str, str]]  # this run's conversation before the question
     reference: str  # optional gold answer (passed on to an answer subgraph)
     replies: Annotated[list[Any], lambda a, b: [] if b is None else [*(a or []), *b]]
     emitted: int
@@ -80,7 +84,9 @@ def _answer_graph_node(graph: Runnable, cfg: S2AConfig) -> RunnableLambda:
         if budget is not None and budget - int(state["usage"]["completion_tokens"]) <= 0:
             emit("s2a.answer", source="skipped", answer=None, response="")
             return None
-        sub = {"question": state["answer_prompt"]}
+        sub: dict[str, Any] = {"question": state["answer_prompt"]}
+        if state.get("conversation"):
+            sub["history"] = state["conversation"]
         return {**sub, "reference": state["reference"]} if "reference" in state else sub
 
     def apply(state: Mapping[str, Any], out: dict[str, Any]) -> dict[str, Any]:
@@ -137,8 +143,8 @@ def create_s2a_graph(
     plain = answer_graph is None
     return build_loop_graph(
         name="s2a", state_schema=S2AState, input_schema=S2AInput, model=resolve_model(model),
-        start=lambda s: {"question": check_question(s.get("question"))},
+        start=start_input,
         make_loop=lambda s: s2a_loop(s["question"], cfg, answer=plain),
-        host=lambda s: [], finish=_finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer,
+        host=lambda s: with_system(s.get("conversation") or (), ""), finish=_finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer,
         after=None if plain else _answer_graph_node(answer_graph, cfg), stream=stream,
     )

@@ -13,7 +13,8 @@ from typing import Any, TypedDict
 from graphs.answers import extract_answer
 from graphs.loop import Emit, Loop, ModelCall
 from graphs.s2a.config import S2AConfig
-from graphs.s2a.parse import parse_rewrite, removed_sentences
+from graphs.s2a.check import check_rewrite
+from graphs.s2a.parse import ParsedRewrite, parse_rewrite, removed_sentences
 from graphs.s2a.prompts import build_answer_prompt
 from graphs.vocab import DONE, MAX_COMPLETION_TOKENS, Cost, RewriteRecord, StopReason, add_cost, cost_of
 
@@ -36,6 +37,10 @@ def compose(original: str, raw: str, finish_reason: str, cfg: S2AConfig, *, answ
     prompt = cfg.prompt
     parsed = parse_rewrite(raw, original, context_label=prompt.context_label, question_label=prompt.question_label)
     seen = "\n".join(p for p in (parsed.context, parsed.query) if p)
+    why = check_rewrite(original, seen, min_overlap=cfg.min_kept_overlap) if cfg.check else None
+    if why is not None:  # not used: the model sees the original input, visibly
+        parsed = ParsedRewrite("", original.strip(), "fallback_check", f"{why}; using the original input")
+        seen = parsed.query
     return {
         "original": original, "raw": raw, "finish_reason": finish_reason,
         "context": parsed.context, "query": parsed.query, "status": parsed.status, "reason": parsed.reason,
@@ -63,8 +68,9 @@ def rewrite_loop(original: str, cfg: S2AConfig, *, max_tokens: int | None = None
 
 
 def s2a_loop(question: str, cfg: S2AConfig, *, answer: bool = True) -> Loop[S2AResult]:
-    """One S2A run: the rewrite, then (``answer=True``) the answer call on the composed prompt,
-    within ``cfg.max_completion_tokens``. With ``answer=False`` (an answer subgraph follows) the
+    """One S2A run: the rewrite (a side call on the user's text alone), then (``answer=True``)
+    the answer call: the conversation before the question, then the composed prompt, within
+    ``cfg.max_completion_tokens``. With ``answer=False`` (an answer subgraph follows) the
     prompt carries no answer-format line and the result has no answer yet."""
     budget = cfg.max_completion_tokens
     record, cost = yield from rewrite_loop(question, cfg, max_tokens=budget, answer_format=None if answer else "")
@@ -75,7 +81,7 @@ def s2a_loop(question: str, cfg: S2AConfig, *, answer: bool = True) -> Loop[S2AR
             yield Emit("s2a.answer", {"source": "skipped", "answer": None, "response": ""})
         return {"rewrite": record, "answer": None, "response": "", "stop_reason": stop, "cost": cost}
     cap = cfg.answer_max_tokens if left is None else min(cfg.answer_max_tokens, left)
-    gen = yield ModelCall("answer", messages=({"role": "user", "content": record["prompt"]},),
+    gen = yield ModelCall("answer", extra=({"role": "user", "content": record["prompt"]},),
                           max_tokens=cap, temperature=cfg.temperature, final=True)
     result: S2AResult = {"rewrite": record, "answer": extract_answer(gen.text), "response": gen.text,
                          "stop_reason": DONE, "cost": add_cost(cost, cost_of(gen))}

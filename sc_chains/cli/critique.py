@@ -20,7 +20,6 @@ def cli_run(question: str, model: Any, options: dict[str, Any]) -> dict[str, Any
     if "max_tokens" in opts:
         opts.setdefault("critique_max_tokens", opts["max_tokens"])
     result = run_critique(question, model, mode, **opts)
-    result.pop("replies", None)  # the driver's replay log: not part of the trace shown
     result["model"] = getattr(model, "name", str(model))
     return result
 

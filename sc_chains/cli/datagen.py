@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from typing import Any
 
 from adapters.errors import InvalidRequestError
@@ -38,6 +39,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-url", default=None, metavar="URL", help="server /v1 root, for openai: specs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print manifest.json")
+    p.add_argument("--hf-dataset", action="store_true",
+                   help="also save the rows as a datasets folder, OUT/hf_dataset (datasets.load_from_disk)")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from sc_chains.cli.eval import parse_fields
-    from sc_chains.datagen import run_datagen
+    from sc_chains.datagen.run import NoTrainingRowsWarning
     from sc_chains.datasets import load_dataset
 
     gen = build_generator(args)
@@ -136,14 +139,15 @@ def run(args: argparse.Namespace) -> int:
         dataset = {"name": args.dataset, "path": args.data, "fields": fields, "seed": args.seed}
     else:
         raise InvalidRequestError("--dataset", None, "pass --dataset NAME" + (" or --prompts FILE" if args.kind == "self-reward" else ""))
-    manifest = run_datagen(
-        gen, problems, args.out, dataset=dataset, fmt=args.format, sft_source=getattr(args, "sft_source", "both"),
-        concurrency=args.concurrency, retries=args.retries, backend=args.backend, ray_address=args.ray_address,
-        progress=not args.no_progress, command=["sc-chains", "datagen", *sys.argv[2:]] if sys.argv[1:2] == ["datagen"] else None,
-    )
+    with warnings.catch_warnings():  # the CLI says it in its own one error line below
+        warnings.simplefilter("ignore", NoTrainingRowsWarning)
+        manifest = _run(args, gen, problems, dataset)
+    empty = manifest.get("status") == "empty"
+    if empty:  # one line on stderr, a non-zero exit: nothing to train on
+        print(f"sc-chains: error: no training rows written to {args.out}: {manifest['empty_reason']}", file=sys.stderr)
     if args.json:
         print(json.dumps(manifest, indent=2))
-        return 0
+        return 1 if empty else 0
     c, t = manifest["counts"], manifest["tokens"]
     console = Console()
     console.print(
@@ -152,5 +156,18 @@ def run(args: argparse.Namespace) -> int:
         f"tokens {t['prompt_tokens']} prompt + {t['completion_tokens']} completion",
         markup=False, highlight=False, soft_wrap=True,
     )
-    console.print(f"wrote {args.out}/{{raw.jsonl,train.jsonl,manifest.json}}", markup=False, highlight=False, soft_wrap=True)
-    return 0
+    files = ",".join(["raw.jsonl", *(["train.jsonl"] if not empty else []), "manifest.json",
+                      *(["hf_dataset/"] if "hf_dataset" in manifest["files"] else [])])
+    console.print(f"wrote {args.out}/{{{files}}}", markup=False, highlight=False, soft_wrap=True)
+    return 1 if empty else 0
+
+
+def _run(args: argparse.Namespace, gen: Any, problems: Any, dataset: Any) -> dict[str, Any]:
+    from sc_chains.datagen import run_datagen
+
+    return run_datagen(
+        gen, problems, args.out, dataset=dataset, fmt=args.format, sft_source=getattr(args, "sft_source", "both"),
+        concurrency=args.concurrency, retries=args.retries, backend=args.backend, ray_address=args.ray_address,
+        progress=not args.no_progress, command=["sc-chains", "datagen", *sys.argv[2:]] if sys.argv[1:2] == ["datagen"] else None,
+        hf_dataset=args.hf_dataset,
+    )

@@ -13,7 +13,6 @@ from fractions import Fraction
 from typing import Any
 
 from graphs.answers import answers_equal, normalize_answer, parse_number
-from graphs.text import edit_distance  # one meaning everywhere: normalised word Levenshtein
 
 __all__ = [
     "accuracy",

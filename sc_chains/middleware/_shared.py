@@ -257,12 +257,20 @@ class AgentCalls:
             return self._record(await fn(arg) if host else await fn.ainvoke(arg))
 
 
+OWN_SCHEMES = ("hf", "openai")
+"""Spec schemes sc-chains resolves itself (``adapters.specs``); other strings go to LangChain's
+``init_chat_model`` (``"anthropic:claude-..."``, ``"ollama:llama3"``...)."""
+
+
 def chat_model(model: Any, param: str) -> Any:
-    """A LangChain chat model from ``model`` (a chat model, a logprob adapter, or a spec)."""
+    """A LangChain chat model from ``model``: a chat model, a logprob adapter, an sc-chains spec
+    (``"hf:default"``, ``"openai:NAME"``) or any string ``init_chat_model`` accepts."""
     from langchain_core.language_models import BaseChatModel
 
     if isinstance(model, BaseChatModel):
         return model
+    if isinstance(model, str) and ":" in model and model.partition(":")[0] not in OWN_SCHEMES:
+        return _init_chat_model(model, param)
     if isinstance(model, str) or hasattr(model, "generate"):
         from sc_chains.chat_model import ChatLogprobModel
 
@@ -270,6 +278,21 @@ def chat_model(model: Any, param: str) -> Any:
     raise InvalidRequestError(
         param, model, "pass a LangChain chat model, a LogprobModel, or a spec like 'hf:default'"
     )
+
+
+def _init_chat_model(spec: str, param: str) -> Any:
+    from langchain.chat_models import init_chat_model
+
+    try:
+        return init_chat_model(spec)
+    except ImportError as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidRequestError(param, spec, f"install the provider's LangChain package ({why})") from None
+    except ValueError as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidRequestError(
+            param, spec, f"use 'hf:default', 'openai:NAME' or a 'provider:model' string init_chat_model knows ({why})"
+        ) from None
 
 
 def text_of(message: BaseMessage) -> str:

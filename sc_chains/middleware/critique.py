@@ -66,7 +66,7 @@ from graphs.critique.loop import CritiqueResult, critique_loop
 from graphs.driver import model_requests
 from graphs.loop import Emit, ModelCall, Review, adrive, drive, reply_from_json, reply_to_json
 from graphs.validate import Options, check_bool, check_str
-from graphs.vocab import Allowance, add_cost, cost_of, zero_cost
+from graphs.vocab import Allowance, add_cost, zero_cost
 from sc_chains.middleware._shared import (
     Budget,
     apply_overrides,
@@ -93,7 +93,7 @@ def _by_name(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) ->
     return {**(left or {}), **(right or {})}
 
 
-class CritiqueState(AgentState):
+class CritiqueMiddlewareState(AgentState):
     """The agent state plus the critique loops' private per-request ledgers (by name)."""
 
     sc_chains_critique: NotRequired[Annotated[dict[str, Any], PrivateStateAttr, _by_name]]
@@ -338,7 +338,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
             (``max_turns``, ``collapse_threshold``, ``confidence_threshold``, prompts...).
     """
 
-    state_schema = CritiqueState
+    state_schema = CritiqueMiddlewareState
 
     def __init__(self, critic: Any = None, *, mode: str = _UNSET, visible: bool = _UNSET, review: bool = _UNSET,
                  max_corrections: int = _UNSET, max_completion_tokens: int | None = _UNSET, stream: str = _UNSET,
@@ -360,11 +360,29 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         self.critic = make_critic(critic, self.config.critique, chat=lambda c: chat_model(c, "critic"))
         model = getattr(self.critic, "model", None)
         self.critic_model = model if isinstance(self.critic, (ModelCritic, JudgeCritic)) else None
+        if self.config.visible or self.config.critique.interrupt_before_revise:
+            self.__class__ = _CritiqueReviseSteps  # adds the after_model / before_model hooks
 
     @property
     def name(self) -> str:
         """The instance name (``name=``): node names, ledger, ``sc_chains`` metadata key, tags."""
         return self.config.name
+
+    def _check_checkpointer(self) -> None:
+        """``review=True`` pauses the run: without a checkpointer the pause could never resume.
+        Checked before the draft is paid for."""
+        if not self.config.critique.interrupt_before_revise:
+            return
+        from langgraph.config import get_config
+
+        try:
+            configurable = get_config().get("configurable") or {}
+        except RuntimeError:  # outside a graph run
+            return
+        if configurable.get("__pregel_checkpointer") is None:
+            raise InvalidRequestError(
+                "checkpointer", None, "review=True pauses the agent: create_agent(..., checkpointer=InMemorySaver())"
+            )
 
     @property
     def budget(self) -> Budget:
@@ -381,9 +399,11 @@ class CritiqueReviseMiddleware(AgentMiddleware):
     def _hidden(self, request: ModelRequest, handler: Any) -> tuple[_Session, _Calls] | None:
         if self.config.visible:
             return None
+        self._check_checkpointer()
         session = _Session(self, request.state)
         raw = (session.run or {}).get("host")
-        return session, _Calls(self, list(request.messages), request=request, handler=handler, raw=raw)
+        system = [request.system_message] if getattr(request, "system_message", None) is not None else []
+        return session, _Calls(self, [*system, *request.messages], request=request, handler=handler, raw=raw)
 
     def _hidden_done(self, session: _Session, calls: _Calls, result: CritiqueResult | None) -> Any:
         if result is None:  # the draft called a tool: nothing to critique
@@ -423,6 +443,11 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         except _Suspend as pause:
             return self._hidden_pause(*hidden, pause.args[0])
 
+
+class _CritiqueReviseSteps(CritiqueReviseMiddleware):
+    """The same middleware with ``after_model`` / ``before_model`` hooks: used when ``visible``
+    or ``review`` is on (a hidden loop without review needs neither, so it adds no graph nodes)."""
+
     # -- visible: critiques as conversation turns -------------------------------------------------
     def _visible(self, state: Mapping[str, Any]) -> tuple[_Session, _Calls] | dict[str, Any] | None:
         session = _Session(self, state)
@@ -431,6 +456,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         last = session.messages[-1] if session.messages else None
         if not self.config.visible or not isinstance(last, AIMessage) or last.tool_calls:
             return None
+        self._check_checkpointer()
         if state.get("structured_response") is not None:
             return None
         base = session.run["base"] if session.run else len(session.messages) - 1
@@ -457,7 +483,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         return {"messages": [msg], **update}
 
     @hook_config(can_jump_to=["model"])
-    def after_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
+    def after_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Visible mode: critique the answer; jump back to the model to revise (sync). Either
         mode: a pending review sends the agent to ``before_model``, which asks the person."""
         visible = self._visible(state)
@@ -469,7 +495,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
             return self._visible_pause(*visible, pause.args[0])
 
     @hook_config(can_jump_to=["model"])
-    async def aafter_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
+    async def aafter_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Visible mode (async): see :meth:`after_model`."""
         visible = self._visible(state)
         if not isinstance(visible, tuple):
@@ -481,10 +507,11 @@ class CritiqueReviseMiddleware(AgentMiddleware):
 
     # -- review: the person decides before a revision -----------------------------------------------
     @hook_config(can_jump_to=["end"])
-    def before_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
+    def before_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """A pending review: ``interrupt`` with the HITL request; the decision resumes the loop
         from the checkpointed run (no model call is repeated). A malformed decision is asked
         again in this node (LangGraph matches each ``interrupt`` to its resume value)."""
+        self._check_checkpointer()
         session = _Session(self, state)
         if not session.run or session.run.get("review") is None:
             return None
@@ -501,9 +528,6 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         return {"messages": [msg], **update, "jump_to": "end"}
 
     @hook_config(can_jump_to=["end"])
-    async def abefore_model(self, state: CritiqueState, runtime: Runtime) -> dict[str, Any] | None:
+    async def abefore_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Async :meth:`before_model` (a review resumes without any model call)."""
         return self.before_model(state, runtime)
-
-
-CritiqueReviseConfig = CritiqueReviseMiddlewareConfig  # transitional: removed with the __init__ update

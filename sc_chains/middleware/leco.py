@@ -19,6 +19,7 @@ a ``LogprobModel`` or a spec) used for these turns instead. A model that gives n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -34,10 +35,12 @@ from langchain_core.messages import SystemMessage
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
-from adapters.errors import LogprobsUnavailableError
-from adapters.langchain import LangChainModel
+from adapters.errors import InvalidRequestError, LogprobsUnavailableError
+from adapters.langchain import ChatModelAdapter
 from graphs.leco.config import LecoConfig
 from graphs.leco.loop import LecoResult, leco_loop
+from graphs.leco.policy import looks_like_reasoning
+from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_choice, check_instance
 from graphs.vocab import NO_LOGPROBS
 from sc_chains.middleware._shared import (
@@ -50,8 +53,10 @@ from sc_chains.middleware._shared import (
     drive,
     event,
     first_ai,
+    is_ours,
     ledger,
     swap_final,
+    text_of,
     with_cost,
 )
 
@@ -60,7 +65,7 @@ __all__ = ["LecoMiddleware", "LecoMiddlewareConfig"]
 KEY = "sc_chains_leco"
 
 
-class LecoState(AgentState):
+class LecoMiddlewareState(AgentState):
     """The agent state plus LECO's private per-request ledger."""
 
     sc_chains_leco: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
@@ -84,12 +89,19 @@ class LecoMiddlewareConfig(Options):
     step_instruction: bool = True
     """Append LECO's step format (``leco.system_prompt``: ``Step N:`` lines, ``The answer is X``)
     to the agent's system message for the turns LECO manages."""
+    applies: Callable[[str], bool] = looks_like_reasoning
+    """Which turns LECO manages, from the latest user message's text: ``False`` passes the model
+    call through untouched (no step format, no rethink). Default
+    :func:`graphs.leco.policy.looks_like_reasoning` ("how many...?" yes, "capital of France?"
+    no); ``lambda q: True`` for every turn."""
 
     def __post_init__(self) -> None:
         check_instance("leco", self.leco, LecoConfig, "pass a graphs.leco.LecoConfig(...)")
         check_instance("budget", self.budget, Budget, "pass a Budget(...)")
         check_choice("on_missing_logprobs", self.on_missing_logprobs, ("error", "passthrough"))
         check_bool("step_instruction", self.step_instruction)
+        if not callable(self.applies):
+            raise InvalidRequestError("applies", self.applies, "pass a function (question: str) -> bool")
 
 
 class LecoMiddleware(AgentMiddleware):
@@ -107,7 +119,7 @@ class LecoMiddleware(AgentMiddleware):
             ``LogprobModel`` or a spec such as ``"hf:default"``); ``None``: the agent's model.
     """
 
-    state_schema = LecoState
+    state_schema = LecoMiddlewareState
 
     def __init__(
         self, config: LecoMiddlewareConfig | None = None, *, logprob_model: Any = None, **overrides: Any
@@ -130,6 +142,9 @@ class LecoMiddleware(AgentMiddleware):
             base = request.system_message.text if request.system_message else ""
             step = self.config.leco.system_prompt
             over["system_message"] = SystemMessage(f"{base}\n\n{step}".strip())
+        settings = logprob_settings(over.get("model", request.model), request.model_settings or {})
+        if settings != (request.model_settings or {}):
+            over["model_settings"] = settings
         return request.override(**over) if over else request
 
     def _start(self, request: ModelRequest, handler: Any) -> tuple[AgentCalls, Any, dict[str, Any]]:
@@ -165,27 +180,54 @@ class LecoMiddleware(AgentMiddleware):
             **swap_final(extra, first, chosen),
         }
         final = with_cost(chosen, "leco", trace)
+        if self.config.budget.stream == "final":  # the vote's pick streams once chosen (drafts never)
+            stream_text(final.text, graph="leco", message_id=final.id)
         return ExtendedModelResponse(model_response=ModelResponse(result=[final], structured_response=None),
                                      command=update)
 
     def _missing(self, model: Any, response: ModelResponse) -> ModelResponse:
         if self.config.on_missing_logprobs == "error":
-            hint = LangChainModel(model).logprobs_hint if _is_chat(model) else "Use a model that returns logprobs."
+            hint = ChatModelAdapter(model).logprobs_hint if _is_chat(model) else "Use a model that returns logprobs."
             raise LogprobsUnavailableError(_name(model), hint)
         event("leco.passthrough", reason="no token logprobs in the reply", model=_name(model))
         msg = with_cost(first_ai(response), "leco", {"status": "passthrough", "reason": "no token logprobs"})  # type: ignore[arg-type]
         return ModelResponse(result=[msg], structured_response=response.structured_response)
 
     # -- hooks ------------------------------------------------------------------------------
+    def _applies(self, request: ModelRequest) -> bool:
+        question = next((text_of(m) for m in reversed(request.messages) if m.type == "human" and not is_ours(m)), "")
+        verdict = self.config.applies(question)
+        if not isinstance(verdict, bool):
+            raise InvalidRequestError("applies", verdict, "the predicate must return True or False")
+        return verdict
+
     def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Run the LECO loop around the model call (sync)."""
+        if not self._applies(request):
+            return handler(request)
         calls, loop, led = self._start(request, handler)
         return self._finish(request, calls, drive(loop, calls.call), led)
 
     async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Run the LECO loop around the model call (async)."""
+        if not self._applies(request):
+            return await handler(request)
         calls, loop, led = self._start(request, handler)
         return self._finish(request, calls, await adrive(loop, calls.acall), led)
+
+
+def logprob_settings(model: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` (a request's ``model_settings``) plus what makes ``model`` return token
+    logprobs, on the fields it declares (as :class:`~adapters.langchain.ChatModelAdapter`
+    does): ``logprobs=True`` and ``top_logprobs >= 1`` for OpenAI-compatible models (llama.cpp
+    returns no chat logprobs with ``top_logprobs=0``), ``response_logprobs=True`` for Google."""
+    fields = set(getattr(type(model), "model_fields", {}) or {})
+    if "response_logprobs" in fields:
+        return {**settings, "response_logprobs": True}
+    if "logprobs" in fields and "top_logprobs" in fields:
+        top = settings.get("top_logprobs") or getattr(model, "top_logprobs", None) or 0
+        return {**settings, "logprobs": True, "top_logprobs": max(1, int(top))}
+    return settings
 
 
 def _is_chat(model: Any) -> bool:

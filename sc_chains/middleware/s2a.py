@@ -1,11 +1,13 @@
 """``S2AMiddleware``: System 2 Attention before the model, as a drop-in ``create_agent`` middleware.
 
-Before each model call, every user turn not yet rewritten (the latest only, by default) is
-rewritten and read by S2A's one loop (:func:`graphs.s2a.loop.rewrite_loop`, which the graph
-drives too: the prompt, the parse with its explicit fallbacks, the composed text); the message
-keeps its id, so the conversation now holds the rewrite and the model sees it. The original, the raw rewrite, the parse status and the sentences removed stay in
-private state (``sc_chains_s2a``), go out as a ``s2a.rewrite`` custom stream event, and the cost
-of the rewrite calls is added to the final answer's ``usage_metadata`` after the agent finishes.
+Around each model call (``wrap_model_call``), every user turn not yet rewritten (the latest only,
+by default) is rewritten and read by S2A's one loop (:func:`graphs.s2a.loop.rewrite_loop`, which
+the graph drives too: the prompt, the parse with its explicit fallbacks, the composed text). Only
+what the model sees changes: the thread keeps what the user wrote, and every later model call of
+the conversation sees the stored rewrite again (no second rewrite call). The original, the raw
+rewrite, the parse status and the sentences removed stay in private state (``sc_chains_s2a``), go
+out as a ``s2a.rewrite`` custom stream event, and the cost of the rewrite calls is added to the
+final answer's ``usage_metadata`` after the agent finishes.
 """
 
 from __future__ import annotations
@@ -13,9 +15,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from langchain.agents.middleware.types import AgentMiddleware, AgentState, PrivateStateAttr
+from langchain.agents.middleware.types import (
+    AgentMiddleware,
+    AgentState,
+    ExtendedModelResponse,
+    ModelRequest,
+    ModelResponse,
+    PrivateStateAttr,
+)
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 from typing_extensions import NotRequired
 
 from graphs.loop import Loop
@@ -44,7 +54,7 @@ __all__ = ["S2AMiddleware", "S2AMiddlewareConfig"]
 KEY = "sc_chains_s2a"
 
 
-class S2AState(AgentState):
+class S2AMiddlewareState(AgentState):
     """The agent state plus S2A's private ledger (never in the agent's input or output)."""
 
     sc_chains_s2a: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
@@ -87,7 +97,7 @@ class S2AMiddleware(AgentMiddleware):
             those of its ``s2a`` config and ``budget`` (``stream=``, ``max_completion_tokens=``).
     """
 
-    state_schema = S2AState
+    state_schema = S2AMiddlewareState
 
     def __init__(self, model: Any, config: S2AMiddlewareConfig | None = None, **overrides: Any) -> None:
         super().__init__()
@@ -96,8 +106,7 @@ class S2AMiddleware(AgentMiddleware):
         self.tools = []
 
     # -- driving the one loop ------------------------------------------------------------------
-    def _targets(self, state: dict[str, Any], done: set[str]) -> list[BaseMessage]:
-        msgs = state.get("messages") or []
+    def _targets(self, msgs: list[BaseMessage], done: set[str]) -> list[BaseMessage]:
         humans = [i for i, m in enumerate(msgs) if isinstance(m, HumanMessage) and not is_ours(m)]
         if not humans:
             return []
@@ -107,27 +116,26 @@ class S2AMiddleware(AgentMiddleware):
             out += [m for m in msgs[humans[-1] + 1 :] if isinstance(m, ToolMessage)]
         return [m for m in out if m.id not in done and text_of(m).strip()]
 
-    def _rewrite(self, state: dict[str, Any]) -> Loop[dict[str, Any] | None]:
-        cfg = self.config
+    def _rewrite(self, request: ModelRequest) -> Loop[tuple[ModelRequest, dict[str, Any] | None]]:
+        """Rewrite the turns not rewritten yet; the request the model sees (every rewritten turn
+        replaced by its rewrite) and the private-state update. The thread is not changed."""
+        cfg, state = self.config, request.state
         led = ledger(state, KEY)
         rewrites = dict((state.get(KEY) or {}).get("rewrites") or {})
-        targets = self._targets(state, set(rewrites))
-        updated: list[BaseMessage] = []
+        targets = self._targets(list(request.messages), set(rewrites))
         for msg in targets:
             if budget_stop({**led, "corrections": 0}, cfg.budget):
                 event("s2a.skipped", message_id=msg.id, reason=MAX_COMPLETION_TOKENS)
                 break
+            kind = "tool" if isinstance(msg, ToolMessage) else "user"
             left = cfg.budget.allowance(led)["completion_tokens"]
-            record, cost = yield from rewrite_loop(
-                text_of(msg), cfg.s2a, max_tokens=left, message_id=msg.id,
-                kind="tool" if isinstance(msg, ToolMessage) else "user",
-            )
+            record, cost = yield from rewrite_loop(text_of(msg), cfg.s2a, max_tokens=left, message_id=msg.id, kind=kind)
             charge_cost(led, cost)
-            rewrites[msg.id] = {**record, "kind": "tool" if isinstance(msg, ToolMessage) else "user"}
-            updated.append(msg.model_copy(update={"content": record["prompt"]}))
-        if not targets:
-            return None
-        return {"messages": updated, KEY: {**led, "rewrites": rewrites, "reported": False}}
+            rewrites[msg.id] = {**record, "kind": kind}
+        seen = [m.model_copy(update={"content": rewrites[m.id]["prompt"]}) if m.id in rewrites else m
+                for m in request.messages]
+        update = {KEY: {**led, "rewrites": rewrites, "reported": False}} if targets else None
+        return request.override(messages=seen), update
 
     def _calls(self) -> AgentCalls:
         return AgentCalls("s2a", self.config.budget.stream, models={"model": self.model})
@@ -147,18 +155,25 @@ class S2AMiddleware(AgentMiddleware):
         return {"messages": [with_cost(last, "s2a", cost)], KEY: {**priv, "reported": True}}
 
     # -- hooks ------------------------------------------------------------------------------
-    def before_model(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
-        """Rewrite the user turns not yet rewritten (sync)."""
-        return drive(self._rewrite(dict(state)), self._calls().call)
+    def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
+        """Rewrite the turns not rewritten yet, then call the model on the rewritten view (sync)."""
+        seen, update = drive(self._rewrite(request), self._calls().call)
+        return _with_update(handler(seen), update)
 
-    async def abefore_model(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
-        """Rewrite the user turns not yet rewritten (async)."""
-        return await adrive(self._rewrite(dict(state)), self._calls().acall)
+    async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
+        """Rewrite the turns not rewritten yet, then call the model on the rewritten view (async)."""
+        seen, update = await adrive(self._rewrite(request), self._calls().acall)
+        return _with_update(await handler(seen), update)
 
-    def after_agent(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
+    def after_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Add the rewrite calls' cost to the final answer's usage."""
         return self._report(dict(state))
 
-    async def aafter_agent(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
+    async def aafter_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Async :meth:`after_agent` (no I/O)."""
         return self._report(dict(state))
+
+
+def _with_update(response: Any, update: dict[str, Any] | None) -> Any:
+    """The model's response, with S2A's private-state update when it rewrote something."""
+    return response if update is None else ExtendedModelResponse(model_response=response, command=Command(update=update))
