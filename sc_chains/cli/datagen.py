@@ -53,11 +53,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     p = kinds.add_parser("score", help=KINDS["score"])
-    _common(p)
-    p.add_argument("--alpha", type=float, default=10.0, help="progress bonus weight (default: %(default)s)")
     p.add_argument("--reward", choices=("answer_match", "program"), default="answer_match",
                    help="answer_match: the gold answer; program: the attempt's own Python, run in a sandbox, "
                         "prints its answer (runs model-written code; default: %(default)s)")
+    _common(p)
+    p.add_argument("--alpha", type=float, default=10.0, help="progress bonus weight (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=None, help="default: 0 for one sample, 0.7 for more")
     p = kinds.add_parser("self-reward", help=KINDS["self-reward"])
     _common(p)
