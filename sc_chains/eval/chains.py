@@ -135,6 +135,25 @@ async def run_critique(model: LogprobModel, problem: Problem, options: Mapping[s
     return result
 
 
+async def run_sc(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """Self-consistency: ``k`` sampled solutions in one batch, majority vote (``graphs.sc``)."""
+    return (await _graph("graphs.sc.create_sc_graph", model, problem, options))[0]
+
+
+async def run_critique_program(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """Critique-revise whose critic runs a program in the sandbox (opt-in: this chain runs
+    model-written code): revise only when the program's printed answer disagrees."""
+    from graphs.critique.program import ProgramCritic
+
+    result, state = await _graph("graphs.critique.create_critique_graph", model, problem, options,
+                                 critic=ProgramCritic())
+    first = _first_attempt(state)
+    result["answer_t1"] = first.get("answer")
+    result["correct_t1"] = check_answer(first.get("answer"), problem.answer)
+    result["response_t1"] = first.get("response") or ""
+    return result
+
+
 def _first_attempt(state: Mapping[str, Any]) -> dict[str, Any]:
     """The first draft of a critique state: ``{"answer", "response"}``."""
     if "attempt1_response" in state:
@@ -157,6 +176,9 @@ CHAINS: dict[str, Chain] = {
               cli=("sc_chains.cli.critique", {})),
         Chain("s2a+leco", "S2A with LECO as the answer step", run_s2a_leco,
               cli=("sc_chains.cli.s2a", {"answer": "leco"})),
+        Chain("sc", "self-consistency: k sampled solutions, majority vote", run_sc),
+        Chain("critique-program", "critique-revise with the sandboxed program critic (runs model code)",
+              run_critique_program, two_attempt=True),
     )
 }
 """Every chain by name, in report order."""
