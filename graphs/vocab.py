@@ -103,12 +103,13 @@ STOP_REASONS: tuple[str, ...] = StopReason.__args__  # type: ignore[attr-defined
 """Every stop reason, in one tuple."""
 
 # -- event names --------------------------------------------------------------------------------
-METHODS: tuple[str, ...] = ("leco", "s2a", "critique")
+METHODS: tuple[str, ...] = ("leco", "s2a", "critique", "sc")
 
 EVENTS: dict[str, tuple[str, ...]] = {
     "leco": ("draft", "cut", "rethink", "done", "passthrough"),
-    "s2a": ("rewrite", "skipped", "answer", "done"),
+    "s2a": ("rewrite", "skipped", "answer", "done", "filter"),
     "critique": ("draft", "critique", "review", "revise", "done"),
+    "sc": ("samples", "done"),
 }
 """The custom events each method sends (as ``<method>.<event>``)."""
 
@@ -198,6 +199,9 @@ class Attempt(TypedDict):
     finish_reason: str
     steps: list[StepScore]
     usage: Cost
+    cut: int | None
+    """Index (into the run's cuts) of the cut this attempt continues; ``None`` for the first.
+    With ``rethink_samples > 1`` several attempts continue the same cut."""
 
 
 class Cut(TypedDict):

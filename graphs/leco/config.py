@@ -10,7 +10,10 @@ from graphs.validate import Options, check_choice, check_int, check_number, chec
 from graphs.leco.policy import DEFAULT_SKIP_PHRASES
 from graphs.leco.prompts import SYSTEM_PROMPT
 
-__all__ = ["MAX_RETHINKS_LIMIT", "LecoConfig"]
+__all__ = ["MAX_RETHINKS_LIMIT", "MAX_RETHINK_SAMPLES", "LecoConfig"]
+
+MAX_RETHINK_SAMPLES = 16
+"""Hard ceiling on ``rethink_samples`` (continuations per cut, one batch)."""
 
 MAX_RETHINKS_LIMIT = 7
 """Hard ceiling on ``max_rethinks`` that no argument lifts (each rethink is one graph step, so
@@ -50,6 +53,12 @@ class LecoConfig(Options):
     continues the model's own prefix, so it often reproduces the original continuation and
     agrees at once (it differs only where the prefix re-tokenises differently); raise this to
     explore other continuations."""
+    rethink_samples: int = 1
+    """Continuations sampled at each cut (1..16): one request with ``n`` replies (the local
+    model decodes them as one batch; servers get ``n`` requests); every one is an attempt and
+    votes. ``> 1`` needs sampling: ``rethink_temperature > 0`` (or ``temperature > 0``). A round
+    of samples counts as one rethink; the next cut is on the round's plurality answer's first
+    sample, and two consecutive rounds agree when their plurality answers are equal."""
     seed: int | None = None
     """Sampling seed (rethink i uses ``seed + i``), for reproducible sampling."""
     first_weight: float = 1.5
@@ -77,6 +86,14 @@ class LecoConfig(Options):
         check_number("temperature", self.temperature, low=0, high=5, hint="; 0 is greedy")
         check_number("rethink_temperature", self.rethink_temperature, low=0, high=5, allow_none=True,
                      hint="; 0 is greedy")
+        check_int("rethink_samples", self.rethink_samples, minimum=1, maximum=MAX_RETHINK_SAMPLES,
+                  why=" (a hard ceiling: one batch per cut)")
+        rethink_temp = self.temperature if self.rethink_temperature is None else self.rethink_temperature
+        if self.rethink_samples > 1 and rethink_temp == 0:
+            raise InvalidRequestError(
+                "rethink_temperature", self.rethink_temperature,
+                f"rethink_samples={self.rethink_samples} needs sampling: pass rethink_temperature > 0, e.g. 0.7",
+            )
         check_number("first_weight", self.first_weight, low=0, low_open=True, hint=" (the reference: 1.5)")
         check_int("seed", self.seed, minimum=0, maximum=2**31 - 1, allow_none=True)
         if not isinstance(self.skip_phrases, tuple) or not all(isinstance(p, str) and p for p in self.skip_phrases):

@@ -35,7 +35,7 @@ from graphs.vocab import (
     zero_cost,
 )
 
-__all__ = ["LecoResult", "leco_loop"]
+__all__ = ["LecoResult", "attempt_summary", "leco_loop"]
 
 Path = Literal["prefill", "chat"]
 
@@ -62,14 +62,18 @@ class LecoResult(TypedDict):
 
 def leco_loop(cfg: LecoConfig, *, path: Path, allowance: Allowance | None = None) -> Loop[LecoResult]:
     """One LECO run. ``allowance``: what the caller still allows (corrections, completion
-    tokens); the run also stays within ``cfg.max_rethinks`` and ``cfg.max_completion_tokens``."""
+    tokens); the run also stays within ``cfg.max_rethinks`` and ``cfg.max_completion_tokens``.
+    With ``cfg.rethink_samples = n > 1`` each cut asks for ``n`` continuations in one call
+    (a round); every continuation is an attempt and votes."""
     allow = allowance or {"corrections": None, "completion_tokens": None}
     caps = [c for c in (cfg.max_completion_tokens, allow["completion_tokens"]) if c is not None]
     run = _Run(cfg, path, min(caps), allow["corrections"])
     gen = yield run.call("draft", prefix="")
-    early = run.take(gen, prefix="", seed="", attempt_path="initial")
+    run.charge(gen)
+    early = run.take(gen, prefix="", seed="", attempt_path="initial", cut=None)
     if early is not None:
         return early
+    run.rounds.append([0])
     yield Emit("leco.draft", run.attempt_event(0))
     while (stop := run.stop_reason()) is None:
         cut = run.choose_cut()
@@ -77,12 +81,17 @@ def leco_loop(cfg: LecoConfig, *, path: Path, allowance: Allowance | None = None
             stop = NO_CANDIDATE_STEP
             break
         yield Emit("leco.cut", run.cut_event(cut))
-        gen = yield run.call("rethink", prefix=cut["prefix"])
-        seed = run.label_seed(cut["prefix"], gen)
-        early = run.take(gen, prefix=cut["prefix"], seed=seed, attempt_path=path)
-        if early is not None:
-            return early
-        yield Emit("leco.rethink", run.attempt_event(len(run.attempts) - 1))
+        reply = yield run.call("rethink", prefix=cut["prefix"])
+        gens = list(reply) if isinstance(reply, (list, tuple)) else [reply]
+        run.charge(gens)
+        run.rounds.append([])
+        for gen in gens:
+            seed = run.label_seed(cut["prefix"], gen)
+            early = run.take(gen, prefix=cut["prefix"], seed=seed, attempt_path=path, cut=len(run.cuts) - 1)
+            if early is not None:
+                return early
+            run.rounds[-1].append(len(run.attempts) - 1)
+            yield Emit("leco.rethink", run.attempt_event(len(run.attempts) - 1))
     result = run.vote(stop)
     yield Emit("leco.done", _done_event(result))
     return result
@@ -95,15 +104,22 @@ class _Run:
         self.cfg, self.path, self.token_cap, self.corrections = cfg, path, token_cap, corrections
         self.attempts: list[Attempt] = []
         self.cuts: list[Cut] = []
+        self.rounds: list[list[int]] = []
+        """Attempt indices per round: ``[0]`` (the draft), then each cut's continuations."""
         self.cost: Cost = zero_cost()
+
+    def charge(self, gens: Any) -> None:
+        """Add what ``gens`` (one reply or a round of them) cost."""
+        self.cost = add_cost(self.cost, cost_of(gens))
 
     def call(self, role: str, *, prefix: str) -> ModelCall:
         cfg, n = self.cfg, len(self.attempts)
-        left = self.token_cap - self.cost["completion_tokens"]
+        replies = 1 if n == 0 else cfg.rethink_samples
+        left = (self.token_cap - self.cost["completion_tokens"]) // replies
         temp = cfg.temperature if n == 0 or cfg.rethink_temperature is None else cfg.rethink_temperature
         common: dict[str, Any] = dict(
             max_tokens=max(1, min(cfg.max_tokens, left)), temperature=temp, top_logprobs=cfg.k,
-            seed=None if cfg.seed is None else cfg.seed + n,
+            seed=None if cfg.seed is None else cfg.seed + n, n=replies,
         )
         if not prefix:
             return ModelCall(role, **common)
@@ -119,9 +135,10 @@ class _Run:
         seed = f"Step {policy.next_step_number(prefix)}:"
         return seed if not gen.text or gen.text[0].isspace() else seed + " "
 
-    def take(self, gen: Generation, *, prefix: str, seed: str, attempt_path: str) -> LecoResult | None:
-        """Record ``gen`` as an attempt; a result to return at once when LECO cannot go on."""
-        self.cost = add_cost(self.cost, cost_of(gen))
+    def take(self, gen: Generation, *, prefix: str, seed: str, attempt_path: str,
+             cut: int | None) -> LecoResult | None:
+        """Record ``gen`` (already charged) as an attempt; a result to return at once when LECO
+        cannot go on."""
         if gen.finish_reason == TOOL_CALLS:
             return self._early(TOOL_CALL)
         if gen.tokens is None or (gen.text and not gen.tokens):
@@ -136,7 +153,7 @@ class _Run:
         self.attempts.append({
             "index": len(self.attempts), "path": attempt_path, "prefix": prefix, "seed": seed,
             "text": gen.text, "response": response, "answer": policy.attempt_answer(response),
-            "finish_reason": gen.finish_reason, "steps": steps, "usage": cost_of(gen),  # type: ignore[typeddict-item]
+            "finish_reason": gen.finish_reason, "steps": steps, "usage": cost_of(gen), "cut": cut,  # type: ignore[typeddict-item]
         })
         return None
 
@@ -146,9 +163,14 @@ class _Run:
             return self._result(None, "", len(self.attempts), "passthrough", stop, {})
         return self.vote(stop)
 
+    def representative(self, members: list[int]) -> int:
+        """The attempt standing for a round: the first one with the round's plurality answer."""
+        return policy.round_representative([self.attempts[i]["answer"] for i in members], members)
+
     def stop_reason(self) -> StopReason | None:
-        rethinks = len(self.attempts) - 1
-        reason = policy.should_stop([a["answer"] for a in self.attempts], rethinks, self.cfg.max_rethinks)
+        rethinks = len(self.rounds) - 1
+        answers = [self.attempts[self.representative(r)]["answer"] for r in self.rounds]
+        reason = policy.should_stop(answers, rethinks, self.cfg.max_rethinks)
         if reason is None and self.corrections is not None and rethinks >= self.corrections:
             reason = MAX_CORRECTIONS
         if reason is None and self.cost["completion_tokens"] >= self.token_cap:
@@ -156,8 +178,9 @@ class _Run:
         return reason  # type: ignore[return-value]
 
     def choose_cut(self) -> Cut | None:
-        """The earlier of the two least confident new steps of the latest attempt."""
-        last = self.attempts[-1]
+        """The earlier of the two least confident new steps of the latest round's
+        representative attempt."""
+        last = self.attempts[self.representative(self.rounds[-1])]
         new = [s for s in last["steps"] if s["start"] >= len(last["prefix"])]
         offset = len(last["steps"]) - len(new)
         scores = [s["score"] if s["candidate"] else None for s in new]
@@ -209,11 +232,16 @@ class _Run:
         return {k: cut[k] for k in ("attempt", "step", "step_text", "score", "lowest", "prefix")}  # type: ignore[literal-required]
 
 
+def attempt_summary(result: LecoResult) -> list[dict[str, Any]]:
+    """Each attempt's answer and the step its cut was at (``None`` for the draft)."""
+    return [{"answer": a["answer"], "cut_step": None if a["cut"] is None else result["cuts"][a["cut"]]["step"]}
+            for a in result["attempts"]]
+
+
 def _done_event(result: LecoResult) -> dict[str, Any]:
     return {
         "answer": result["answer"], "status": result["status"], "stop_reason": result["stop_reason"],
         "vote": result["vote"], "attempt": result["chosen"],
-        "attempts": [{"answer": a["answer"], "cut_step": None if i == 0 else result["cuts"][i - 1]["step"]}
-                     for i, a in enumerate(result["attempts"])],
+        "attempts": attempt_summary(result),
         "cost": result["cost"],
     }

@@ -45,6 +45,7 @@ __all__ = [
     "attempt_answer",
     "looks_like_reasoning",
     "next_step_number",
+    "round_representative",
     "score_steps",
     "should_stop",
     "split_steps",
@@ -210,6 +211,25 @@ def weighted_vote(
         return None, {}
     winner = max(weights, key=lambda k: (weights[k], last_seen[k]))
     return winner, weights
+
+
+def round_representative(answers: Sequence[str | None], members: Sequence[int]) -> int:
+    """The member standing for a round of sampled continuations: the first whose answer is the
+    round's plurality (equal weights; ties go to the answer seen first); the first member when
+    no sample has an answer. ``answers[i]`` is the answer of ``members[i]``."""
+    counts: list[tuple[str, int, int]] = []  # (answer, count, first position)
+    for i, a in enumerate(answers):
+        if a is None:
+            continue
+        j = next((j for j, c in enumerate(counts) if answers_equal(c[0], a)), None)
+        if j is None:
+            counts.append((a, 1, i))
+        else:
+            counts[j] = (counts[j][0], counts[j][1] + 1, counts[j][2])
+    if not counts:
+        return members[0]
+    best = min(counts, key=lambda c: (-c[1], c[2]))
+    return members[best[2]]
 
 
 def next_step_number(prefix: str) -> int:

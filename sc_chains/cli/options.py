@@ -103,6 +103,18 @@ def _leco(opts: Mapping[str, Any], _mode: str) -> None:
     LecoConfig.from_options(dict(opts))
 
 
+def _leco_vote(opts: Mapping[str, Any], _mode: str) -> None:
+    from sc_chains.eval.chains import LECO_VOTE
+
+    _leco({**LECO_VOTE, **dict(opts)}, _mode)
+
+
+def _sc(opts: Mapping[str, Any], _mode: str) -> None:
+    from graphs.sc.config import ScConfig
+
+    ScConfig.from_options(dict(opts))
+
+
 def _s2a(opts: Mapping[str, Any], _mode: str) -> None:
     from graphs.s2a.config import S2AConfig
 
@@ -139,6 +151,9 @@ _VALIDATORS: dict[str, tuple[Callable[[], list[str]], Callable[[Mapping[str, Any
     "s2a": (_config_keys("graphs.s2a.config.S2AConfig"), _s2a),
     "s2a+leco": (lambda: [*_config_keys("graphs.s2a.config.S2AConfig")(), "leco"], _s2a_leco),
     "critique": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
+    "leco-vote": (_config_keys("graphs.leco.config.LecoConfig"), _leco_vote),
+    "sc": (_config_keys("graphs.sc.config.ScConfig"), _sc),
+    "critique-program": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
 }
 CHAIN_KEYS = _VALIDATORS
 """Chain name -> (valid keys, validator) for the chains whose options the CLI checks."""

@@ -115,6 +115,16 @@ async def run_leco(model: LogprobModel, problem: Problem, options: Mapping[str, 
     return (await _graph("graphs.leco.create_leco_graph", model, problem, options))[0]
 
 
+LECO_VOTE = {"rethink_samples": 4, "rethink_temperature": 0.7, "max_rethinks": 1, "seed": 0}
+"""The ``leco-vote`` chain's LECO settings: one cut, 4 sampled continuations of the kept prefix
+(one batch), all voting with the draft (weight ``first_weight``)."""
+
+
+async def run_leco_vote(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """LECO with sampled rethinks: k continuations of the kept prefix in one batch, every one votes."""
+    return (await _graph("graphs.leco.create_leco_graph", model, problem, {**LECO_VOTE, **options}))[0]
+
+
 async def run_s2a_leco(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
     """S2A whose answer step is the LECO graph (LECO overrides under ``options["leco"]``)."""
     from graphs.leco import create_leco_graph
@@ -177,6 +187,8 @@ CHAINS: dict[str, Chain] = {
         Chain("s2a+leco", "S2A with LECO as the answer step", run_s2a_leco,
               cli=("sc_chains.cli.s2a", {"answer": "leco"})),
         Chain("sc", "self-consistency: k sampled solutions, majority vote", run_sc),
+        Chain("leco-vote", "LECO with k sampled continuations of the kept prefix, all voting", run_leco_vote,
+              cli=("sc_chains.cli.leco", dict(LECO_VOTE))),
         Chain("critique-program", "critique-revise with the sandboxed program critic (runs model code)",
               run_critique_program, two_attempt=True),
     )

@@ -38,7 +38,7 @@ from typing_extensions import NotRequired
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
 from adapters.langchain import ChatModelAdapter
 from graphs.leco.config import LecoConfig
-from graphs.leco.loop import LecoResult, leco_loop
+from graphs.leco.loop import LecoResult, attempt_summary, leco_loop
 from graphs.leco.policy import looks_like_reasoning
 from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_choice, check_instance
@@ -100,6 +100,12 @@ class LecoMiddlewareConfig(Options):
     def __post_init__(self) -> None:
         check_instance("leco", self.leco, LecoConfig, "pass a graphs.leco.LecoConfig(...)")
         check_instance("budget", self.budget, Budget, "pass a Budget(...)")
+        if self.leco.rethink_samples != 1:
+            raise InvalidRequestError(
+                "rethink_samples", self.leco.rethink_samples,
+                "the middleware runs one chat call at a time with the agent's own sampling settings; "
+                "use rethink_samples=1 here, or create_leco_graph(..., rethink_samples=n) for sampled rethinks",
+            )
         check_choice("on_missing_logprobs", self.on_missing_logprobs, ("error", "passthrough"))
         check_bool("step_instruction", self.step_instruction)
         if not callable(self.applies):
@@ -193,8 +199,7 @@ class LecoMiddleware(AgentMiddleware):
         trace = {
             "status": result["status"], "stop_reason": result["stop_reason"], "answer": result["answer"],
             "votes": result["vote"], "cost": cost,
-            "attempts": [{"answer": a["answer"], "cut_step": None if i == 0 else result["cuts"][i - 1]["step"]}
-                         for i, a in enumerate(result["attempts"])],
+            "attempts": attempt_summary(result),
             **swap_final(extra, first, chosen),
         }
         final = with_cost(chosen, "leco", trace)
