@@ -71,7 +71,8 @@ StopReason = Literal[
     "done",
 ]
 AGREEMENT: StopReason = "agreement"
-"""LECO: two consecutive attempts gave the same answer."""
+"""LECO: two consecutive attempts gave the same answer. Critique: the disagreement gate's second
+sample agreed with the draft (or gave no answer), so the draft is kept."""
 MAX_RETHINKS: StopReason = "max_rethinks"
 """LECO: ``max_rethinks`` regenerations ran in this run."""
 MAX_CORRECTIONS: StopReason = "max_corrections"
@@ -108,7 +109,7 @@ METHODS: tuple[str, ...] = ("leco", "s2a", "critique", "sc")
 EVENTS: dict[str, tuple[str, ...]] = {
     "leco": ("draft", "cut", "rethink", "done", "passthrough"),
     "s2a": ("rewrite", "skipped", "answer", "done", "filter"),
-    "critique": ("draft", "critique", "review", "revise", "done"),
+    "critique": ("draft", "gate", "critique", "review", "revise", "done"),
     "sc": ("samples", "done"),
 }
 """The custom events each method sends (as ``<method>.<event>``)."""

@@ -34,7 +34,7 @@ def test_self_refine_stops_when_feedback_approves_with_exact_prompts() -> None:
         ["3 + 4 = 8. The answer is 8.", "3 + 4 is 7, not 8.\nVerdict: incorrect",
          "3 + 4 = 7. The answer is 7.", "Correct.\nVerdict: correct"]
     )
-    out = create_critique_graph(fake).invoke({"question": Q})
+    out = create_critique_graph(fake, critic="self").invoke({"question": Q})
     assert out["stop_reason"] == "approved"
     assert out["answer"] == "7" and out["response"] == "3 + 4 = 7. The answer is 7."
     assert [t["answer"] for t in out["turns"]] == ["8", "7"]
@@ -62,7 +62,7 @@ def test_self_refine_history_grows_and_max_turns_bounds_the_loop() -> None:
     for i, d in enumerate(drafts):
         script += [d, f"Problem {i}. Verdict: incorrect"]
     fake = FakeLogprobModel(script)
-    out = create_critique_graph(fake).invoke({"question": Q})
+    out = create_critique_graph(fake, critic="self").invoke({"question": Q})
     assert out["stop_reason"] == "max_turns"
     assert len(out["turns"]) == 4 and out["usage"]["calls"] == 7  # the last draft is not critiqued
     last_revise = msgs(fake.calls[6])
@@ -73,10 +73,10 @@ def test_self_refine_history_grows_and_max_turns_bounds_the_loop() -> None:
 
 def test_max_turns_counts_revisions() -> None:
     fake = FakeLogprobModel(["The answer is 8.", "Verdict: incorrect", "Now the answer is 7."])
-    out = create_critique_graph(fake, max_turns=1).invoke({"question": Q})
+    out = create_critique_graph(fake, critic="self", max_turns=1).invoke({"question": Q})
     assert out["stop_reason"] == "max_turns" and len(out["turns"]) == 2 and len(fake.calls) == 3
     fake = FakeLogprobModel(["The answer is 8."])
-    out = create_critique_graph(fake, max_turns=0).invoke({"question": Q})
+    out = create_critique_graph(fake, critic="self", max_turns=0).invoke({"question": Q})
     assert out["stop_reason"] == "max_turns" and len(fake.calls) == 1
 
 
@@ -85,7 +85,7 @@ def test_rci_uses_its_two_prompts_and_never_approves_itself() -> None:
         ["The answer is 8.", "Verdict: correct", "I recounted: the answer is 7.", "Fine.",
          "Final check done, the answer is 7 apples."]
     )
-    out = create_critique_graph(fake, mode="rci").invoke({"question": Q})
+    out = create_critique_graph(fake, critic="self", mode="rci").invoke({"question": Q})
     assert msgs(fake.calls[1]) == [("user", FIRST), ("assistant", "The answer is 8."), ("user", RCI_REVIEW)]
     assert msgs(fake.calls[2]) == [
         ("user", FIRST), ("assistant", "The answer is 8."), ("user", RCI_REVIEW),
@@ -97,7 +97,7 @@ def test_rci_uses_its_two_prompts_and_never_approves_itself() -> None:
 
 def test_score_two_attempt_protocol() -> None:
     fake = FakeLogprobModel(["3 + 4 = 8. The answer is 8.", "Let me redo it: 3 + 4 = 7. The answer is 7."])
-    out = create_critique_graph(fake, mode="score").invoke({"question": Q})
+    out = create_critique_graph(fake, critic="self", mode="score").invoke({"question": Q})
     assert len(fake.calls) == 2
     assert msgs(fake.calls[1]) == [
         ("user", FIRST), ("assistant", "3 + 4 = 8. The answer is 8."), ("user", SCORE_INSTRUCTION)
@@ -110,7 +110,7 @@ def test_score_two_attempt_protocol() -> None:
 
 def test_collapse_stops_when_the_revision_does_not_change() -> None:
     fake = FakeLogprobModel(["The answer is 8.", "Verdict: incorrect", "The  answer is 8."])
-    out = create_critique_graph(fake).invoke({"question": Q})
+    out = create_critique_graph(fake, critic="self").invoke({"question": Q})
     assert out["stop_reason"] == "collapse" and out["turns"][1]["edit_distance"] == 0.0
     assert len(fake.calls) == 3
 
@@ -118,7 +118,7 @@ def test_collapse_stops_when_the_revision_does_not_change() -> None:
 @pytest.mark.parametrize(("logprob", "reason", "calls"), [(-0.01, "confident", 1), (-1.0, "max_turns", 2)])
 def test_confidence_gate(logprob: float, reason: str, calls: int) -> None:
     fake = FakeLogprobModel([FakeReply("The answer is 8.", logprob=logprob), "Redo: the answer is 7."])
-    out = create_critique_graph(fake, mode="score", confidence_threshold=0.9).invoke({"question": Q})
+    out = create_critique_graph(fake, critic="self", mode="score", confidence_threshold=0.9).invoke({"question": Q})
     assert out["stop_reason"] == reason and len(fake.calls) == calls
     assert out["turns"][0]["confidence"] == pytest.approx(2.718281828 ** logprob)
     if reason == "confident":  # a confident draft keeps its answer: attempt 2 is attempt 1
@@ -133,12 +133,12 @@ def test_confidence_gate(logprob: float, reason: str, calls: int) -> None:
 def test_completion_token_budget_stops_the_loop(budget: int, calls: int, reason: str) -> None:
     # generated tokens only (fake word tokens): draft 4, critique 2, revision 4, critique 2
     fake = FakeLogprobModel(["The answer is 8.", "Verdict: incorrect", "The answer is 7.", "Verdict: correct"])
-    out = create_critique_graph(fake, max_completion_tokens=budget).invoke({"question": Q})
+    out = create_critique_graph(fake, critic="self", max_completion_tokens=budget).invoke({"question": Q})
     assert len(fake.calls) == calls and out["stop_reason"] == reason
     if reason == "max_completion_tokens":  # prompt tokens, far over the budget, never counted
         assert out["usage"]["completion_tokens"] >= budget and out["usage"]["prompt_tokens"] > 3 * budget
     with pytest.raises(InvalidRequestError, match="max_completion_tokens"):
-        create_critique_graph(fake, token_budget=budget)  # the old name is gone (it counted prompts too)
+        create_critique_graph(fake, critic="self", token_budget=budget)  # the old name is gone (it counted prompts too)
 
 
 def test_answer_match_verifier_critic_stops_on_the_gold_answer() -> None:
@@ -187,7 +187,7 @@ def test_judge_critic_approves_at_threshold() -> None:
 
 def _hitl(fake):
     return create_critique_graph(
-        fake, mode="rci", interrupt_before_revise=True, checkpointer=InMemorySaver()
+        fake, critic="self", mode="rci", interrupt_before_revise=True, checkpointer=InMemorySaver()
     )
 
 
@@ -238,18 +238,18 @@ def test_hitl_rejects_a_bad_resume_and_needs_a_checkpointer() -> None:
     with pytest.raises(InvalidRequestError, match="resume"):
         graph.invoke(Command(resume="sixth"), cfg)
     with pytest.raises(InvalidRequestError):
-        create_critique_graph(FakeLogprobModel(), interrupt_before_revise=True)
+        create_critique_graph(FakeLogprobModel(), critic="self", interrupt_before_revise=True)
 
 
 def test_invalid_setups() -> None:
     with pytest.raises(InvalidRequestError):
         create_critique_graph(FakeLogprobModel(), mode="score", critic=answer_match_verifier)
     with pytest.raises(InvalidRequestError):
-        create_critique_graph(FakeLogprobModel(["x"])).invoke({"question": "  "})
+        create_critique_graph(FakeLogprobModel(["x"]), critic="self").invoke({"question": "  "})
     with pytest.raises(InvalidRequestError):
         create_critique_graph(FakeLogprobModel(), critic=42)
     with pytest.raises(InvalidRequestError):
-        create_critique_graph(FakeLogprobModel(), max_turn=3)  # a typo is a typed error
+        create_critique_graph(FakeLogprobModel(), critic="self", max_turn=3)  # a typo is a typed error
     with pytest.raises(InvalidRequestError, match="question, response, reference"):
         create_critique_graph(FakeLogprobModel(), critic=lambda response: True)  # checked up front
     says_no = create_critique_graph(FakeLogprobModel(["The answer is 8."]), critic=lambda q, r, ref: "no")
@@ -261,10 +261,10 @@ SCRIPT = ["The answer is 8.", "Verdict: incorrect", "Now: the answer is 7.", "Ve
 
 
 async def test_async_equals_sync() -> None:
-    sync = create_critique_graph(FakeLogprobModel(SCRIPT)).invoke({"question": Q})
+    sync = create_critique_graph(FakeLogprobModel(SCRIPT), critic="self").invoke({"question": Q})
     fake = FakeLogprobModel(SCRIPT)
     events = []
-    graph = create_critique_graph(fake)
+    graph = create_critique_graph(fake, critic="self")
     async for mode, chunk in graph.astream({"question": Q}, stream_mode=["custom", "values"]):
         if mode == "custom":
             events.append(chunk["event"])
@@ -275,7 +275,7 @@ async def test_async_equals_sync() -> None:
 
 
 def test_stream_and_checkpointer_sync() -> None:
-    graph = create_critique_graph(FakeLogprobModel(SCRIPT), checkpointer=InMemorySaver())
+    graph = create_critique_graph(FakeLogprobModel(SCRIPT), critic="self", checkpointer=InMemorySaver())
     cfg = {"configurable": {"thread_id": "t"}}
     events = [e for e in graph.stream({"question": Q}, cfg, stream_mode="custom")]
     assert [e["event"] for e in events].count("critique.revise") == 1
@@ -297,7 +297,7 @@ def tiny():
 
 @pytest.mark.parametrize("mode", ["self-refine", "rci", "score"])
 def test_tiny_random_end_to_end(tiny, mode: str) -> None:
-    graph = create_critique_graph(tiny, mode=mode, max_tokens=12, critique_max_tokens=8)
+    graph = create_critique_graph(tiny, critic="self", mode=mode, max_tokens=12, critique_max_tokens=8)
     out = graph.invoke({"question": "What is 2 + 3?"})
     json.dumps(out)
     assert out["stop_reason"] in ("approved", "max_turns", "collapse", "max_completion_tokens", "echo")
@@ -310,7 +310,7 @@ def test_tiny_random_end_to_end(tiny, mode: str) -> None:
 
 
 async def test_tiny_random_async_equals_sync_greedy(tiny) -> None:
-    graph = create_critique_graph(tiny, mode="score", max_tokens=12)
+    graph = create_critique_graph(tiny, critic="self", mode="score", max_tokens=12)
     a, s = await graph.ainvoke({"question": "2 + 2?"}), graph.invoke({"question": "2 + 2?"})
     assert [t["text"] for t in a["turns"]] == [t["text"] for t in s["turns"]]
     assert a["stop_reason"] == s["stop_reason"]
@@ -324,9 +324,9 @@ async def test_tiny_random_async_equals_sync_greedy(tiny) -> None:
 
 def test_tiny_random_confidence_gate_at_one_and_tiny_threshold(tiny) -> None:
     # a threshold of 1e-6 gates every draft (stops as "confident"); 1.0 never does
-    low = create_critique_graph(tiny, mode="score", max_tokens=8, confidence_threshold=1e-6)
+    low = create_critique_graph(tiny, critic="self", mode="score", max_tokens=8, confidence_threshold=1e-6)
     assert low.invoke({"question": "2 + 2?"})["stop_reason"] == "confident"
-    high = create_critique_graph(tiny, mode="score", max_tokens=8, confidence_threshold=1.0)
+    high = create_critique_graph(tiny, critic="self", mode="score", max_tokens=8, confidence_threshold=1.0)
     assert high.invoke({"question": "2 + 2?"})["stop_reason"] in ("max_turns", "collapse")
 
 
@@ -334,11 +334,11 @@ def test_tiny_random_confidence_gate_at_one_and_tiny_threshold(tiny) -> None:
 def test_smollm2_score_and_self_refine_end_to_end() -> None:
     from sc_chains.critique import run_critique
 
-    out = run_critique("What is 12 + 30?", model="hf:default", mode="score", max_tokens=96)
+    out = run_critique("What is 12 + 30?", model="hf:default", mode="score", max_tokens=96, critic="self")
     assert len(out["turns"]) in (1, 2) and out["attempt1_response"]
     assert out["stop_reason"] in ("max_turns", "collapse")
     refine = run_critique("What is 12 + 30?", model="hf:default", max_turns=1, max_tokens=96,
-                          critique_max_tokens=64)
+                          critique_max_tokens=64, critic="self")
     assert refine["stop_reason"] in ("approved", "max_turns", "collapse", "echo")
     assert refine["usage"]["calls"] >= 2
 
@@ -349,7 +349,7 @@ def test_cli_run_and_render() -> None:
     from sc_chains.cli.critique import cli_render, cli_run
 
     fake = FakeLogprobModel([FakeReply("The answer is 8.", logprob=-0.5), "Redo: the answer is 7."])
-    result = cli_run(Q, fake, {"mode": "score", "max_tokens": 64})
+    result = cli_run(Q, fake, {"mode": "score", "max_tokens": 64, "critic": "self"})
     json.dumps(result)
     assert result["model"] == "fake-logprob-model" and result["stop_reason"] == "max_turns"
     console = Console(record=True, width=120)
@@ -360,7 +360,7 @@ def test_cli_run_and_render() -> None:
     with pytest.raises(InvalidRequestError):
         cli_run(Q, fake, {"max_rethinks": 2})
     critic_fake = FakeLogprobModel(["The answer is 8.", "Verdict: correct"])
-    cli_run(Q, critic_fake, {"max_tokens": 7})
+    cli_run(Q, critic_fake, {"max_tokens": 7, "critic": "self"})
     assert [c.max_tokens for c in critic_fake.calls] == [7, 7]  # --max-tokens applies to critiques too
 
 
@@ -375,7 +375,7 @@ def test_lcel_chain_pauses_for_review_and_resumes(kind: str) -> None:
     chat = FakeLogprobChatModel(
         replies=["The answer is 8.", "Off by one.\nVerdict: incorrect", "The answer is 7.", "Verdict: correct"]
     )
-    chain = critique_chain(chat, interrupt_before_revise=True, checkpointer=InMemorySaver())
+    chain = critique_chain(chat, critic="self", interrupt_before_revise=True, checkpointer=InMemorySaver())
     cfg = {"configurable": {"thread_id": kind}}
     first = chain.invoke(Q, cfg)
     pending = first["__interrupt__"][0].value  # the pause, not the unreviewed draft as an answer
@@ -395,13 +395,13 @@ def test_stream_policies_in_messages_mode() -> None:
     from test_graph_streaming import StreamingFake
 
     script = ["3 + 4 = 7. The answer is 7.", "Right.\nVerdict: correct"]
-    chunks = list(create_critique_graph(StreamingFake(script)).stream({"question": Q}, stream_mode="messages"))
+    chunks = list(create_critique_graph(StreamingFake(script), critic="self").stream({"question": Q}, stream_mode="messages"))
     texts = [c[0].text for c in chunks if c[0].text]
     assert len(texts) > 5 and "".join(texts) == script[0]
     assert all("sc_chains:critique-self-refine:draft" in c[1]["tags"] for c in chunks)
-    every = create_critique_graph(StreamingFake(script), stream="all").stream({"question": Q}, stream_mode="messages")
+    every = create_critique_graph(StreamingFake(script), critic="self", stream="all").stream({"question": Q}, stream_mode="messages")
     assert "".join(c[0].text for c in every) == script[0] + script[1]
-    quiet = create_critique_graph(StreamingFake(script), stream="none")
+    quiet = create_critique_graph(StreamingFake(script), critic="self", stream="none")
     assert list(quiet.stream({"question": Q}, stream_mode="messages")) == []
 
 
@@ -409,7 +409,7 @@ def test_history_reaches_the_draft_critique_and_revision() -> None:
     fake = FakeLogprobModel(["The answer is 8.", "Verdict: incorrect", "The answer is 7.", "Verdict: correct"])
     history = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                {"role": "assistant", "content": "Hello!"}]
-    graph = create_critique_graph(fake, system_prompt="Check your sums.", checkpointer=InMemorySaver())
+    graph = create_critique_graph(fake, critic="self", system_prompt="Check your sums.", checkpointer=InMemorySaver())
     cfg = {"configurable": {"thread_id": "h"}}
     graph.invoke({"question": Q, "history": history}, cfg)
     head = [("system", "Be brief.\n\nCheck your sums."), ("user", "Hi"), ("assistant", "Hello!"), ("user", FIRST)]

@@ -54,10 +54,10 @@ def test_graph_and_middleware_run_the_same_loop(case: str, mode: str) -> None:
     """One scripted model through the graph and through the middleware in a real agent: the
     same drafts, critiques, stop reasons, answers and cost records."""
     graph_model = FakeLogprobModel(SCRIPTS[case])
-    state = create_critique_graph(graph_model, mode=mode, max_completion_tokens=None).invoke({"question": Q})
+    state = create_critique_graph(graph_model, critic="self", mode=mode, max_completion_tokens=None).invoke({"question": Q})
     agent_model = FakeLogprobModel(SCRIPTS[case])
     chat = ChatLogprobModel(agent_model, max_tokens=512)
-    mw = CritiqueReviseMiddleware(mode=mode, max_corrections=MAX_REVISIONS, max_completion_tokens=None)
+    mw = CritiqueReviseMiddleware("self", mode=mode, max_corrections=MAX_REVISIONS, max_completion_tokens=None)
     out = create_agent(chat, middleware=[mw]).invoke(user(FIRST))
     trace = _trace(out)
     assert [r.messages for r in agent_model.calls] == [r.messages for r in graph_model.calls]
@@ -78,7 +78,7 @@ def test_visible_self_refine_makes_the_same_run_as_the_graph(case: str) -> None:
     """Visible mode: the drafts and feedback are conversation turns, and the model sees exactly
     the graph's self-refine history; the thread's messages account for every token."""
     graph_model = FakeLogprobModel(SCRIPTS[case])
-    state = create_critique_graph(graph_model, max_completion_tokens=None).invoke({"question": Q})
+    state = create_critique_graph(graph_model, critic="self", max_completion_tokens=None).invoke({"question": Q})
     agent_model = FakeLogprobModel(SCRIPTS[case])
     chat = ChatLogprobModel(agent_model, max_tokens=512)
     mw = CritiqueReviseMiddleware(chat, visible=True, max_corrections=MAX_REVISIONS, max_completion_tokens=None)
@@ -245,7 +245,7 @@ def test_verifier_results_are_validated() -> None:
 
 def test_self_critique_by_the_agents_model_and_option_errors() -> None:
     model = FakeLogprobChatModel(replies=["The answer is 7.", "Verdict: correct"])
-    out = create_agent(model, middleware=[CritiqueReviseMiddleware()]).invoke(user())
+    out = create_agent(model, middleware=[CritiqueReviseMiddleware("self")]).invoke(user())
     assert _final(out).content == "The answer is 7." and len(model.calls) == 2
     with pytest.raises(InvalidRequestError, match="visible mode needs a critic"):
         CritiqueReviseMiddleware(visible=True)

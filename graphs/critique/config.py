@@ -9,7 +9,10 @@ from adapters.errors import InvalidRequestError
 from graphs.critique.prompts import SELF_REFINE_FEEDBACK, SELF_REFINE_REFINE
 from graphs.validate import Options, check_bool, check_choice, check_int, check_number, check_str
 
-__all__ = ["MAX_REVISIONS", "MODES", "CritiqueConfig", "Mode"]
+__all__ = ["GATES", "MAX_REVISIONS", "MODES", "CritiqueConfig", "Gate", "Mode"]
+
+Gate = Literal["auto", "disagreement", "off"]
+GATES: tuple[str, ...] = ("auto", "disagreement", "off")
 
 Mode = Literal["self-refine", "rci", "score"]
 MODES: tuple[str, ...] = ("self-refine", "rci", "score")
@@ -41,6 +44,18 @@ class CritiqueConfig(Options):
     """Confidence gate: revise only when the draft's mean token probability is below this, so a
     confident draft is not talked out of its answer (stop reason ``"confident"``). ``None``
     disables; a draft without logprobs is never gated."""
+    gate: Gate = "auto"
+    """Do no harm by default: intrinsic critique (the drafting model judging itself, no external
+    signal) breaks about as many right answers as it fixes on small models, so it runs only when
+    the draft is in doubt. ``"disagreement"``: after the first draft, sample one more solution
+    (``gate_temperature``; from the critic's model, the drafting model by default); if its answer
+    agrees with the draft's (or it has none), keep the draft (stop reason ``"agreement"``), else
+    critique and revise as usual. ``"auto"`` (default): the gate runs when the critic is the
+    default one (``critic=None``), not with an external signal (a verifier, the program critic,
+    a judge, another model) nor with an explicit ``critic="self"`` (the old, ungated intrinsic
+    critique). ``"off"``: never."""
+    gate_temperature: float = 0.7
+    """Sampling temperature of the gate's second solution, in (0, 2]."""
     max_tokens: int = 512
     """Most tokens per draft (graphs; in the middleware the agent's model decides)."""
     critique_max_tokens: int = 384
@@ -74,6 +89,9 @@ class CritiqueConfig(Options):
             raise InvalidRequestError(
                 "max_turns", self.max_turns, "score mode is the two-attempt protocol (one revise turn); leave max_turns=None"
             )
+        check_choice("gate", self.gate, GATES)
+        check_number("gate_temperature", self.gate_temperature, low=0, high=2, low_open=True,
+                     hint="; the gate compares with a *sampled* second solution")
         check_number("collapse_threshold", self.collapse_threshold, low=0, high=1)
         check_number("confidence_threshold", self.confidence_threshold, low=0, high=1, low_open=True,
                      allow_none=True, hint=", e.g. 0.9, or None")

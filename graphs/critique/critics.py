@@ -37,6 +37,7 @@ __all__ = [
     "VerifierCritic",
     "answer_match_verifier",
     "make_critic",
+    "uses_gate",
 ]
 
 Verifier = Callable[[str, str, "str | None"], Any]
@@ -187,7 +188,8 @@ class InstructionCritic:
 
 
 def make_critic(critic: Any, config: CritiqueConfig, *, chat: Callable[[Any], Any] | None = None) -> Critic:
-    """The critic for ``critic``: ``None``/``"self"`` (the drafting model), a :class:`Critic`,
+    """The critic for ``critic``: ``None``/``"self"`` (the drafting model; ``None`` is gated,
+    see :func:`uses_gate`), a :class:`Critic`,
     a :class:`~graphs.judge.Judge`, a model spec or :class:`LogprobModel` (another model), or a
     verifier function. ``chat``: how a driver turns a chat model into its critic model (the
     middleware keeps LangChain chat models as they are; graphs resolve to a ``LogprobModel``)."""
@@ -199,6 +201,10 @@ def make_critic(critic: Any, config: CritiqueConfig, *, chat: Callable[[Any], An
         return InstructionCritic()
     if critic is None or (isinstance(critic, str) and critic == "self"):
         return ModelCritic(None, config)
+    if isinstance(critic, str) and critic == "program":
+        from graphs.critique.program import ProgramCritic
+
+        return ProgramCritic()
     if isinstance(critic, Judge):
         return JudgeCritic(critic, config.judge_threshold)
     if isinstance(critic, Critic):
@@ -208,5 +214,14 @@ def make_critic(critic: Any, config: CritiqueConfig, *, chat: Callable[[Any], An
     if callable(critic):
         return VerifierCritic(critic)
     raise InvalidRequestError(
-        "critic", critic, "pass None (same model), a model spec, a LogprobModel, a chat model, a Judge, or a verifier function"
+        "critic", critic, "pass None (same model, gated), 'self', 'program', a model spec, a LogprobModel, a chat model, a Judge, or a verifier function"
     )
+
+
+def uses_gate(critic: Any, config: CritiqueConfig) -> bool:
+    """Whether the disagreement gate runs (see :attr:`CritiqueConfig.gate`): always with
+    ``gate="disagreement"``, never with ``"off"``; with ``"auto"`` only for the default critic
+    (``critic=None``: intrinsic critique by the drafting model, no external signal)."""
+    if config.gate == "auto":
+        return critic is None
+    return config.gate == "disagreement"

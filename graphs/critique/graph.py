@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypedDict
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
 from graphs.critique.config import CritiqueConfig
-from graphs.critique.critics import make_critic
+from graphs.critique.critics import make_critic, uses_gate
 from graphs.critique.loop import CritiqueResult, critique_loop
 from graphs.critique.prompts import draft_messages
 from graphs.driver import build_loop_graph, record_replies
@@ -25,7 +25,7 @@ __all__ = ["CritiqueInput", "CritiqueState", "create_critique_graph"]
 
 _OUTPUT_KEYS = (
     "turns", "final", "response", "answer", "usage", "stop_reason", "mode",
-    "attempt1_response", "attempt1_answer", "attempt2_response", "attempt2_answer", "edit_distance",
+    "attempt1_response", "attempt1_answer", "attempt2_response", "attempt2_answer", "edit_distance", "gate",
 )
 
 
@@ -60,6 +60,7 @@ class CritiqueState(CritiqueInput, total=False):
     attempt2_response: str
     attempt2_answer: str | None
     edit_distance: float | None
+    gate: dict[str, Any] | None
 
 
 def create_critique_graph(
@@ -76,7 +77,10 @@ def create_critique_graph(
     Args:
         model: the drafting model (anything :func:`adapters.specs.resolve_model` accepts).
         config: a :class:`CritiqueConfig`; ``overrides`` (its field names) replace its fields.
-        critic: ``None`` (the same model critiques), another model spec / ``LogprobModel``, a
+        critic: ``None`` (the default: the same model critiques, behind the disagreement gate,
+            see :attr:`CritiqueConfig.gate`), ``"self"`` (the same model, ungated: the old
+            intrinsic critique), ``"program"`` (:class:`~graphs.critique.program.ProgramCritic`,
+            runs model-written code in the sandbox), another model spec / ``LogprobModel``, a
             :class:`~graphs.judge.Judge`, or a verifier ``f(question, response, reference)``
             returning ``bool`` or ``(bool, message)`` (e.g. :func:`answer_match_verifier`).
         checkpointer: a LangGraph checkpointer (required with ``interrupt_before_revise``).
@@ -100,6 +104,7 @@ def create_critique_graph(
         )
     llm = resolve_model(model)
     critic_impl = make_critic(critic, cfg)
+    gate = uses_gate(critic, cfg)
 
     def start(state: Mapping[str, Any]) -> dict[str, Any]:
         reference = state.get("reference")
@@ -117,7 +122,8 @@ def create_critique_graph(
         model=llm,
         models={"critic": critic_impl.model or llm},
         start=start,
-        make_loop=lambda s: critique_loop(s["question"], cfg, critic_impl, reference=s.get("reference")),
+        make_loop=lambda s: critique_loop(s["question"], cfg, critic_impl, reference=s.get("reference"),
+                                        gate=gate),
         host=lambda s: draft_messages(s["question"], cfg.system_prompt, s.get("conversation") or ()),
         finish=finish,
         reset=_OUTPUT_KEYS,

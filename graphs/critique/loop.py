@@ -27,6 +27,7 @@ from graphs.critique.critics import Critic, Critique
 from graphs.critique.policy import (
     echo_reason,
     edit_distance,
+    gate_revises,
     parse_review,
     sequence_confidence,
     stop_after_critique,
@@ -41,6 +42,7 @@ from graphs.critique.prompts import (
 )
 from graphs.loop import TOOL_CALLS, Emit, Loop, ModelCall, Review
 from graphs.vocab import (
+    AGREEMENT,
     ECHO,
     MAX_CORRECTIONS,
     MAX_TURNS,
@@ -78,6 +80,9 @@ class CritiqueResult(TypedDict):
     attempt2_answer: str | None
     edit_distance: float
     """:func:`graphs.text.edit_distance` between the first and the final response."""
+    gate: dict[str, Any] | None
+    """The disagreement gate's check of the first draft (``None``: no gate ran):
+    ``{"draft_answer", "sample_answer", "revise", "sample"}`` (the second solution's text)."""
 
 
 def _turn(index: int, gen: Generation, previous: Turn | None) -> Turn:
@@ -111,6 +116,7 @@ class _Run:
         tokens = None if allowance is None else allowance.get("completion_tokens")
         budgets = [b for b in (cfg.max_completion_tokens, tokens) if b is not None]
         self.max_completion_tokens = min(budgets) if budgets else None
+        self.gate: dict[str, Any] | None = None
 
     def spend(self, reply: Any) -> Cost:
         cost = cost_of(reply) if reply is not None else zero_cost()
@@ -146,7 +152,7 @@ class _Run:
             "usage": self.usage,
             "attempt1_response": first["text"], "attempt1_answer": first["answer"],
             "attempt2_response": final["text"], "attempt2_answer": final["answer"],
-            "edit_distance": edit_distance(first["text"], final["text"]),
+            "edit_distance": edit_distance(first["text"], final["text"]), "gate": self.gate,
         }
 
 
@@ -207,6 +213,23 @@ def _review(run: _Run, question: str) -> Loop[StopReason | None]:
     return REJECTED if decision["type"] == "reject" else None
 
 
+def _gate(run: _Run) -> Loop[StopReason | None]:
+    """The disagreement gate: one more sampled solution (from the critic's model) decides
+    whether the draft is in doubt; agreement keeps it (see :func:`gate_revises`)."""
+    cfg, draft = run.cfg, run.turns[run.final]
+    reply = yield ModelCall("gate", target="critic", max_tokens=cfg.max_tokens, temperature=cfg.gate_temperature,
+                            seed=None if cfg.seed is None else cfg.seed + MAX_REVISIONS + 1)
+    run.spend(reply)
+    text = "" if reply.finish_reason == TOOL_CALLS else reply.text.strip()
+    sample = extract_answer(text) if text else None
+    revise = gate_revises(draft["answer"], sample)
+    run.gate = {"draft_answer": draft["answer"], "sample_answer": sample, "revise": revise, "sample": text}
+    stop: StopReason | None = None if revise else AGREEMENT
+    yield Emit("critique.gate", {"index": draft["index"], "draft_answer": draft["answer"], "sample_answer": sample,
+                                 "revise": revise, "stop_reason": stop})
+    return stop
+
+
 def _revise(run: _Run) -> Loop[StopReason | None]:
     cfg = run.cfg
     reply = yield ModelCall(
@@ -240,10 +263,12 @@ def critique_loop(
     reference: str | None = None,
     allowance: Allowance | None = None,
     review: bool | None = None,
+    gate: bool = False,
 ) -> Loop[CritiqueResult | None]:
     """Run critique-revise once (see the module docstring). ``allowance``: what the caller still
     allows (the middleware's per-request budget); ``review``: pause before each revision
-    (default: ``config.interrupt_before_revise``). Returns ``None`` when the first draft is a
+    (default: ``config.interrupt_before_revise``); ``gate``: run the disagreement gate on the
+    first draft (drivers pass :func:`graphs.critique.critics.uses_gate`). Returns ``None`` when the first draft is a
     tool call (nothing to critique: the driver hands it to the agent)."""
     run = _Run(config, allowance)
     review = config.interrupt_before_revise if review is None else review
@@ -256,6 +281,8 @@ def critique_loop(
     t = run.turns[0]
     yield Emit("critique.draft", {"index": 0, "text": t["text"], "answer": t["answer"],
                                   "confidence": t["confidence"], "stop_reason": stop})
+    if stop is None and gate:
+        stop = yield from _gate(run)
     while stop is None:
         stop = yield from _critique(run, critic, question, reference)
         if stop is None and review:

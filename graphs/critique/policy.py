@@ -14,6 +14,7 @@ from typing import Any
 
 from adapters.errors import InvalidRequestError
 from adapters.types import TokenLogprob
+from graphs.answers import answers_equal
 from graphs.text import edit_distance
 from graphs.vocab import (
     APPROVED,
@@ -28,6 +29,7 @@ __all__ = [
     "REVIEW_DECISIONS",
     "echo_reason",
     "edit_distance",
+    "gate_revises",
     "parse_review",
     "parse_verdict",
     "read_verdict",
@@ -65,6 +67,19 @@ def parse_verdict(text: str) -> bool | None:
         if i >= 0 and "not" not in low[max(0, i - 12) : i].split():
             return True
     return None
+
+
+def gate_revises(draft_answer: str | None, sample_answer: str | None) -> bool:
+    """The disagreement gate: revise only when a second sample is evidence against the draft.
+
+    A draft without an answer is revised (nothing to lose); a sample without an answer is no
+    evidence (keep the draft); otherwise revise exactly when the answers differ
+    (:func:`graphs.answers.answers_equal`)."""
+    if draft_answer is None:
+        return True
+    if sample_answer is None:
+        return False
+    return not answers_equal(draft_answer, sample_answer)
 
 
 def stop_after_draft(

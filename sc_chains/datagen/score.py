@@ -114,6 +114,7 @@ class ScoreGenerator:
             self.model.get(),
             CritiqueConfig(mode="score", max_tokens=cfg.max_tokens, temperature=cfg.effective_temperature,
                            seed=seed, max_completion_tokens=None, collapse_threshold=0.0),
+            critic="self",  # the SCoRe protocol: always two attempts (no disagreement gate)
         )
         state = graph.invoke({"question": problem.question, "reference": problem.answer})
         turns = state["turns"]

@@ -17,8 +17,11 @@ resume with ``Command(resume={"decisions": [{"type": "approve"}]})``, an ``"edit
 (keep the draft). The draft and the critique are checkpointed in private state before the pause,
 so resuming never runs the draft or the critique again.
 
-Tool-call messages are never critiqued. The critic: ``None`` (the agent's own model; hidden
-mode), a chat model, a ``LogprobModel`` or spec, a :class:`~graphs.judge.Judge`, a
+Tool-call messages are never critiqued. The critic: ``None`` (the default: the agent's own model,
+hidden mode, behind the disagreement gate: a second reply is asked for and the draft is critiqued
+only when its answer differs; the agent's model answers with its own sampling settings, so a
+greedy model's second reply repeats the draft and nothing is revised: do no harm), ``"self"``
+(the old ungated self-critique), ``"program"`` (the sandboxed program critic), a chat model, a ``LogprobModel`` or spec, a :class:`~graphs.judge.Judge`, a
 ``graphs.critique`` critic, or a verifier function ``(question, answer, reference) -> bool |
 (bool, feedback)`` (anything but ``True`` / ``(True, ...)`` / an approving review is not
 approval; a string like ``"no"`` is a typed error).
@@ -61,7 +64,7 @@ from typing_extensions import NotRequired
 from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError
 from graphs.critique.config import MAX_REVISIONS, CritiqueConfig
-from graphs.critique.critics import JudgeCritic, ModelCritic, make_critic
+from graphs.critique.critics import JudgeCritic, ModelCritic, make_critic, uses_gate
 from graphs.critique.loop import CritiqueResult, critique_loop
 from graphs.driver import model_requests
 from graphs.loop import Emit, ModelCall, Review, adrive, drive, reply_from_json, reply_to_json
@@ -261,7 +264,8 @@ class _Session:
         self.led = ledger({"messages": self.messages, "led": mine}, "led")
         self.run: dict[str, Any] | None = self.led.get("run")
         self.allowance: Allowance = self.run["allowance"] if self.run else mw.allowance(self.led)
-        loop = critique_loop(_question(self.messages), mw.config.critique, mw.critic, allowance=self.allowance)
+        loop = critique_loop(_question(self.messages), mw.config.critique, mw.critic, allowance=self.allowance,
+                             gate=mw.gate)
         self.rec = _Recorder(loop, self.run)
         self.base = 0
         """Visible mode: how many messages precede the run's first draft (the critic's host)."""
@@ -358,6 +362,7 @@ class CritiqueReviseMiddleware(AgentMiddleware):
                 "critic", None, "visible mode needs a critic: pass critic=<the agent's chat model> for self-critique"
             )
         self.critic = make_critic(critic, self.config.critique, chat=lambda c: chat_model(c, "critic"))
+        self.gate = uses_gate(critic, self.config.critique)
         model = getattr(self.critic, "model", None)
         self.critic_model = model if isinstance(self.critic, (ModelCritic, JudgeCritic)) else None
         if self.config.visible or self.config.critique.interrupt_before_revise:
