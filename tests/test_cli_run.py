@@ -16,6 +16,10 @@ from sc_chains.cli import main
         ("s2a", [], {"answer", "rewrite", "parse_status", "removed", "usage"}),
         ("s2a+leco", [], {"answer", "rewrite", "usage"}),
         ("critique", ["--mode", "score"], {"answer", "turns", "stop_reason", "usage"}),
+        ("critique-self", ["--mode", "score"], {"answer", "turns", "stop_reason", "usage"}),
+        ("critique-program", [], {"answer", "turns", "stop_reason", "usage"}),
+        ("sc", ["--set", "k=3"], {"answer", "candidates", "votes", "usage"}),
+        ("leco-vote", [], {"answer", "attempts", "cuts", "vote", "usage"}),
     ],
 )
 def test_run_json(chain: str, extra: list[str], keys: set[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,6 +33,18 @@ def test_run_json(chain: str, extra: list[str], keys: set[str], capsys: pytest.C
 def test_run_renders_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "leco", "What is 2 + 3?", "--model", "hf:tiny-random", "--max-tokens", "16"]) == 0
     assert "Attempt" in capsys.readouterr().out
+
+
+def test_run_sc_and_leco_vote_render_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "sc", "What is 2 + 3?", "--model", "hf:tiny-random", "--max-tokens", "8",
+                 "--set", "k=2"]) == 0
+    out = capsys.readouterr().out
+    assert "self-consistency" in out and "vote" in out
+    assert main(["run", "leco-vote", "What is 2 + 3?", "--model", "hf:tiny-random", "--max-tokens", "16",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["config"]["rethink_samples"] == 4  # the registry's leco-vote settings
+    assert len(result["attempts"]) == 1 + 4 * len(result["cuts"])
 
 
 def test_run_rejects_an_option_the_chain_does_not_take(capsys: pytest.CaptureFixture[str]) -> None:

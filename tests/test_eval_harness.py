@@ -56,22 +56,27 @@ def scripted(request: GenerationRequest) -> str:
 def test_known_accuracies_flips_and_gap_in_summary(mini: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     model = FakeLogprobModel(default=scripted)
-    chains = ["baseline", "oracle", "s2a", "critique", "leco", "s2a+leco"]
+    chains = ["baseline", "oracle", "s2a", "critique-self", "critique", "leco", "s2a+leco"]
     summary = run_eval("gsm-ic", chains, model, out_dir=out, data_path=mini, concurrency=4,
                        progress=False, seed=5)
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk["chains"] == summary["chains"]
     c = on_disk["chains"]
     assert {k: c[k]["accuracy"] for k in chains} == {
-        "baseline": 0.4, "oracle": 0.7, "s2a": 0.6, "critique": 0.5, "leco": 0.4, "s2a+leco": 0.6}
+        "baseline": 0.4, "oracle": 0.7, "s2a": 0.6, "critique-self": 0.5, "critique": 0.4, "leco": 0.4,
+        "s2a+leco": 0.6}
     assert c["baseline"]["ci_low"] == pytest.approx(0.1682, abs=1e-3)  # Wilson 4/10
     assert c["s2a"]["vs_baseline"] == {"n": 10, "i_to_c": 0.2, "c_to_i": 0.0}
     assert on_disk["gap_recovered"]["s2a"] == pytest.approx(2 / 3)
-    ta = c["critique"]["two_attempt"]
+    ta = c["critique-self"]["two_attempt"]
     assert ta["accuracy_t1"] == 0.4 and ta["accuracy_t2"] == pytest.approx(0.5)
     assert ta["delta_i_to_c"] == pytest.approx(0.2) and ta["delta_c_to_i"] == pytest.approx(0.1)
     assert c["baseline"]["cost"]["calls_per_problem"] == 1
-    assert c["s2a"]["cost"]["calls_per_problem"] == 2 and c["critique"]["cost"]["calls_per_problem"] == 2
+    assert c["s2a"]["cost"]["calls_per_problem"] == 2 and c["critique-self"]["cost"]["calls_per_problem"] == 2
+    # the default critique: the greedy second sample agrees with the draft, so nothing is revised
+    # (draft + gate sample per problem) and nothing right is broken
+    assert c["critique"]["cost"]["calls_per_problem"] == 2
+    assert c["critique"]["two_attempt"]["delta_c_to_i"] == 0.0
     assert c["leco"]["cost"]["calls_per_problem"] >= 1
     assert all(e["failed"] == 0 for e in c.values())
     assert c["s2a"]["parse_status"] == {"ok": 10} and "parse_status" not in c["baseline"]
@@ -80,7 +85,7 @@ def test_known_accuracies_flips_and_gap_in_summary(mini: Path, tmp_path: Path) -
     assert len(records) == N * len(chains) and len({r["key"] for r in records}) == N * len(chains)
     s2a = next(r for r in records if r["key"] == "s2a::gsm8k-6:ic-in-topic")
     assert s2a["trace"]["rewrite"].startswith("Context related") and s2a["meta"]["distractor"]
-    crit = next(r for r in records if r["key"] == "critique::gsm8k-0:ic-in-topic")
+    crit = next(r for r in records if r["key"] == "critique-self::gsm8k-0:ic-in-topic")
     assert crit["correct_t1"] is True and crit["correct"] is False and crit["answer_t1"] == "0"
 
     table = markdown_table(on_disk)
@@ -148,20 +153,20 @@ def test_cli_end_to_end_on_tiny_random_hf_model(mini: Path, tmp_path: Path, caps
     pytest.importorskip("torch")
     out = tmp_path / "tiny"
     args = _parser().parse_args([
-        "eval", "--dataset", "svamp", "--data", str(_svamp(tmp_path)), "--chains", "baseline,critique",
+        "eval", "--dataset", "svamp", "--data", str(_svamp(tmp_path)), "--chains", "baseline,critique-self",
         "--model", "hf:tiny-random", "--limit", "3", "--out", str(out), "--concurrency", "2",
-        "--set", "baseline.max_tokens=16", "--set", "critique.max_tokens=16", "--no-progress",
+        "--set", "baseline.max_tokens=16", "--set", "critique-self.max_tokens=16", "--no-progress",
         "--model-option", "max_batch_size=4", "--model-option", "coalesce_wait_s=0.01",
     ])
     assert args.func(args) == 0
     printed = capsys.readouterr().out
-    assert "| baseline | 3 |" in printed and "| critique | 3 |" in printed
+    assert "| baseline | 3 |" in printed and "| critique-self | 3 |" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == "hf:tiny-random" and summary["problems"] == 3
-    for name in ("baseline", "critique"):
+    for name in ("baseline", "critique-self"):
         e = summary["chains"][name]
         assert e["n"] == 3 and e["failed"] == 0 and e["cost"]["completion_tokens_per_problem"] > 0
-    assert summary["chains"]["critique"]["cost"]["calls_per_problem"] == 2
+    assert summary["chains"]["critique-self"]["cost"]["calls_per_problem"] == 2
     options = {"max_batch_size": 4, "coalesce_wait_s": 0.01}
     assert summary["model_options"] == options
     assert json.loads((out / "run.json").read_text())["model_options"] == options

@@ -98,7 +98,8 @@ def test_s2a_and_critique_chains() -> None:
     rewrite = "Unbiased text context (includes all content except user's bias): 3 + 4\nQuestion/Query (does not include user bias/preference): What is 3 + 4?"
     s2a = s2a_chain(FakeLogprobModel([rewrite, "The answer is 7."]), output="state").invoke("What is 3 + 4? I think 9.")
     assert s2a["answer"] == "7" and s2a["rewrite"] == rewrite
-    out = critique_chain(FakeLogprobModel(["The answer is 6.", "The answer is 7."]), mode="score").invoke(
+    out = critique_chain(FakeLogprobModel(["The answer is 6.", "The answer is 7."]), mode="score",
+                         critic="self").invoke(
         {"question": "What is 3 + 4?"}
     )
     assert out.response_metadata["sc_chains"]["attempt1_answer"] == "6"

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
         help="run a correction chain on one question and show its trace",
-        description="Run a self-correction chain (leco, s2a, s2a+leco, critique) on one question. "
+        description="Run a self-correction chain (" + ", ".join(sorted(CHAINS)) + ") on one question. "
                     "Every option is checked before the model loads.",
     )
     p.add_argument("chain", choices=sorted(CHAINS), metavar="CHAIN", help=f"one of {', '.join(sorted(CHAINS))}")
@@ -64,8 +64,8 @@ def chain_options(args: argparse.Namespace) -> dict[str, Any]:
 def _as_config_options(chain: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """``run``'s options as the config keys of the chain they are checked against (``cli_run``
     spreads ``max_tokens`` over S2A's two calls and sends ``max_rethinks`` to the LECO step)."""
-    if chain not in ("s2a", "s2a+leco"):
-        return chain, options
+    if chain not in ("s2a", "s2a+leco"):  # a registry-fixed critic is no config field
+        return chain, {k: v for k, v in options.items() if k != "critic"}
     opts = {k: v for k, v in options.items() if k not in ("answer", "max_tokens", "max_rethinks")}
     if "max_tokens" in options:
         opts.setdefault("rewrite_max_tokens", options["max_tokens"])

@@ -135,9 +135,20 @@ async def run_s2a_leco(model: LogprobModel, problem: Problem, options: Mapping[s
 
 
 async def run_critique(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
-    """Critique-revise in SCoRe mode: exactly two attempts; reports both."""
+    """Critique-revise in SCoRe mode with the default critic: the disagreement gate samples a
+    second solution and the draft is revised only when its answer differs (do no harm)."""
+    return await _two_attempt(model, problem, options)
+
+
+async def run_critique_self(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """Critique-revise in SCoRe mode, ungated (``critic="self"``): exactly two attempts, the
+    intrinsic self-correction the papers found harmful without an external signal."""
+    return await _two_attempt(model, problem, options, critic="self")
+
+
+async def _two_attempt(model: LogprobModel, problem: Problem, options: Mapping[str, Any], **fixed: Any) -> Outcome:
     result, state = await _graph("graphs.critique.create_critique_graph", model, problem, options,
-                                 mode="score")
+                                 mode="score", **fixed)
     first = _first_attempt(state)
     result["answer_t1"] = first.get("answer")
     result["correct_t1"] = check_answer(first.get("answer"), problem.answer)
@@ -182,15 +193,17 @@ CHAINS: dict[str, Chain] = {
         Chain("oracle", "baseline on the clean problem (no distractor/opinion)", run_oracle),
         Chain("s2a", "System 2 Attention rewrite, then answer", run_s2a, cli=("sc_chains.cli.s2a", {})),
         Chain("leco", "LECO step-confidence self-correction", run_leco, cli=("sc_chains.cli.leco", {})),
-        Chain("critique", "critique-revise, SCoRe two-attempt protocol", run_critique, two_attempt=True,
-              cli=("sc_chains.cli.critique", {})),
+        Chain("critique", "critique-revise, SCoRe protocol behind the disagreement gate (the default)",
+              run_critique, two_attempt=True, cli=("sc_chains.cli.critique", {})),
+        Chain("critique-self", "critique-revise, SCoRe two attempts, ungated intrinsic critique", run_critique_self,
+              two_attempt=True, cli=("sc_chains.cli.critique", {"critic": "self"})),
         Chain("s2a+leco", "S2A with LECO as the answer step", run_s2a_leco,
               cli=("sc_chains.cli.s2a", {"answer": "leco"})),
-        Chain("sc", "self-consistency: k sampled solutions, majority vote", run_sc),
+        Chain("sc", "self-consistency: k sampled solutions, majority vote", run_sc, cli=("sc_chains.cli.sc", {})),
         Chain("leco-vote", "LECO with k sampled continuations of the kept prefix, all voting", run_leco_vote,
               cli=("sc_chains.cli.leco", dict(LECO_VOTE))),
         Chain("critique-program", "critique-revise with the sandboxed program critic (runs model code)",
-              run_critique_program, two_attempt=True),
+              run_critique_program, two_attempt=True, cli=("sc_chains.cli.critique", {"critic": "program"})),
     )
 }
 """Every chain by name, in report order."""
