@@ -26,7 +26,7 @@ from sc_chains.server.app import question_of  # noqa: E402
 from sc_chains.testing import FakeLogprobModel, split_tokens  # noqa: E402
 
 ANSWER = "Step 1: 2 + 3 = 5\nThe answer is 5."
-CHAINS = ["baseline", "s2a", "leco", "critique", "s2a+leco"]
+CHAINS = ["baseline", "s2a", "leco", "critique", "s2a+leco", "sc", "leco-vote"]
 
 
 @pytest.fixture
@@ -88,7 +88,8 @@ def test_stream_sends_only_the_final_answer_then_usage_and_done() -> None:
     model = FakeLogprobModel(script)
     with running_server(model) as url:
         stream = _client(url).chat.completions.create(
-            model="critique", messages=_ask(), stream=True, stream_options={"include_usage": True}, logprobs=True)
+            model="critique", messages=_ask(), stream=True, stream_options={"include_usage": True}, logprobs=True,
+            extra_body={"sc_chains": {"gate": "off"}})  # the ungated self-critique (the default is gated)
         chunks = list(stream)
         with httpx.stream("POST", f"{url}/chat/completions", json={"model": "baseline", "messages": _ask(),
                                                                     "stream": True}) as raw:
@@ -110,7 +111,7 @@ async def test_async_client_streams_and_concurrent_requests_all_succeed(served) 
     client = openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0, timeout=60)
     results = await asyncio.gather(*(client.chat.completions.create(model=c, messages=_ask())
                                      for c in CHAINS * 4))
-    assert [r.choices[0].message.content for r in results] == [ANSWER] * 20
+    assert [r.choices[0].message.content for r in results] == [ANSWER] * len(CHAINS) * 4
     stream = await client.chat.completions.create(model="leco", messages=_ask(), stream=True)
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == ANSWER
@@ -305,10 +306,23 @@ def test_question_of_keeps_system_text_and_earlier_turns() -> None:
 def test_server_config_rejects_bad_values_by_name() -> None:
     for kw, name in (({"port": 70000}, "port"), ({"request_timeout_s": 0}, "request_timeout_s"),
                      ({"request_timeout_s": 10_000}, "request_timeout_s"), ({"api_key": ""}, "api_key"),
-                     ({"max_concurrency": 0}, "max_concurrency"), ({"log_level": "loud"}, "log_level")):
+                     ({"max_concurrency": 0}, "max_concurrency"), ({"log_level": "loud"}, "log_level"),
+                     ({"run_programs": "yes"}, "run_programs")):
         with pytest.raises(InvalidRequestError) as err:
             ServerConfig(**kw)
         assert err.value.param == name
+
+
+def test_the_program_critic_is_served_only_when_the_operator_opts_in() -> None:
+    from sc_chains.server.chains import ChainSet
+
+    model = FakeLogprobModel(default=ANSWER)
+    assert ChainSet(model).names == CHAINS
+    opted = ChainSet(model, run_programs=True)
+    assert opted.names == [*CHAINS, "critique-program"]
+    graph = opted.graph("critique-program", opted.settings("critique-program", {}, {"max_tokens": 64}))
+    state = graph.invoke({"question": "What is 2 + 3?"})
+    assert state["answer"] == "5" and state["stop_reason"] == "approved"  # no program ran: no signal, kept
 
 
 # -- slow: the embedded model ---------------------------------------------------------------------------

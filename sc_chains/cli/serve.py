@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--request-timeout", type=float, default=None, help="seconds per request (default: 600)")
     p.add_argument("--graceful-timeout", type=float, default=None,
                    help="seconds in-flight requests get on shutdown (default: 30)")
+    p.add_argument("--run-programs", action="store_true",
+                   help="also serve critique-program, whose critic runs model-written Python in a sandbox "
+                        "(off by default: clients' prompts steer that code)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=run)
 
@@ -46,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         ("max_body_bytes", "max_body_bytes"), ("max_prompt_chars", "max_prompt_chars"),
         ("request_timeout_s", "request_timeout"), ("graceful_timeout_s", "graceful_timeout"))
         if getattr(args, attr) is not None}
-    config = ServerConfig(host=args.host, port=args.port, api_key=key, log_level=args.log_level, **opts)
+    config = ServerConfig(host=args.host, port=args.port, api_key=key, log_level=args.log_level,
+                          run_programs=args.run_programs, **opts)
     from adapters.specs import resolve_model
 
     model = resolve_model(args.model, **({"base_url": args.base_url} if args.base_url else {}))

@@ -41,7 +41,7 @@ class _State:
 
     def __init__(self, upstream: LogprobModel, config: ServerConfig) -> None:
         self.config = config
-        self.chains = ChainSet(upstream, cache_size=config.graph_cache_size)
+        self.chains = ChainSet(upstream, cache_size=config.graph_cache_size, run_programs=config.run_programs)
         self.gate = asyncio.Semaphore(config.max_concurrency)
         self.in_flight = 0
         self.served = 0

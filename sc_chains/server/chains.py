@@ -51,14 +51,18 @@ class ChainSpec:
     ``leco.max_tokens`` is a nested LECO setting)."""
 
 
-def _factories() -> list[ChainSpec]:
-    """The served chains, built through the graph factories (re-point here after a registry change)."""
+def _factories(run_programs: bool = False) -> list[ChainSpec]:
+    """The served chains, built through the graph factories (re-point here after a registry
+    change). ``run_programs``: also serve ``critique-program``, which runs model-written code in
+    the sandbox (:mod:`graphs.sandbox`); off unless the operator opts in (``serve --run-programs``),
+    since any client's prompt steers what code the model writes."""
     from graphs.critique import create_critique_graph
     from graphs.critique.config import CritiqueConfig
     from graphs.leco import LecoConfig, create_leco_graph
     from graphs.s2a import create_s2a_graph
     from graphs.s2a.config import S2AConfig
-    from sc_chains.eval.chains import CHAINS
+    from graphs.sc import ScConfig, create_sc_graph
+    from sc_chains.eval.chains import CHAINS, LECO_VOTE
 
     def s2a_leco(model: LogprobModel, opts: dict[str, Any]) -> Any:
         leco = create_leco_graph(model, **dict(opts.pop("leco", None) or {}))
@@ -76,13 +80,21 @@ def _factories() -> list[ChainSpec]:
         ChainSpec("s2a+leco", CHAINS["s2a+leco"].description, S2AConfig, s2a_leco,
                   {"max_tokens": ("rewrite_max_tokens", "leco.max_tokens"),
                    "temperature": ("temperature", "leco.temperature"), "seed": ("leco.seed",)}),
+        ChainSpec("sc", CHAINS["sc"].description, ScConfig, lambda m, o: create_sc_graph(m, **o), std),
+        ChainSpec("leco-vote", CHAINS["leco-vote"].description, LecoConfig,
+                  lambda m, o: create_leco_graph(m, **{**LECO_VOTE, **o}),
+                  {**std, "temperature": ("temperature",)}),
     ]
+    if run_programs:
+        specs.append(ChainSpec("critique-program", CHAINS["critique-program"].description, CritiqueConfig,
+                               lambda m, o: create_critique_graph(m, critic="program", **o),
+                               {**std, "max_tokens": ("max_tokens", "critique_max_tokens")}))
     return specs
 
 
-def chain_catalog() -> dict[str, ChainSpec]:
-    """Every served chain by name."""
-    return {s.name: s for s in _factories()}
+def chain_catalog(run_programs: bool = False) -> dict[str, ChainSpec]:
+    """Every served chain by name (``run_programs``: see :func:`_factories`)."""
+    return {s.name: s for s in _factories(run_programs)}
 
 
 class RecordingModel(LogprobModel):
@@ -134,10 +146,10 @@ class ChainResult:
 class ChainSet:
     """The served chains over one upstream model, with a cache of compiled chains."""
 
-    def __init__(self, upstream: LogprobModel, *, cache_size: int = 128) -> None:
+    def __init__(self, upstream: LogprobModel, *, cache_size: int = 128, run_programs: bool = False) -> None:
         self.upstream = upstream
         self.model = RecordingModel(upstream)
-        self.specs = chain_catalog()
+        self.specs = chain_catalog(run_programs)
         self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._cache_size = cache_size
 

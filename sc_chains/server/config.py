@@ -39,6 +39,10 @@ class ServerConfig:
     """While a streamed request's chain runs, an SSE comment is sent this often."""
     graph_cache_size: int = 128
     """Compiled chains kept per (chain, settings); each is reused by later requests."""
+    run_programs: bool = False
+    """Serve ``critique-program``, whose critic runs model-written Python in the sandbox
+    (:mod:`graphs.sandbox`: isolated interpreter, limits, no inherited environment). Off by
+    default: any client's prompt steers the code the model writes."""
     log_level: str = "info"
     """uvicorn's log level (``critical``, ``error``, ``warning``, ``info``, ``debug``)."""
 
@@ -62,6 +66,8 @@ class ServerConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= high:
                 raise InvalidRequestError(name, v, f"pass seconds in (0, {high:g}]")
+        if not isinstance(self.run_programs, bool):
+            raise InvalidRequestError("run_programs", self.run_programs, "pass True or False")
         if self.log_level not in ("critical", "error", "warning", "info", "debug"):
             raise InvalidRequestError("log_level", self.log_level, "use critical, error, warning, info or debug")
 
