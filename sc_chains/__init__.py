@@ -80,6 +80,10 @@ _EXPORTS: dict[str, str] = {
     "create_s2a_graph": "graphs.s2a",
     "CritiqueConfig": "graphs.critique",
     "create_critique_graph": "graphs.critique",
+    "create_sc_graph": "graphs.sc",
+    # the program critic (opt-in: runs model-written code in graphs.sandbox; critic="program"
+    # gives the default one; program_verifier and ScConfig stay in their modules: 50 names at most)
+    "ProgramCritic": "graphs.critique.program",
     # the chains as LCEL Runnables
     "critique_chain": "sc_chains.runnables",
     "leco_chain": "sc_chains.runnables",
@@ -104,10 +108,6 @@ _EXPORTS: dict[str, str] = {
     # datasets and evaluation
     "Problem": "sc_chains.datasets",
     "load_dataset": "sc_chains.datasets",
-    # errors (the rest: adapters.errors)
-    "SCChainsError": "adapters.errors",
-    "CallTimeoutError": "adapters.errors",
-    "ContextWindowExceededError": "adapters.errors",
     "run_eval": "sc_chains.eval.harness",
     # answers
     "answers_equal": "graphs.answers",
