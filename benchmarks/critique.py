@@ -43,7 +43,7 @@ def pick_model(spec: str | None) -> Any:
 
 
 def run_variant(model: Any, problems: list[dict[str, str]], cfg: CritiqueConfig) -> dict[str, Any]:
-    graph = create_critique_graph(model, cfg)
+    graph = create_critique_graph(model, cfg, critic="self")  # intrinsic critique (the disagreement gate is off)
     t0 = time.perf_counter()
     rows = []
     for i, p in enumerate(problems):
