@@ -145,3 +145,20 @@ def test_tiny_random_samples_every_cut_in_one_batch() -> None:
     for a in out["attempts"][1:]:
         assert a["cut"] == 0 and a["response"].startswith(out["cuts"][0]["prefix"])
     assert out["usage"]["completion_tokens"] == sum(a["usage"]["completion_tokens"] for a in out["attempts"])
+
+
+def test_the_local_model_encodes_a_shared_prompt_once_and_each_row_equals_its_lone_reply() -> None:
+    from adapters.hf import load_hf_model
+
+    tiny = resolve_model("hf:tiny-random")
+    msgs = [{"role": "user", "content": "2+3?"}]
+    greedy = tiny.batch([msgs] * 3, max_tokens=12)
+    alone = tiny.generate(msgs, max_tokens=12)
+    assert {g.text for g in greedy} == {alone.text}
+    reqs = [tiny.request(msgs, max_tokens=12, temperature=1.0, seed=s, prefill="Step 1:") for s in (3, 4, 5)]
+    shared = tiny.generate_batch(reqs)
+    fresh = load_hf_model("tiny-random", kv_reuse=False)
+    assert [g.text for g in shared] == [fresh.generate(r).text for r in reqs]
+    prompt = len(tiny.encode(reqs[0]))
+    assert all(g.usage.cached_tokens == prompt - 1 for g in shared[1:])  # rows 2.. reuse row 1's prefill
+    assert len({g.text for g in shared}) > 1  # the seeds give different samples

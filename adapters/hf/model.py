@@ -24,6 +24,7 @@ from adapters.hf.decode import (
     DecodeRow,
     IncrementalDetokenizer,
     TokenTexts,
+    _forward,
     decode_rows,
 )
 from adapters.hf.batcher import BatcherStats, RequestBatcher
@@ -257,10 +258,38 @@ class HFModel(LogprobModel):
         results: list[Generation | None] = [None] * len(requests)
         for start in range(0, len(order), self.max_batch_size):
             chunk = order[start : start + self.max_batch_size]
-            gens = self._generate_padded([requests[i] for i in chunk], [encoded[i] for i in chunk])
+            same = len(chunk) > 1 and len(encoded[chunk[0]]) > 1 and all(encoded[i] == encoded[chunk[0]] for i in chunk)
+            run = self._generate_shared if same else self._generate_padded
+            gens = run([requests[i] for i in chunk], [encoded[i] for i in chunk])
             for i, g in zip(chunk, gens):
                 results[i] = g
         return [g for g in results if g is not None]
+
+    def _generate_shared(self, requests: list[GenerationRequest], encoded: list[list[int]]) -> list[Generation]:
+        """Rows of one prompt (``n`` samples of a request; LECO-vote's rethinks): the prompt but
+        its last token is encoded once, from the prefix KV cache of the previous call, then the
+        cache is repeated per row and every row decodes on with its own sampler. Each reply
+        equals what :meth:`generate` gives alone (up to floating-point noise)."""
+        ids, n, dev = encoded[0], len(requests), self.device
+        head = ids[:-1]
+        with self._lock:
+            cache, reused = self._prefix.take(head + [ids[-1]], self._new_cache) if self.kv_reuse else (self._new_cache(), 0)
+            reused = min(reused, len(head))
+            with torch.inference_mode():
+                if len(head) > reused:
+                    _forward(self.model, torch.tensor([head[reused:]], device=dev), None,
+                             torch.arange(reused, len(head), device=dev)[None], cache)
+            if self.kv_reuse:  # keep a one-row copy for the next call (e.g. the next cut)
+                import copy
+
+                self._prefix.keep(head, copy.deepcopy(cache))
+            cache.batch_repeat_interleave(n)
+            rows = [self._row(r, ids) for r in requests]
+            decode_rows(
+                self.model, rows, torch.tensor([[ids[-1]]] * n, device=dev), None,
+                torch.full((n, 1), len(head), device=dev), cache, self.eos_ids, self._texts,
+            )  # fmt: skip
+        return [row.result(self.name, reused if i == 0 else len(head)) for i, row in enumerate(rows)]
 
     def _generate_padded(self, requests: list[GenerationRequest], encoded: list[list[int]]) -> list[Generation]:
         width = max(len(ids) for ids in encoded)
