@@ -85,6 +85,18 @@ def ledger(state: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {"request": rid, "corrections": 0, "calls": 0, "input_tokens": 0, "output_tokens": 0}
 
 
+def by_name(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Reducer of a middleware's private key: one entry per instance ``name`` (two instances of
+    one middleware coexist in an agent, each with its own ledger)."""
+    return {**(left or {}), **(right or {})}
+
+
+def own_ledger(state: Mapping[str, Any], key: str, name: str) -> dict[str, Any]:
+    """This request's ledger of the instance ``name`` (``state[key][name]``, see :func:`by_name`)."""
+    mine = (state.get(key) or {}).get(name)
+    return ledger({"messages": state.get("messages") or [], "led": mine}, "led")
+
+
 def budget_stop(led: Mapping[str, Any], budget: Budget) -> str | None:
     """Why no further correction is allowed (``"max_corrections"`` /
     ``"max_completion_tokens"``), or None."""

@@ -70,6 +70,7 @@ from graphs.vocab import Allowance, add_cost, zero_cost
 from sc_chains.middleware._shared import (
     Budget,
     apply_overrides,
+    by_name,
     call_scope,
     charge_cost,
     chat_model,
@@ -88,15 +89,10 @@ KEY = "sc_chains_critique"
 _UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<default>"})()
 
 
-def _by_name(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Reducer of the private key: one ledger per middleware ``name`` (instances coexist)."""
-    return {**(left or {}), **(right or {})}
-
-
 class CritiqueMiddlewareState(AgentState):
     """The agent state plus the critique loops' private per-request ledgers (by name)."""
 
-    sc_chains_critique: NotRequired[Annotated[dict[str, Any], PrivateStateAttr, _by_name]]
+    sc_chains_critique: NotRequired[Annotated[dict[str, Any], PrivateStateAttr, by_name]]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ final answer's ``usage_metadata`` after the agent finishes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -31,7 +32,7 @@ from typing_extensions import NotRequired
 from graphs.loop import Loop
 from graphs.s2a.config import S2AConfig
 from graphs.s2a.loop import rewrite_loop
-from graphs.validate import Options, check_bool, check_choice, check_instance
+from graphs.validate import Options, check_bool, check_choice, check_instance, check_str
 from graphs.vocab import MAX_COMPLETION_TOKENS
 from sc_chains.middleware._shared import (
     UNSET,
@@ -40,13 +41,14 @@ from sc_chains.middleware._shared import (
     adrive,
     apply_overrides,
     budget_stop,
+    by_name,
     charge_cost,
     chat_model,
     drive,
     event,
     given,
     is_ours,
-    ledger,
+    own_ledger,
     text_of,
     with_cost,
 )
@@ -59,7 +61,8 @@ KEY = "sc_chains_s2a"
 class S2AMiddlewareState(AgentState):
     """The agent state plus S2A's private ledger (never in the agent's input or output)."""
 
-    sc_chains_s2a: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
+    sc_chains_s2a: NotRequired[Annotated[dict[str, Any], PrivateStateAttr, by_name]]
+    """One record per instance ``name``: the request's ledger and the rewrites."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,12 @@ class S2AMiddlewareConfig(Options):
     budget: Budget = Budget(max_corrections=1_000_000, max_completion_tokens=None)
     """Generated tokens of the rewrite calls per request and the stream policy (rewrites are
     not counted as corrections); once spent, further turns go to the model unrewritten."""
+    name: str = "s2a"
+    """The instance's name: its private record, its ``sc_chains`` metadata key and its call
+    tags (two instances with different names coexist in one agent)."""
 
     def __post_init__(self) -> None:
+        check_str("name", self.name, nonempty=True)
         check_instance("s2a", self.s2a, S2AConfig, "pass a graphs.s2a.S2AConfig(...)")
         check_choice("messages", self.messages, ("latest", "all"))
         check_bool("tool_results", self.tool_results)
@@ -98,6 +105,8 @@ class S2AMiddleware(AgentMiddleware):
         rewrite, variant, messages, tool_results, check, max_completion_tokens, stream: the
             common options (see :class:`S2AMiddlewareConfig`, its ``s2a`` and ``budget``); left
             out, the config's values stay.
+        name: this instance's name (default ``"s2a"``): its private record, its
+            ``response_metadata["sc_chains"]`` key and its call tags; two instances need two names.
         config: an :class:`S2AMiddlewareConfig`; keyword ``overrides`` replace its fields or
             those of its ``s2a`` config and ``budget`` (``stream=``, ``max_completion_tokens=``).
     """
@@ -116,14 +125,23 @@ class S2AMiddleware(AgentMiddleware):
         check: bool = UNSET,
         max_completion_tokens: int | None = UNSET,
         stream: str = UNSET,
+        name: str = UNSET,
         **overrides: Any,
     ) -> None:
         super().__init__()
         self.model = chat_model(model, "model")
         explicit = given(rewrite=rewrite, variant=variant, messages=messages, tool_results=tool_results,
-                         check=check, max_completion_tokens=max_completion_tokens, stream=stream)
+                         check=check, max_completion_tokens=max_completion_tokens, stream=stream, name=name)
         self.config = apply_overrides(config or S2AMiddlewareConfig(), {**overrides, **explicit}, "S2AMiddleware")
         self.tools = []
+
+    @property
+    def name(self) -> str:
+        """The instance name (``name=``): private record, ``sc_chains`` metadata key, call tags."""
+        return self.config.name
+
+    def _private(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        return (state.get(KEY) or {}).get(self.name) or {}
 
     # -- driving the one loop ------------------------------------------------------------------
     def _targets(self, msgs: list[BaseMessage], done: set[str]) -> list[BaseMessage]:
@@ -140,12 +158,12 @@ class S2AMiddleware(AgentMiddleware):
         """Rewrite the turns not rewritten yet; the request the model sees (every rewritten turn
         replaced by its rewrite) and the private-state update. The thread is not changed."""
         cfg, state = self.config, request.state
-        led = ledger(state, KEY)
-        rewrites = dict((state.get(KEY) or {}).get("rewrites") or {})
+        led = own_ledger(state, KEY, self.name)
+        rewrites = dict(self._private(state).get("rewrites") or {})
         targets = self._targets(list(request.messages), set(rewrites))
         for msg in targets:
             if budget_stop({**led, "corrections": 0}, cfg.budget):
-                event("s2a.skipped", message_id=msg.id, reason=MAX_COMPLETION_TOKENS)
+                event("s2a.skipped", message_id=msg.id, reason=MAX_COMPLETION_TOKENS, middleware=self.name)
                 break
             kind = "tool" if isinstance(msg, ToolMessage) else "user"
             left = cfg.budget.allowance(led)["completion_tokens"]
@@ -154,16 +172,16 @@ class S2AMiddleware(AgentMiddleware):
             rewrites[msg.id] = {**record, "kind": kind}
         seen = [m.model_copy(update={"content": rewrites[m.id]["prompt"]}) if m.id in rewrites else m
                 for m in request.messages]
-        update = {KEY: {**led, "rewrites": rewrites, "reported": False}} if targets else None
+        update = {KEY: {self.name: {**led, "rewrites": rewrites, "reported": False}}} if targets else None
         return request.override(messages=seen), update
 
     def _calls(self) -> AgentCalls:
-        return AgentCalls("s2a", self.config.budget.stream, models={"model": self.model})
+        return AgentCalls(self.name, self.config.budget.stream, models={"model": self.model})
 
     def _report(self, state: dict[str, Any]) -> dict[str, Any] | None:
         """Add this request's rewrite cost to the final answer, once."""
-        priv = state.get(KEY) or {}
-        led = ledger(state, KEY)
+        priv = self._private(state)
+        led = own_ledger(state, KEY, self.name)
         if priv.get("reported", True) or led.get("request") != priv.get("request") or not led["calls"]:
             return None
         last = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
@@ -172,7 +190,7 @@ class S2AMiddleware(AgentMiddleware):
         cost = {k: led[k] for k in ("calls", "input_tokens", "output_tokens")}
         rewritten = [mid for mid, r in (priv.get("rewrites") or {}).items() if r.get("status")]
         cost["rewritten"] = len(rewritten)
-        return {"messages": [with_cost(last, "s2a", cost)], KEY: {**priv, "reported": True}}
+        return {"messages": [with_cost(last, self.name, cost)], KEY: {self.name: {**priv, "reported": True}}}
 
     # -- hooks ------------------------------------------------------------------------------
     def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
