@@ -68,16 +68,19 @@ from graphs.loop import Emit, ModelCall, Review, adrive, drive, reply_from_json,
 from graphs.validate import Options, check_bool, check_str
 from graphs.vocab import Allowance, add_cost, zero_cost
 from sc_chains.middleware._shared import (
+    ESTIMATED,
     Budget,
     apply_overrides,
     by_name,
     call_scope,
     charge_cost,
     chat_model,
+    counted_response,
     first_ai,
     is_ours,
     lc_message,
     ledger,
+    prompt_of,
     text_of,
     to_generation,
     with_cost,
@@ -168,6 +171,8 @@ class _Calls:
                  handler: Any = None, given: AIMessage | None = None, raw: list[Any] | None = None) -> None:
         self.mw, self.host, self.request, self.handler, self.given = mw, host, request, handler, given
         self.raw: list[Any] = list(raw or [])
+        self.estimated = 0
+        """Replies that came without usage (counted locally: ``_shared.counted``)."""
 
     def _host(self, call: ModelCall) -> Any:
         """The request for the agent's handler, or the reply already given (visible)."""
@@ -188,33 +193,45 @@ class _Calls:
         msgs = call.messages if call.messages is not None else [*self.host, *call.extra]
         return model, [m if isinstance(m, BaseMessage) else lc_message(m, self.mw.name) for m in msgs]
 
-    def _record(self, raw: Any) -> Any:
+    def _record(self, raw: Any, prompt: Any) -> Any:
+        raw, estimated = counted_response(raw, prompt)
+        self.estimated += estimated
         self.raw.append(raw)
         result = getattr(raw, "result", None)
         structured = getattr(raw, "structured_response", None) is not None or (result is not None and len(result) != 1)
         return to_generation(first_ai(raw), structured=structured)
+
+    def _critique(self, reply: Any, arg: Any) -> Any:
+        reply, estimated = counted_response(reply, lambda: arg)
+        self.estimated += estimated
+        return to_generation(reply)
 
     def call(self, call: ModelCall) -> Any:
         """One model call (sync)."""
         with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=call.final):
             if call.target == "model":
                 req = self._host(call)
-                return self._record(req if isinstance(req, AIMessage) else self.handler(req))
+                return self._record(req if isinstance(req, AIMessage) else self.handler(req), lambda: _prompt(req))
             model, arg = self._critic(call)
             if isinstance(model, LogprobModel):
                 return model.generate(arg[0]) if len(arg) == 1 else model.batch(arg)
-            return to_generation(model.invoke(arg))
+            return self._critique((model.invoke(arg)), arg)
 
     async def acall(self, call: ModelCall) -> Any:
         """One model call (async)."""
         with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=call.final):
             if call.target == "model":
                 req = self._host(call)
-                return self._record(req if isinstance(req, AIMessage) else await self.handler(req))
+                return self._record(req if isinstance(req, AIMessage) else await self.handler(req), lambda: _prompt(req))
             model, arg = self._critic(call)
             if isinstance(model, LogprobModel):
                 return await model.agenerate(arg[0]) if len(arg) == 1 else await model.abatch(arg)
-            return to_generation(await model.ainvoke(arg))
+            return self._critique((await model.ainvoke(arg)), arg)
+
+
+def _prompt(request: Any) -> list[BaseMessage]:
+    """What a draft answered: the request's messages (none for a reply given in visible mode)."""
+    return [] if isinstance(request, AIMessage) else prompt_of(request)
 
 
 def _question(messages: list[BaseMessage]) -> str:
@@ -298,6 +315,9 @@ class _Session:
             "input_tokens": usage["prompt_tokens"] - own["prompt_tokens"],
             "output_tokens": usage["completion_tokens"] - own["completion_tokens"],
         }
+        estimated = sum(1 for m in drafts if (m.response_metadata or {}).get(ESTIMATED))
+        if estimated:  # drafts whose usage the server did not send: counted locally
+            trace[ESTIMATED] = estimated
         led = {**self.led, "run": None}
         charge_cost(led, usage, corrections=revisions)
         return with_cost(final, self.mw.name, trace), {KEY: {self.mw.name: led}}

@@ -45,6 +45,7 @@ from graphs.validate import Options, check_bool, check_choice, check_instance, c
 from graphs.vocab import NO_LOGPROBS
 from sc_chains.middleware._shared import (
     UNSET,
+    ESTIMATED,
     AgentCalls,
     Budget,
     adrive,
@@ -211,6 +212,8 @@ class LecoMiddleware(AgentMiddleware):
                          for i, a in enumerate(result["attempts"])],
             **swap_final(extra, first, chosen),
         }
+        if calls.estimated:  # the server sent no usage for these calls: counted locally
+            trace[ESTIMATED] = calls.estimated
         final = with_cost(chosen, self.name, trace)
         if self.config.budget.stream == "final":  # the vote's pick streams once chosen (drafts never)
             stream_text(final.text, graph=self.name, message_id=final.id)

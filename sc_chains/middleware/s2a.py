@@ -35,6 +35,7 @@ from graphs.s2a.loop import rewrite_loop
 from graphs.validate import Options, check_bool, check_choice, check_instance, check_str
 from graphs.vocab import MAX_COMPLETION_TOKENS
 from sc_chains.middleware._shared import (
+    ESTIMATED,
     UNSET,
     AgentCalls,
     Budget,
@@ -178,6 +179,13 @@ class S2AMiddleware(AgentMiddleware):
     def _calls(self) -> AgentCalls:
         return AgentCalls(self.name, self.config.budget.stream, models={"model": self.model})
 
+    def _count(self, update: dict[str, Any] | None, calls: AgentCalls) -> dict[str, Any] | None:
+        """The update, with the rewrite calls whose usage was counted locally (no usage sent)."""
+        if update is None or not calls.estimated:
+            return update
+        mine = update[KEY][self.name]
+        return {KEY: {self.name: {**mine, ESTIMATED: int(mine.get(ESTIMATED, 0)) + calls.estimated}}}
+
     def _report(self, state: dict[str, Any]) -> dict[str, Any] | None:
         """Add this request's rewrite cost to the final answer, once."""
         priv = self._private(state)
@@ -190,18 +198,22 @@ class S2AMiddleware(AgentMiddleware):
         cost = {k: led[k] for k in ("calls", "input_tokens", "output_tokens")}
         rewritten = [mid for mid, r in (priv.get("rewrites") or {}).items() if r.get("status")]
         cost["rewritten"] = len(rewritten)
+        if led.get(ESTIMATED):
+            cost[ESTIMATED] = led[ESTIMATED]
         return {"messages": [with_cost(last, self.name, cost)], KEY: {self.name: {**priv, "reported": True}}}
 
     # -- hooks ------------------------------------------------------------------------------
     def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Rewrite the turns not rewritten yet, then call the model on the rewritten view (sync)."""
-        seen, update = drive(self._rewrite(request), self._calls().call)
-        return _with_update(handler(seen), update)
+        calls = self._calls()
+        seen, update = drive(self._rewrite(request), calls.call)
+        return _with_update(handler(seen), self._count(update, calls))
 
     async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Rewrite the turns not rewritten yet, then call the model on the rewritten view (async)."""
-        seen, update = await adrive(self._rewrite(request), self._calls().acall)
-        return _with_update(await handler(seen), update)
+        calls = self._calls()
+        seen, update = await adrive(self._rewrite(request), calls.acall)
+        return _with_update(await handler(seen), self._count(update, calls))
 
     def after_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Add the rewrite calls' cost to the final answer's usage."""
