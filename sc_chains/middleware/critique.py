@@ -17,6 +17,11 @@ resume with ``Command(resume={"decisions": [{"type": "approve"}]})``, an ``"edit
 (keep the draft). The draft and the critique are checkpointed in private state before the pause,
 so resuming never runs the draft or the critique again.
 
+Streaming (hidden mode): under ``stream="final"`` (default) every call of the loop runs
+``nostream``; once the loop has chosen the final answer it streams in ``stream_mode="messages"``
+token by token, once (drafts and verdicts never). ``stream="all"``: drafts and revisions stream
+live as they are made. A tool-call turn shows whole when the model node ends.
+
 Tool-call messages are never critiqued. The critic: ``None`` (the agent's own model; hidden
 mode), a chat model, a ``LogprobModel`` or spec, a :class:`~graphs.judge.Judge`, a
 ``graphs.critique`` critic, or a verifier function ``(question, answer, reference) -> bool |
@@ -65,6 +70,7 @@ from graphs.critique.critics import JudgeCritic, ModelCritic, make_critic
 from graphs.critique.loop import CritiqueResult, critique_loop
 from graphs.driver import model_requests
 from graphs.loop import Emit, ModelCall, Review, adrive, drive, reply_from_json, reply_to_json
+from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_str
 from graphs.vocab import Allowance, add_cost, zero_cost
 from sc_chains.middleware._shared import (
@@ -201,6 +207,11 @@ class _Calls:
         structured = getattr(raw, "structured_response", None) is not None or (result is not None and len(result) != 1)
         return to_generation(first_ai(raw), structured=structured)
 
+    def _streams(self, call: ModelCall) -> bool:
+        """Whether the call streams live: under ``stream="final"`` none does (the final answer is
+        known only after the loop: :meth:`CritiqueReviseMiddleware._replay` streams it once)."""
+        return call.final and self.mw.budget.stream == "all"
+
     def _critique(self, reply: Any, arg: Any) -> Any:
         reply, estimated = counted_response(reply, lambda: arg)
         self.estimated += estimated
@@ -208,7 +219,7 @@ class _Calls:
 
     def call(self, call: ModelCall) -> Any:
         """One model call (sync)."""
-        with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=call.final):
+        with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=self._streams(call)):
             if call.target == "model":
                 req = self._host(call)
                 return self._record(req if isinstance(req, AIMessage) else self.handler(req), lambda: _prompt(req))
@@ -219,7 +230,7 @@ class _Calls:
 
     async def acall(self, call: ModelCall) -> Any:
         """One model call (async)."""
-        with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=call.final):
+        with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=self._streams(call)):
             if call.target == "model":
                 req = self._host(call)
                 return self._record(req if isinstance(req, AIMessage) else await self.handler(req), lambda: _prompt(req))
@@ -429,7 +440,18 @@ class CritiqueReviseMiddleware(AgentMiddleware):
             _, update = session.close(result, drafts)
             return ExtendedModelResponse(model_response=calls.raw[-1], command=Command(update=update))
         final, update = session.close(result, drafts)
+        final = self._replay(final)
         return ExtendedModelResponse(model_response=ModelResponse(result=[final]), command=Command(update=update))
+
+    def _replay(self, final: AIMessage) -> AIMessage:
+        """Under ``stream="final"``: the loop's final answer, token by token, once, in
+        ``stream_mode="messages"`` (its calls ran ``nostream``; drafts and critiques never show).
+        Inside an outer middleware's ``nostream`` call nothing is shown."""
+        if self.budget.stream != "final":
+            return final
+        final = _with_id(final)
+        stream_text(final.text, graph=self.name, message_id=final.id)
+        return final
 
     def _hidden_pause(self, session: _Session, calls: _Calls, review: Review) -> Any:
         """Before a review: return the draft (checkpointed with the run) and let after_model and
@@ -541,6 +563,8 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
                 return {"messages": _visible_extra(pause.args[0], text_of(session.messages[-1]), self.name), **update}
             return {"messages": [RemoveMessage(id=session.run["draft_id"])], **update}
         msg, update = session.close(result, [first_ai(r) for r in calls.raw], visible=self.config.visible)
+        if not self.config.visible:
+            msg = self._replay(msg)
         return {"messages": [msg], **update, "jump_to": "end"}
 
     @hook_config(can_jump_to=["end"])
