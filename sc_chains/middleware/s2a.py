@@ -7,7 +7,8 @@ what the model sees changes: the thread keeps what the user wrote, and every lat
 the conversation sees the stored rewrite again (no second rewrite call). The original, the raw
 rewrite, the parse status and the sentences removed stay in private state (``sc_chains_s2a``), go
 out as a ``s2a.rewrite`` custom stream event, and the cost of the rewrite calls is added to the
-final answer's ``usage_metadata`` after the agent finishes.
+request's final answer's ``usage_metadata`` (its first model answer without tool calls; no
+extra graph node).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from langchain.agents.middleware.types import (
     PrivateStateAttr,
 )
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.runtime import Runtime
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
@@ -46,10 +46,12 @@ from sc_chains.middleware._shared import (
     charge_cost,
     chat_model,
     drive,
+    first_ai,
     event,
     given,
     is_ours,
     own_ledger,
+    request_id,
     text_of,
     with_cost,
 )
@@ -186,42 +188,40 @@ class S2AMiddleware(AgentMiddleware):
         mine = update[KEY][self.name]
         return {KEY: {self.name: {**mine, ESTIMATED: int(mine.get(ESTIMATED, 0)) + calls.estimated}}}
 
-    def _report(self, state: dict[str, Any]) -> dict[str, Any] | None:
-        """Add this request's rewrite cost to the final answer, once."""
-        priv = self._private(state)
-        led = own_ledger(state, KEY, self.name)
-        if priv.get("reported", True) or led.get("request") != priv.get("request") or not led["calls"]:
-            return None
-        last = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
-        if last is None or last.tool_calls:
-            return None
-        cost = {k: led[k] for k in ("calls", "input_tokens", "output_tokens")}
-        rewritten = [mid for mid, r in (priv.get("rewrites") or {}).items() if r.get("status")]
-        cost["rewritten"] = len(rewritten)
-        if led.get(ESTIMATED):
-            cost[ESTIMATED] = led[ESTIMATED]
-        return {"messages": [with_cost(last, self.name, cost)], KEY: {self.name: {**priv, "reported": True}}}
+    def _settle(self, request: ModelRequest, response: Any, update: dict[str, Any] | None) -> Any:
+        """The model's response with S2A's private-state update; a final answer (no tool call)
+        also gets this request's rewrite cost added, once (no extra graph node: the cost goes on
+        the request's first answer without tool calls)."""
+        priv = update[KEY][self.name] if update else self._private(request.state)
+        msg = first_ai(response)
+        if (priv.get("reported", True) or not priv.get("calls") or msg is None or msg.tool_calls
+                or getattr(response, "structured_response", None) is not None
+                or priv.get("request") != request_id(request.messages)):
+            return _with_update(response, update)
+        cost = {k: priv[k] for k in ("calls", "input_tokens", "output_tokens")}
+        cost["rewritten"] = sum(1 for r in (priv.get("rewrites") or {}).values() if r.get("status"))
+        if priv.get(ESTIMATED):
+            cost[ESTIMATED] = priv[ESTIMATED]
+        final = with_cost(msg, self.name, cost)
+        if isinstance(response, AIMessage):
+            response = ModelResponse(result=[final])
+        else:
+            response = ModelResponse(result=[final if m is msg else m for m in response.result],
+                                     structured_response=response.structured_response)
+        return _with_update(response, {KEY: {self.name: {**priv, "reported": True}}})
 
     # -- hooks ------------------------------------------------------------------------------
     def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Rewrite the turns not rewritten yet, then call the model on the rewritten view (sync)."""
         calls = self._calls()
         seen, update = drive(self._rewrite(request), calls.call)
-        return _with_update(handler(seen), self._count(update, calls))
+        return self._settle(request, handler(seen), self._count(update, calls))
 
     async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Rewrite the turns not rewritten yet, then call the model on the rewritten view (async)."""
         calls = self._calls()
         seen, update = await adrive(self._rewrite(request), calls.acall)
-        return _with_update(await handler(seen), self._count(update, calls))
-
-    def after_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
-        """Add the rewrite calls' cost to the final answer's usage."""
-        return self._report(dict(state))
-
-    async def aafter_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
-        """Async :meth:`after_agent` (no I/O)."""
-        return self._report(dict(state))
+        return self._settle(request, await handler(seen), self._count(update, calls))
 
 
 def _with_update(response: Any, update: dict[str, Any] | None) -> Any:
