@@ -55,13 +55,36 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def merge(paths: list[Path], out: Path) -> int:
+    """One result file from several runs of the same model, seed and settings (one method each)."""
+    parts = [json.loads(p.read_text()) for p in paths]
+    keys = ("model", "seed", "settings", "decoding", "repetition_stop")
+    if any({k: p.get(k) for k in keys} != {k: parts[0].get(k) for k in keys} for p in parts):
+        raise SystemExit("the files come from runs with different models, seeds or settings: not merged")
+    data = {**parts[0], "methods": {}}
+    for p in parts:
+        data["methods"].update(p["methods"])
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    print({m: e["summary"] for m, e in data["methods"].items()})
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="hf:default")
     ap.add_argument("--n", type=int, default=10, help="problems per method (default 10)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine)")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="instead of running: merge the methods of these result files (one run each) into --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     identity = {"model": args.model, "seed": DEMO_SEED, "settings": DEMO_SETTINGS, "decoding": "greedy",
                 "repetition_stop": True}
     data: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {}

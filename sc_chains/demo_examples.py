@@ -37,20 +37,22 @@ __all__ = [
     "compare",
     "problems_for",
     "repetition_offset",
+    "settings",
 ]
 
 DEMO_SEED = 0
 """The seed of the problem sets (every model call is greedy, so runs repeat exactly)."""
 
+ANSWER_FORMAT = 'Think step by step, then end with a final line of the form "The answer is X."'
+"""The answer-format line of S2A's answer step and of its plain baseline (small models otherwise
+answer at once, and a bare answer is where a suggested number is simply repeated)."""
+
 DEMO_SETTINGS: dict[str, dict[str, Any]] = {
-    "s2a": {"rewrite_max_tokens": 96, "answer_max_tokens": 128},
+    "s2a": {"rewrite_max_tokens": 96, "answer_max_tokens": 128, "answer_format": ANSWER_FORMAT},
     "leco": {"max_tokens": 128, "max_rethinks": 2},
     "critique": {"mode": "self-refine", "max_turns": 1, "max_tokens": 128, "critique_max_tokens": 96},
 }
 """Keyword arguments of ``create_s2a_graph`` / ``create_leco_graph`` / ``create_critique_graph``."""
-
-BASELINE_FORMAT = 'End your response with a final line of the form "The answer is X."'
-"""The answer-format line of S2A's plain baseline (the same line S2A's answer step gets)."""
 
 METHODS = ("s2a", "leco", "critique")
 
@@ -206,24 +208,24 @@ def _usage(u: Any) -> dict[str, int]:
     return {k: int(get(k, 0) or 0) for k in ("calls", "prompt_tokens", "completion_tokens", "cached_tokens")}
 
 
-def _s2a(model: LogprobModel, p: Problem) -> tuple[str | None, str | None, dict[str, Any], dict[str, Any]]:
+def _s2a(model: LogprobModel, p: Problem, cfg: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any], dict[str, Any]]:
     from sc_chains import create_s2a_graph
 
     start = time.perf_counter()
-    gen = model.generate([{"role": "user", "content": f"{p.question}\n\n{BASELINE_FORMAT}"}],
-                         max_tokens=DEMO_SETTINGS["s2a"]["answer_max_tokens"])
+    gen = model.generate([{"role": "user", "content": f"{p.question}\n\n{cfg['answer_format']}"}],
+                         max_tokens=cfg["answer_max_tokens"])
     base_cost = {"calls": 1, "prompt_tokens": gen.usage.prompt_tokens, "cached_tokens": gen.usage.cached_tokens,
                  "completion_tokens": gen.usage.completion_tokens, "seconds": round(time.perf_counter() - start, 2)}
-    state = dict(create_s2a_graph(model, **DEMO_SETTINGS["s2a"]).invoke({"question": p.question}))
+    state = dict(create_s2a_graph(model, **cfg).invoke({"question": p.question}))
     state["baseline_response"] = gen.text
     state["baseline_seconds"] = base_cost["seconds"]
     return extract_answer(gen.text), state.get("answer"), state, base_cost
 
 
-def _leco(model: LogprobModel, p: Problem) -> tuple[str | None, str | None, dict[str, Any], dict[str, Any]]:
+def _leco(model: LogprobModel, p: Problem, cfg: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any], dict[str, Any]]:
     from sc_chains import create_leco_graph
 
-    state = dict(create_leco_graph(model, **DEMO_SETTINGS["leco"]).invoke({"question": p.question}))
+    state = dict(create_leco_graph(model, **cfg).invoke({"question": p.question}))
     first = (state.get("attempts") or [{}])[0]
     return first.get("answer"), state.get("answer"), state, {"calls": 1, **_first_cost(first)}
 
@@ -233,15 +235,15 @@ def _first_cost(first: dict[str, Any]) -> dict[str, Any]:
     return {k: u[k] for k in ("prompt_tokens", "completion_tokens", "cached_tokens")}
 
 
-def _critique(model: LogprobModel, p: Problem) -> tuple[str | None, str | None, dict[str, Any], dict[str, Any]]:
+def _critique(model: LogprobModel, p: Problem, cfg: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any], dict[str, Any]]:
     from sc_chains import create_critique_graph
 
-    state = dict(create_critique_graph(model, **DEMO_SETTINGS["critique"]).invoke({"question": p.question}))
+    state = dict(create_critique_graph(model, **cfg).invoke({"question": p.question}))
     turns = state.get("turns") or [{}]
     return state.get("attempt1_answer"), state.get("answer"), state, {"calls": 1, "total_tokens": turns[0].get("draft_tokens", 0)}
 
 
-_RUNNERS: dict[str, Callable[[LogprobModel, Problem], tuple[Any, Any, dict[str, Any], dict[str, Any]]]] = {
+_RUNNERS: dict[str, Callable[[LogprobModel, Problem, dict[str, Any]], tuple[Any, Any, dict[str, Any], dict[str, Any]]]] = {
     "s2a": _s2a, "leco": _leco, "critique": _critique,
 }
 
@@ -251,13 +253,23 @@ def flip(before_ok: bool, after_ok: bool) -> str:
     return f"{'c' if before_ok else 'i'}->{'c' if after_ok else 'i'}"
 
 
-def compare(method: str, model: LogprobModel, p: Problem) -> tuple[dict[str, Any], dict[str, Any]]:
+def settings(method: str, max_tokens: int | None = None) -> dict[str, Any]:
+    """The demo's settings of ``method``, every token limit capped at ``max_tokens`` if given."""
+    cfg = dict(DEMO_SETTINGS[method])
+    if max_tokens is not None:
+        cfg.update({k: min(v, max_tokens) for k, v in cfg.items() if k.endswith("max_tokens")})
+    return cfg
+
+
+def compare(method: str, model: LogprobModel, p: Problem, max_tokens: int | None = None,
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run ``method`` and its plain baseline on ``p``: ``(record, final graph state)``.
 
     The record holds both answers, whether each is correct, the flip, and both costs.
+    ``max_tokens`` caps every call (the committed counts are for the uncapped settings).
     """
     start = time.perf_counter()
-    before, after, state, base_cost = _RUNNERS[method](model, p)
+    before, after, state, base_cost = _RUNNERS[method](model, p, settings(method, max_tokens))
     seconds = round(time.perf_counter() - start - state.get("baseline_seconds", 0.0), 2)
     ok_before, ok_after = answers_equal(before, p.gold), answers_equal(after, p.gold)
     record: dict[str, Any] = {

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from adapters.errors import SCChainsError
 
 # subcommand modules, in help order; each defines register(subparsers)
-_COMMANDS = ["generate", "run", "demo", "eval", "datagen"]
+_COMMANDS = ["generate", "run", "demo", "eval", "datagen", "llama_server"]
+
+# transformers' notice about its own KV-cache argument name: nothing a user of the CLI can act on
+warnings.filterwarnings("ignore", message=r".*past_key_values.* is deprecated", category=FutureWarning)
 
 
 def build_parser() -> argparse.ArgumentParser:
