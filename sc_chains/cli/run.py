@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
         help="run a correction chain on one question and show its trace",
-        description="Run a self-correction chain (leco, s2a, s2a+leco, critique) on one question.",
+        description="Run a self-correction chain (leco, s2a, s2a+leco, critique) on one question. "
+                    "Every reply ends as soon as it starts repeating a line or sentence it already wrote.",
     )
     p.add_argument("chain", choices=sorted(CHAINS), help="which chain")
     p.add_argument("question", help="the question (or the whole user turn)")
@@ -45,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
     module_name, extra = CHAINS[args.chain]
     module = importlib.import_module(module_name)
     opts = {"base_url": args.base_url} if args.base_url else {}
-    model = resolve_model(args.model, **opts)
+    from sc_chains.demo_examples import RepetitionStop  # a reply ends when it starts repeating itself
+
+    model = RepetitionStop(resolve_model(args.model, **opts))
     options: dict[str, Any] = dict(extra)
     for key in ("mode", "max_tokens", "max_rethinks", "max_turns"):
         value = getattr(args, key)
