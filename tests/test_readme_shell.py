@@ -187,3 +187,20 @@ def test_demo_sh_runs(tmp_path: Path) -> None:
                           timeout=1500, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("correct answer:") == 3
+
+
+def test_llama_server_checks_its_arguments_first(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from sc_chains.cli import build_parser, main
+    from sc_chains.cli.llama_server import server_command
+
+    assert main(["llama-server", "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
+    assert main(["llama-server", "--gguf", str(tmp_path / "missing.gguf")]) == 2
+    assert "missing.gguf" in capsys.readouterr().err
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    args = build_parser().parse_args(["llama-server", "--port", "8123", "--gguf", str(gguf), "--threads", "2"])
+    cmd = server_command(args)
+    assert cmd[1:3] == ["-m", "llama_cpp.server"]
+    assert cmd[cmd.index("--port") + 1] == "8123" and cmd[cmd.index("--model") + 1] == str(gguf)
+    assert cmd[cmd.index("--n_threads") + 1] == "2" and cmd[cmd.index("--host") + 1] == "127.0.0.1"

