@@ -8,7 +8,8 @@ Each logical line (comments stripped by the shell's own rules) falls under one r
   :func:`prepared`: the llama.cpp URL becomes the ``llama_server`` fixture's; a ``datagen``/``eval``
   line runs with ``--limit 2`` (the README's limits are the real job's size); ``hf:qwen2.5-coder-0.5b``
   needs its optional wheels (skipped without them); ``sc-chains llama-server`` is started,
-  asked for ``/v1/models`` and stopped.
+  and ``sc-chains serve`` are
+  started, asked for ``/v1/models`` and stopped.
 - ``bash scripts/demo.sh``: run in a slow test when this checkout has a ``.venv`` (else it would
   install one from the network; ``sc-chains demo`` itself is tested in ``tests/test_cli_run.py``).
 - ``bash scripts/test.sh``: not run from inside the tests it runs (CI runs it).
@@ -45,6 +46,13 @@ def logical_lines(block: str) -> list[str]:
 
 LINES = [line for block in BLOCKS for line in logical_lines(block)]
 SC_LINES = [line for line in LINES if line.startswith("sc-chains ")]
+
+
+SERVERS: dict[str, tuple[str, list[str]]] = {
+    "llama-server": ("llama_cpp", ["--threads", "1"]),
+    "serve": ("uvicorn", []),
+}
+"""README lines that start a server that runs until stopped: the module it needs, extra arguments."""
 
 
 def words(line: str) -> list[str]:
@@ -135,7 +143,7 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("line", [x for x in SC_LINES if words(x)[1] != "llama-server"])
+@pytest.mark.parametrize("line", [x for x in SC_LINES if words(x)[1] not in SERVERS])
 def test_every_sc_chains_line_runs(line: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     argv = prepared(line, request)
     proc = subprocess.run(argv, cwd=tmp_path, env=_env(), text=True, capture_output=True, timeout=1500, check=False)
@@ -146,20 +154,22 @@ def test_every_sc_chains_line_runs(line: str, request: pytest.FixtureRequest, tm
 
 
 @pytest.mark.slow
-@pytest.mark.server
-@pytest.mark.parametrize("line", [x for x in SC_LINES if words(x)[1] == "llama-server"])
-def test_the_llama_server_line_serves(line: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("line", [x for x in SC_LINES if words(x)[1] in SERVERS])
+def test_the_server_lines_serve(line: str, tmp_path: Path) -> None:
+    """``sc-chains llama-server`` / ``sc-chains serve``: started (on a free port), asked for
+    ``/v1/models``, stopped with SIGTERM."""
     import importlib.util
 
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("needs llama-cpp-python[server] (bash scripts/setup.sh --test)")
+    w = words(line)
+    module, extra = SERVERS[w[1]]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"needs {module} (bash scripts/setup.sh --test)")
     from sc_chains.testing.llama_server import free_port
 
     port = free_port()
-    w = words(line)
     w[w.index("--port") + 1] = str(port)
     log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen([str(BIN / "sc-chains"), *w[1:], "--threads", "1"], env=_env(), stdout=log, stderr=log)
+    proc = subprocess.Popen([str(BIN / "sc-chains"), *w[1:], *extra], env=_env(), stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
