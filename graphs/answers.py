@@ -8,6 +8,7 @@ Order of preference when extracting: ``\\boxed{...}``, then "The answer is X" (l
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -43,6 +44,7 @@ def extract_answer(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # pure; LECO's vote and stop rule compare the same strings often
 def parse_number(s: str) -> Fraction | None:
     """``"1,234.50"`` -> 1234.5, ``"$3"`` -> 3, ``"3/4"`` -> 3/4, ``"50%"`` -> 50; else ``None``."""
     t = s.strip().replace("\u2212", "-").replace(",", "").replace("$", "").replace(" ", "").rstrip(".%")
@@ -61,6 +63,7 @@ def parse_number(s: str) -> Fraction | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_answer(s: str) -> str:
     """Canonical answer text: numbers as ``"18"``, ``"2.5"``, ``"3/4"``; other text lowercased."""
     s = s.strip()

@@ -17,6 +17,8 @@ _WORDS = re.compile(r"\S+")
 
 def levenshtein(a: Sequence[Any], b: Sequence[Any]) -> int:
     """Levenshtein distance (insertions, deletions, substitutions) between two sequences."""
+    if a == b:  # the common case in traces (nothing revised): no table to fill
+        return 0
     if len(a) < len(b):
         a, b = b, a
     if not b:

@@ -42,6 +42,30 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _unavailable(str(exc))
 
 
+@pytest.fixture(scope="session")
+def smollm2() -> Any:
+    """The embedded SmolLM2 (``hf:default``), loaded once for every slow test that asks for it."""
+    from adapters.specs import resolve_model
+
+    return resolve_model("hf:default")
+
+
+@pytest.fixture
+def ray_tmpdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A short temporary folder for a local Ray cluster's session files (``RAY_TMPDIR``), removed
+    afterwards, so no ``/tmp/ray/session_*`` is left behind (short: Ray's socket paths must fit
+    in 107 bytes)."""
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="ray")
+    monkeypatch.setenv("RAY_TMPDIR", path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # -- a scripted HTTP server ---------------------------------------------------------------------
 
 DROP = "drop"

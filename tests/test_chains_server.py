@@ -56,3 +56,44 @@ def test_s2a_and_critique_against_the_server(llama_server: str) -> None:
     score = create_critique_graph(model, mode="score", max_tokens=48).invoke({"question": QUESTION})
     assert score["usage"]["calls"] == 2 and score["stop_reason"]
     assert "attempt1_answer" in score
+
+
+def test_readme_chatopenai_with_leco_middleware_in_an_agent(llama_server: str) -> None:
+    """The README's middleware example with ChatOpenAI(logprobs=True) on llama.cpp: LECO gets
+    logprobs (top_logprobs >= 1 asked for it), runs, and counts what it spent; streamed in
+    stream_mode="messages" (llama.cpp sends no usage while streaming), the tokens are counted
+    locally and the token budget still fires."""
+    from langchain.agents import create_agent
+    from langchain_core.messages import AIMessage
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from sc_chains.middleware import LecoMiddleware
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    chat = ChatOpenAI(base_url=llama_server, api_key="x", model=LLAMA_MODEL_NAME, logprobs=True,
+                      max_retries=0, max_tokens=64, temperature=0)
+    agent = create_agent(chat, tools=[add], checkpointer=InMemorySaver(),
+                         middleware=[LecoMiddleware(max_corrections=1, max_completion_tokens=2000)])
+    cfg = {"configurable": {"thread_id": "readme"}}
+    out = agent.invoke({"messages": [{"role": "user", "content": QUESTION}]}, cfg)
+    final = out["messages"][-1]
+    if not final.tool_calls:
+        trace = final.response_metadata["sc_chains"]["leco"]
+        assert trace["status"] in ("kept", "corrected") and trace["attempts"]
+        assert final.usage_metadata["output_tokens"] > 0
+    # streamed: no usage from the server while streaming; counted locally, the budget fires
+    agent = create_agent(chat, tools=[], checkpointer=InMemorySaver(),
+                         middleware=[LecoMiddleware(max_corrections=2, max_completion_tokens=4)])
+    cfg = {"configurable": {"thread_id": "stream"}}
+    chunks = [c for c, _ in agent.stream({"messages": [{"role": "user", "content": QUESTION}]}, cfg,
+                                         stream_mode="messages") if c.text]
+    final = [m for m in agent.get_state(cfg).values["messages"] if isinstance(m, AIMessage)][-1]
+    trace = final.response_metadata["sc_chains"]["leco"]
+    assert trace["stop_reason"] == "max_completion_tokens" and len(trace["attempts"]) == 1
+    assert final.usage_metadata["output_tokens"] > 4 and chunks

@@ -136,6 +136,7 @@ def test_generate_uses_an_adapter_object_through_run(capsys: pytest.CaptureFixtu
     assert json.loads(capsys.readouterr().out)["text"] == "forty two"
 
 
+@pytest.mark.slow  # a subprocess run of several seconds (over 15 s on a busy machine)
 def test_console_script_json() -> None:
     script = Path(sys.executable).parent / "sc-chains"
     assert script.exists(), f"console script missing at {script}; pip install -e ."

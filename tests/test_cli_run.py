@@ -53,18 +53,30 @@ def test_run_rejects_an_option_the_chain_does_not_take(capsys: pytest.CaptureFix
     assert "max_turns" in capsys.readouterr().err
 
 
-def test_demo_runs_all_three_loops(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--model", "hf:tiny-random", "--max-tokens", "16", "--json"]) == 0
+def test_demo_runs_each_method_against_its_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--model", "hf:tiny-random", "--max-tokens", "8", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert set(result) == {"s2a", "leco", "critique"}
-    assert result["leco"]["attempts"] and result["s2a"]["rewrite"] is not None
+    assert set(result["methods"]) == {"s2a", "leco", "critique"}
+    for method, entry in result["methods"].items():
+        record = entry["record"]
+        assert {"gold", "baseline", "method", "flip", "baseline_cost", "method_cost"} <= set(record), method
+        assert record["method_cost"]["calls"] >= 2
+    assert result["methods"]["s2a"]["record"]["suggested"]
+
+
+def test_demo_refuses_a_bad_cap_before_loading(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--max-tokens", "0"]) == 2
+    assert "--max-tokens" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_demo_on_the_embedded_model(capsys: pytest.CaptureFixture[str]) -> None:
-    """The main job, as the README's first command runs it (plain output, for a person)."""
-    assert main(["demo", "--max-tokens", "64"]) == 0
+    """The main job, as the README's first command runs it: at least one correction fixes a wrong
+    answer, the correct answers are shown, and the committed counts are printed."""
+    assert main(["demo"]) == 0
     out = capsys.readouterr().out
     for title in ("S2A", "LECO", "Critique-revise"):
         assert title in out
-    assert "final answer" in out and "stop reason" in out
+    assert out.count("correct answer:") == 3 and "on the demo set" in out
+    assert "i->c" in out, out
+    assert "Warning" not in out

@@ -416,8 +416,39 @@ def test_internal_calls_are_tagged_and_carry_lc_source() -> None:
     assert len(critic_calls) == 2
     for tags, meta in critic_calls:
         assert "nostream" in tags and meta["lc_source"] == "sc_chains:checker"
+    # under stream="final" the drafts and revisions run nostream too: the final answer is
+    # replayed once the loop has chosen it (test_only_the_final_answer_streams_token_by_token)
     revise = [(t, m) for t, m in seen if "sc_chains:checker:revise" in t]
-    assert len(revise) == 1 and "nostream" not in revise[0][0]
+    assert len(revise) == 1 and "nostream" in revise[0][0]
+    seen.clear()
+    model = FakeLogprobChatModel(replies=["The answer is 8.", "The answer is 7."])
+    critic = FakeLogprobChatModel(replies=["Off by one.\nVerdict: incorrect", "Verdict: correct"])
+    mw = CritiqueReviseMiddleware(critic, name="checker", stream="all")
+    create_agent(model, middleware=[mw]).invoke(user(), {"callbacks": [Spy()]})
+    revise = [(t, m) for t, m in seen if "sc_chains:checker:revise" in t]
+    assert len(revise) == 1 and "nostream" not in revise[0][0] and "lc_source" not in revise[0][1]
+
+
+@pytest.mark.parametrize("run", ["sync", "async"])
+def test_only_the_final_answer_streams_token_by_token(run: str) -> None:
+    """stream="final" (default): a revised turn streams the final answer's tokens once, in more
+    than one chunk; the draft and the critic's verdicts never reach stream_mode="messages"."""
+    import asyncio
+
+    model = FakeLogprobChatModel(replies=["3 + 4 = 8. The answer is 8.", "3 + 4 = 7. The answer is 7."])
+    critic = FakeLogprobChatModel(replies=["Off by one.\nVerdict: incorrect", "Right.\nVerdict: correct"])
+    agent = create_agent(model, middleware=[CritiqueReviseMiddleware(critic)])
+    if run == "sync":
+        items = list(agent.stream(user(), stream_mode="messages"))
+    else:
+        async def collect() -> list:
+            return [i async for i in agent.astream(user(), stream_mode="messages")]
+        items = asyncio.run(collect())
+    ai = [(m, meta) for m, meta in items if m.type in ("ai", "AIMessageChunk")]
+    texts = "".join(m.text for m, _ in ai)
+    assert texts == "3 + 4 = 7. The answer is 7."  # only the final answer, once
+    assert len([m for m, _ in ai if m.text]) > 1  # token by token
+    assert len({m.id for m, _ in ai}) == 1
 
 
 def test_a_new_question_on_a_thread_is_a_fresh_critique_run() -> None:

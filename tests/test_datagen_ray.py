@@ -27,14 +27,19 @@ def _records(path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_ray_backend_matches_local(tmp_path):
+def test_ray_backend_matches_local(tmp_path, ray_tmpdir):
     pytest.importorskip("ray", reason="Ray is not installed: pip install 'ray>=2.9'")
+    from pathlib import Path
+
+    before = set(Path("/tmp/ray").glob("session_*"))
     gen = ScoreGenerator("hf:tiny-random", ScoreConfig(max_tokens=10))
     local = run_datagen(gen, PROBLEMS, tmp_path / "local", dataset="unit", progress=False, concurrency=2)
     ray = run_datagen(gen, PROBLEMS, tmp_path / "ray", dataset="unit", progress=False, concurrency=2, backend="ray")
     assert ray["run"]["backend"] == "ray" and ray["counts"] == local["counts"]
     assert _records(tmp_path / "ray" / "raw.jsonl") == _records(tmp_path / "local" / "raw.jsonl")
     assert ray["tokens"]["completion_tokens"] == local["tokens"]["completion_tokens"] > 0
+    assert list(Path(ray_tmpdir).glob("**/session_*")), "Ray kept its session files elsewhere"
+    assert set(Path("/tmp/ray").glob("session_*")) == before
 
 
 def test_ray_job_refuses_an_unpicklable_generator():

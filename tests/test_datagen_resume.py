@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 SCRIPT = r'''
 import sys, time
 from graphs.critique.prompts import SCORE_INSTRUCTION
@@ -62,6 +64,7 @@ def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in data.split(b"\n")[:-1]]
 
 
+@pytest.mark.slow  # a subprocess run of several seconds (over 15 s on a busy machine)
 def test_kill_and_resume(tmp_path):
     (tmp_path / "job.py").write_text(SCRIPT)
     with open(tmp_path / "data.jsonl", "w") as f:

@@ -177,6 +177,7 @@ def test_hf_dataset_rows_go_through_the_same_mapping_and_checks(tmp_path: Path) 
         load_dataset(f"hf:{folder}", fields={"question": "q", "answer": "a"}, split="train")
 
 
+@pytest.mark.slow  # a subprocess run of several seconds (over 15 s on a busy machine)
 def test_bundled_data_loads_from_a_copy_of_the_repository_with_no_shared_beside_it(tmp_path: Path) -> None:
     """A fresh clone's view: only the repository's files, no ``../shared``, no SC_CHAINS_DATA."""
     import os

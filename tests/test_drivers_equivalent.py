@@ -151,5 +151,5 @@ def test_s2a_middleware_in_a_multi_turn_conversation() -> None:
     assert "I believe it is 20" not in model.calls[1][-1].text and "How many are left?" in model.calls[1][-1].text
     cost = out["messages"][-1].response_metadata["sc_chains"]["s2a"]
     assert cost["calls"] == 1 and cost["rewritten"] == 2  # this request's call; two turns rewritten so far
-    private = agent.get_state(cfg).values["sc_chains_s2a"]
+    private = agent.get_state(cfg).values["sc_chains_s2a"]["s2a"]
     assert {r["original"] for r in private["rewrites"].values()} == {Q, second}

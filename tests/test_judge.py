@@ -177,8 +177,8 @@ def test_tiny_random_judge_counts_failures_not_zeros() -> None:
 
 
 @pytest.mark.slow
-def test_smollm2_judge_expected_score_in_range() -> None:
-    judge = Judge("hf:default", k=2, max_tokens=160)
+def test_smollm2_judge_expected_score_in_range(smollm2) -> None:
+    judge = Judge(smollm2, k=2, max_tokens=160)
     res = judge.score("What is the capital of France?", "The capital of France is Paris.")
     assert res.parse_errors + sum(s.status == "ok" for s in res.samples) == 2
     for s in res.samples:

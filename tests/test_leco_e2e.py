@@ -77,8 +77,8 @@ def test_tiny_random_chat_fallback_and_cli(tiny) -> None:
 
 
 @pytest.mark.slow
-def test_smollm2_on_a_gsm8k_question() -> None:
-    model = resolve_model("hf:default")
+def test_smollm2_on_a_gsm8k_question(smollm2) -> None:
+    model = smollm2
     out = create_leco_graph(model, max_tokens=200, max_rethinks=2).invoke({"question": GSM})
     check_structure(out)
     first = out["attempts"][0]

@@ -9,6 +9,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from middleware_scripts import (
     FINAL,
     QUESTION,
+    RETHINK,
     REWRITE,
     add,
     leco_model,
@@ -44,7 +45,7 @@ def test_s2a_rewrites_the_user_turn_once_keeps_the_original_private_and_reports_
     assert "sc_chains_s2a" not in out  # private: not in the agent's output
     values = agent.get_state(cfg).values
     assert values["messages"][0].content == QUESTION  # the thread keeps what the user wrote
-    priv = values["sc_chains_s2a"]
+    priv = values["sc_chains_s2a"]["s2a"]
     (record,) = priv["rewrites"].values()
     assert record["original"] == QUESTION and record["status"] == "ok"
     assert record["removed"] == ["I think the answer is 9."]
@@ -206,3 +207,40 @@ def test_common_options_are_explicit_keywords() -> None:
     assert mw.config.leco.max_rethinks == 2 and mw.config.budget.max_completion_tokens is None
     assert LecoMiddleware().config.budget.max_completion_tokens == 4000  # left out: the default stays
     assert S2AMiddleware(FakeLogprobChatModel(replies=[]), variant="single", rewrite="irrelevant").config.s2a.variant == "single"
+
+
+# -- two instances of one middleware (name=) ------------------------------------------------------
+def test_two_instances_of_one_middleware_coexist_by_name() -> None:
+    # LECO twice: each instance has its own ledger, metadata key and call tags
+    model = leco_model(with_tool=False, default=RETHINK)  # nested: the outer rethink runs the inner loop again
+    inner = LecoMiddleware(name="leco_inner", max_rethinks=1, max_corrections=1)
+    outer = LecoMiddleware(name="leco_outer", max_rethinks=1, max_corrections=1)
+    agent = create_agent(model, tools=[add], middleware=[outer, inner], checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "two-leco"}}
+    out = agent.invoke(user(), cfg)
+    sc = _final(out).response_metadata["sc_chains"]
+    assert set(sc) == {"leco_inner", "leco_outer"}
+    private = agent.get_state(cfg).values["sc_chains_leco"]
+    assert set(private) == {"leco_inner", "leco_outer"}
+    assert all(led["corrections"] <= 1 for led in private.values())
+    with pytest.raises(InvalidRequestError, match="name"):
+        LecoMiddleware(name="")
+    # the same name twice is LangChain's duplicate-middleware error
+    with pytest.raises(AssertionError, match="uplicate"):
+        create_agent(leco_model(), middleware=[LecoMiddleware(), LecoMiddleware()])
+
+    # S2A twice: both rewrite, each records its own rewrite and cost under its name
+    rw1 = FakeLogprobChatModel(replies=[REWRITE])
+    rw2 = FakeLogprobChatModel(replies=[REWRITE])
+    model = FakeLogprobChatModel(replies=["The answer is 7."])
+    agent = create_agent(model, middleware=[S2AMiddleware(rw1, name="s2a_a"), S2AMiddleware(rw2, name="s2a_b")],
+                         checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "two-s2a"}}
+    out = agent.invoke(user(), cfg)
+    assert len(rw1.calls) == 1 and len(rw2.calls) == 1
+    sc = _final(out).response_metadata["sc_chains"]
+    assert sc["s2a_a"]["calls"] == 1 and sc["s2a_b"]["calls"] == 1
+    private = agent.get_state(cfg).values["sc_chains_s2a"]
+    assert set(private) == {"s2a_a", "s2a_b"}
+    assert all(len(p["rewrites"]) == 1 for p in private.values())
+    assert agent.get_state(cfg).values["messages"][0].content == QUESTION

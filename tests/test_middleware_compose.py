@@ -132,3 +132,18 @@ async def test_streaming_policy_async_and_s2a_rewrite_hidden() -> None:
             events.append(item)
     assert "".join(texts) == "The answer is 7."  # the rewrite call did not stream
     assert events[0]["event"] == "s2a.rewrite" and events[0]["removed"] == ["I think the answer is 9."]
+
+
+def test_all_three_stream_only_the_final_answer_once() -> None:
+    """Critique around LECO around the model (S2A outside), default stream="final": the tool-call
+    turn and the final answer reach stream_mode="messages", the final answer token by token and
+    once; LECO's drafts, its replay inside critique's draft, the critic and the rewrite never."""
+    model, rewriter, critic, agent = _stack()
+    items = list(agent.stream(user(), stream_mode="messages"))
+    ai = [m for m, _ in items if m.type in ("ai", "AIMessageChunk")]
+    by_id: dict[str, list[str]] = {}
+    for m in ai:
+        by_id.setdefault(m.id, []).append(m.text)
+    texts = ["".join(v) for v in by_id.values()]
+    assert texts.count(FINAL) == 1 and len(by_id[[k for k, v in by_id.items() if "".join(v) == FINAL][0]]) > 1
+    assert not [t for t in texts if "= 8" in t or "Verdict" in t or "Unbiased" in t]

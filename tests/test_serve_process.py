@@ -48,6 +48,7 @@ def _wait_healthy(proc: subprocess.Popen, port: int) -> dict[str, Any]:
     raise AssertionError("the server did not start")
 
 
+@pytest.mark.slow  # a subprocess run of several seconds (over 15 s on a busy machine)
 def test_cli_serves_tiny_random_with_a_key_and_exits_cleanly_on_ctrl_c() -> None:
     pytest.importorskip("torch")
     port = _free_port()

@@ -28,6 +28,7 @@ An empty *context* next to a valid question is ``ok`` (self-contained questions 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -81,8 +82,14 @@ def _words(text: str) -> str:
     return r"\s*/\s*".join(r"\s+".join(re.escape(w) for w in part.split()) for part in text.split("/"))
 
 
-def label_pattern(label: str, generic: str | None = None) -> tuple[re.Pattern[str], set[str]]:
-    """A regex finding ``label`` and the set of its short aliases (accepted at line start only)."""
+def label_pattern(label: str, generic: str | None = None) -> tuple[re.Pattern[str], frozenset[str]]:
+    """A regex finding ``label`` and the set of its short aliases (accepted at line start only).
+    Built once per label (cached: every rewrite of a run uses the same few labels)."""
+    return _label_pattern(label, generic)
+
+
+@functools.lru_cache(maxsize=128)
+def _label_pattern(label: str, generic: str | None) -> tuple[re.Pattern[str], frozenset[str]]:
     key = _key(label)
     aliases = {p.strip().lower() for p in key.split("/") if "/" in key and p.strip()}
     if generic:
@@ -90,10 +97,10 @@ def label_pattern(label: str, generic: str | None = None) -> tuple[re.Pattern[st
     alts = sorted({key, *aliases}, key=len, reverse=True)
     body = "|".join(_words(a) for a in alts)
     pattern = re.compile(_HEAD + r"(?<![\w])(?P<key>" + body + r")(?![\w])" + _TAIL, re.IGNORECASE | re.MULTILINE)
-    return pattern, aliases
+    return pattern, frozenset(aliases)
 
 
-def _accepted(m: re.Match[str], text: str, aliases: set[str]) -> bool:
+def _accepted(m: re.Match[str], text: str, aliases: frozenset[str]) -> bool:
     at_line_start = m.group("head") is not None
     rest_of_line = text[m.end() :].split("\n", 1)[0].strip()
     heading = at_line_start and rest_of_line == ""

@@ -7,12 +7,16 @@ import importlib
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 
 from adapters.errors import SCChainsError
 
 # subcommand modules, in help order; each defines register(subparsers)
-_COMMANDS = ["generate", "run", "demo", "eval", "datagen", "serve"]
+_COMMANDS = ["generate", "run", "demo", "eval", "datagen", "serve", "llama_server"]
+
+# transformers' notice about its own KV-cache argument name: nothing a user of the CLI can act on
+warnings.filterwarnings("ignore", message=r".*past_key_values.* is deprecated", category=FutureWarning)
 
 
 def build_parser() -> argparse.ArgumentParser:

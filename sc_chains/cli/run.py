@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run",
         help="run a correction chain on one question and show its trace",
         description="Run a self-correction chain (" + ", ".join(sorted(CHAINS)) + ") on one question. "
-                    "Every option is checked before the model loads.",
+                    "Every option is checked before the model loads, and every reply ends as soon as it "
+                    "starts repeating a line or sentence it already wrote.",
     )
     p.add_argument("chain", choices=sorted(CHAINS), metavar="CHAIN", help=f"one of {', '.join(sorted(CHAINS))}")
     p.add_argument("question", metavar="QUESTION", help="the question (or the whole user turn)")
@@ -88,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     options = chain_options(args)
     model_options = server_options(args.model, args.base_url, args.timeout)
     module = importlib.import_module(CHAINS[args.chain][0])
-    model = resolve_model(args.model, **model_options)
+    from sc_chains.demo_examples import RepetitionStop  # a reply ends when it starts repeating itself
+
+    model = RepetitionStop(resolve_model(args.model, **model_options))
     result = module.cli_run(args.question, model, options)
     if args.json:
         json.dump(result, sys.stdout, ensure_ascii=False, default=str)

@@ -85,6 +85,18 @@ def ledger(state: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {"request": rid, "corrections": 0, "calls": 0, "input_tokens": 0, "output_tokens": 0}
 
 
+def by_name(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Reducer of a middleware's private key: one entry per instance ``name`` (two instances of
+    one middleware coexist in an agent, each with its own ledger)."""
+    return {**(left or {}), **(right or {})}
+
+
+def own_ledger(state: Mapping[str, Any], key: str, name: str) -> dict[str, Any]:
+    """This request's ledger of the instance ``name`` (``state[key][name]``, see :func:`by_name`)."""
+    mine = (state.get(key) or {}).get(name)
+    return ledger({"messages": state.get("messages") or [], "led": mine}, "led")
+
+
 def budget_stop(led: Mapping[str, Any], budget: Budget) -> str | None:
     """Why no further correction is allowed (``"max_corrections"`` /
     ``"max_completion_tokens"``), or None."""
@@ -197,6 +209,65 @@ def to_generation(message: AIMessage | None, *, structured: bool = False, logpro
                       finish_reason=finish, usage=usage)
 
 
+CHARS_PER_TOKEN = 4
+"""The local estimate's ratio when neither the server's usage nor token logprobs are there:
+one token per 4 characters (OpenAI's rule of thumb for English text), rounded up."""
+ESTIMATED = "usage_estimated"
+"""The flag: ``response_metadata["usage_estimated"] = True`` on a reply whose ``usage_metadata``
+sc-chains counted locally; ``response_metadata["sc_chains"][name]["usage_estimated"]``: how many
+of the middleware's calls were counted so."""
+
+
+def estimate_tokens(text: str) -> int:
+    """A local token estimate of ``text``: ``ceil(len(text) / CHARS_PER_TOKEN)``."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def _no_usage(message: AIMessage) -> bool:
+    um = message.usage_metadata
+    return um is None or (not um.get("total_tokens") and not um.get("output_tokens") and bool(message.text))
+
+
+def counted(message: AIMessage, prompt: Sequence[BaseMessage]) -> AIMessage:
+    """``message``, with ``usage_metadata`` counted locally when the server sent none (a server
+    that sends no usage while streaming: ``stream_mode="messages"``, ``astream_events``), so token
+    budgets still fire. Completion tokens: the reply's logprob tokens when it has them, else
+    :func:`estimate_tokens` of its text and tool calls; prompt tokens: the estimate of ``prompt``.
+    Flagged ``response_metadata["usage_estimated"] = True``."""
+    if not _no_usage(message):
+        return message
+    from adapters.langchain import parse_logprobs
+
+    tokens = parse_logprobs(message.response_metadata)
+    calls = "".join(f"{tc['name']}{tc['args']}" for tc in message.tool_calls)
+    out = len(tokens) if tokens else estimate_tokens(message.text + calls)
+    inp = sum(estimate_tokens(m.text) for m in prompt)
+    um = {"input_tokens": inp, "output_tokens": out, "total_tokens": inp + out}
+    meta = {**message.response_metadata, ESTIMATED: True}
+    return message.model_copy(update={"usage_metadata": um, "response_metadata": meta})
+
+
+def prompt_of(request: Any) -> list[BaseMessage]:
+    """The messages a ``ModelRequest`` sends (its system message first)."""
+    system = getattr(request, "system_message", None)
+    return [*([system] if system is not None else []), *request.messages]
+
+
+def counted_response(raw: Any, prompt: Callable[[], Sequence[BaseMessage]]) -> tuple[Any, bool]:
+    """A handler's reply (``ModelResponse`` or message) with its AIMessage :func:`counted`
+    (``prompt()``: the messages it answered, read only then); whether the usage was estimated."""
+    msg = first_ai(raw)
+    if msg is None or not _no_usage(msg):
+        return raw, False
+    fixed = counted(msg, prompt())
+    if isinstance(raw, AIMessage):
+        return fixed, True
+    import dataclasses
+
+    result = [fixed if m is msg else m for m in raw.result]
+    return dataclasses.replace(raw, result=result), True
+
+
 def lc_message(m: Mapping[str, str], owner: str) -> BaseMessage:
     """A loop's ``{"role", "content"}`` message as a LangChain message (user turns marked ours)."""
     from langchain_core.messages import SystemMessage
@@ -229,6 +300,8 @@ class AgentCalls:
         self.owner, self.stream, self.request, self.handler = owner, stream, request, handler
         self.models = dict(models or {})
         self.replies: list[Any] = []
+        self.estimated = 0
+        """How many replies came without usage (counted locally, see :func:`counted`)."""
 
     def _target(self, call: ModelCall) -> tuple[Callable[..., Any], Any, bool]:
         if call.n != 1 or call.prefill:
@@ -240,7 +313,9 @@ class AgentCalls:
         model = self.models[call.target]
         return model, [lc_message(m, self.owner) for m in call.messages], False
 
-    def _record(self, raw: Any, call: ModelCall) -> Generation:
+    def _record(self, raw: Any, call: ModelCall, arg: Any, host: bool) -> Generation:
+        raw, estimated = counted_response(raw, lambda: prompt_of(arg) if host else list(arg))
+        self.estimated += estimated
         self.replies.append(raw)
         structured = getattr(raw, "structured_response", None) is not None or len(getattr(raw, "result", [raw])) != 1
         return to_generation(first_ai(raw), structured=structured, logprobs=call.logprobs)
@@ -249,13 +324,13 @@ class AgentCalls:
         """Execute one model call (sync)."""
         with call_scope(self.stream, self.owner, call.role, final=call.final):
             fn, arg, host = self._target(call)
-            return self._record(fn(arg) if host else fn.invoke(arg), call)
+            return self._record(fn(arg) if host else fn.invoke(arg), call, arg, host)
 
     async def acall(self, call: ModelCall) -> Generation:
         """Execute one model call (async)."""
         with call_scope(self.stream, self.owner, call.role, final=call.final):
             fn, arg, host = self._target(call)
-            return self._record(await fn(arg) if host else await fn.ainvoke(arg), call)
+            return self._record(await fn(arg) if host else await fn.ainvoke(arg), call, arg, host)
 
 
 OWN_SCHEMES = ("hf", "openai")

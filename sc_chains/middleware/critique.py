@@ -17,11 +17,17 @@ resume with ``Command(resume={"decisions": [{"type": "approve"}]})``, an ``"edit
 (keep the draft). The draft and the critique are checkpointed in private state before the pause,
 so resuming never runs the draft or the critique again.
 
+Streaming (hidden mode): under ``stream="final"`` (default) every call of the loop runs
+``nostream``; once the loop has chosen the final answer it streams in ``stream_mode="messages"``
+token by token, once (drafts and verdicts never). ``stream="all"``: drafts and revisions stream
+live as they are made. A tool-call turn shows whole when the model node ends.
+
 Tool-call messages are never critiqued. The critic: ``None`` (the default: the agent's own model,
 hidden mode, behind the disagreement gate: a second reply is asked for and the draft is critiqued
 only when its answer differs; the agent's model answers with its own sampling settings, so a
 greedy model's second reply repeats the draft and nothing is revised: do no harm), ``"self"``
-(the old ungated self-critique), ``"program"`` (the sandboxed program critic), a chat model, a ``LogprobModel`` or spec, a :class:`~graphs.judge.Judge`, a
+(the old ungated self-critique), ``"program"`` (the sandboxed program critic), a chat model, a
+``LogprobModel`` or spec, a :class:`~graphs.judge.Judge`, a
 ``graphs.critique`` critic, or a verifier function ``(question, answer, reference) -> bool |
 (bool, feedback)`` (anything but ``True`` / ``(True, ...)`` / an approving review is not
 approval; a string like ``"no"`` is a typed error).
@@ -68,18 +74,23 @@ from graphs.critique.critics import JudgeCritic, ModelCritic, make_critic, uses_
 from graphs.critique.loop import CritiqueResult, critique_loop
 from graphs.driver import model_requests
 from graphs.loop import Emit, ModelCall, Review, adrive, drive, reply_from_json, reply_to_json
+from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_str
 from graphs.vocab import Allowance, add_cost, zero_cost
 from sc_chains.middleware._shared import (
+    ESTIMATED,
     Budget,
     apply_overrides,
+    by_name,
     call_scope,
     charge_cost,
     chat_model,
+    counted_response,
     first_ai,
     is_ours,
     lc_message,
     ledger,
+    prompt_of,
     text_of,
     to_generation,
     with_cost,
@@ -91,15 +102,10 @@ KEY = "sc_chains_critique"
 _UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<default>"})()
 
 
-def _by_name(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Reducer of the private key: one ledger per middleware ``name`` (instances coexist)."""
-    return {**(left or {}), **(right or {})}
-
-
 class CritiqueMiddlewareState(AgentState):
     """The agent state plus the critique loops' private per-request ledgers (by name)."""
 
-    sc_chains_critique: NotRequired[Annotated[dict[str, Any], PrivateStateAttr, _by_name]]
+    sc_chains_critique: NotRequired[Annotated[dict[str, Any], PrivateStateAttr, by_name]]
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,8 @@ class _Calls:
                  handler: Any = None, given: AIMessage | None = None, raw: list[Any] | None = None) -> None:
         self.mw, self.host, self.request, self.handler, self.given = mw, host, request, handler, given
         self.raw: list[Any] = list(raw or [])
+        self.estimated = 0
+        """Replies that came without usage (counted locally: ``_shared.counted``)."""
 
     def _host(self, call: ModelCall) -> Any:
         """The request for the agent's handler, or the reply already given (visible)."""
@@ -195,33 +203,50 @@ class _Calls:
         msgs = call.messages if call.messages is not None else [*self.host, *call.extra]
         return model, [m if isinstance(m, BaseMessage) else lc_message(m, self.mw.name) for m in msgs]
 
-    def _record(self, raw: Any) -> Any:
+    def _record(self, raw: Any, prompt: Any) -> Any:
+        raw, estimated = counted_response(raw, prompt)
+        self.estimated += estimated
         self.raw.append(raw)
         result = getattr(raw, "result", None)
         structured = getattr(raw, "structured_response", None) is not None or (result is not None and len(result) != 1)
         return to_generation(first_ai(raw), structured=structured)
 
+    def _streams(self, call: ModelCall) -> bool:
+        """Whether the call streams live: under ``stream="final"`` none does (the final answer is
+        known only after the loop: :meth:`CritiqueReviseMiddleware._replay` streams it once)."""
+        return call.final and self.mw.budget.stream == "all"
+
+    def _critique(self, reply: Any, arg: Any) -> Any:
+        reply, estimated = counted_response(reply, lambda: arg)
+        self.estimated += estimated
+        return to_generation(reply)
+
     def call(self, call: ModelCall) -> Any:
         """One model call (sync)."""
-        with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=call.final):
+        with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=self._streams(call)):
             if call.target == "model":
                 req = self._host(call)
-                return self._record(req if isinstance(req, AIMessage) else self.handler(req))
+                return self._record(req if isinstance(req, AIMessage) else self.handler(req), lambda: _prompt(req))
             model, arg = self._critic(call)
             if isinstance(model, LogprobModel):
                 return model.generate(arg[0]) if len(arg) == 1 else model.batch(arg)
-            return to_generation(model.invoke(arg))
+            return self._critique((model.invoke(arg)), arg)
 
     async def acall(self, call: ModelCall) -> Any:
         """One model call (async)."""
-        with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=call.final):
+        with call_scope(self.mw.budget.stream, self.mw.name, call.role, final=self._streams(call)):
             if call.target == "model":
                 req = self._host(call)
-                return self._record(req if isinstance(req, AIMessage) else await self.handler(req))
+                return self._record(req if isinstance(req, AIMessage) else await self.handler(req), lambda: _prompt(req))
             model, arg = self._critic(call)
             if isinstance(model, LogprobModel):
                 return await model.agenerate(arg[0]) if len(arg) == 1 else await model.abatch(arg)
-            return to_generation(await model.ainvoke(arg))
+            return self._critique((await model.ainvoke(arg)), arg)
+
+
+def _prompt(request: Any) -> list[BaseMessage]:
+    """What a draft answered: the request's messages (none for a reply given in visible mode)."""
+    return [] if isinstance(request, AIMessage) else prompt_of(request)
 
 
 def _question(messages: list[BaseMessage]) -> str:
@@ -306,6 +331,9 @@ class _Session:
             "input_tokens": usage["prompt_tokens"] - own["prompt_tokens"],
             "output_tokens": usage["completion_tokens"] - own["completion_tokens"],
         }
+        estimated = sum(1 for m in drafts if (m.response_metadata or {}).get(ESTIMATED))
+        if estimated:  # drafts whose usage the server did not send: counted locally
+            trace[ESTIMATED] = estimated
         led = {**self.led, "run": None}
         charge_cost(led, usage, corrections=revisions)
         return with_cost(final, self.mw.name, trace), {KEY: {self.mw.name: led}}
@@ -418,7 +446,18 @@ class CritiqueReviseMiddleware(AgentMiddleware):
             _, update = session.close(result, drafts)
             return ExtendedModelResponse(model_response=calls.raw[-1], command=Command(update=update))
         final, update = session.close(result, drafts)
+        final = self._replay(final)
         return ExtendedModelResponse(model_response=ModelResponse(result=[final]), command=Command(update=update))
+
+    def _replay(self, final: AIMessage) -> AIMessage:
+        """Under ``stream="final"``: the loop's final answer, token by token, once, in
+        ``stream_mode="messages"`` (its calls ran ``nostream``; drafts and critiques never show).
+        Inside an outer middleware's ``nostream`` call nothing is shown."""
+        if self.budget.stream != "final":
+            return final
+        final = _with_id(final)
+        stream_text(final.text, graph=self.name, message_id=final.id)
+        return final
 
     def _hidden_pause(self, session: _Session, calls: _Calls, review: Review) -> Any:
         """Before a review: return the draft (checkpointed with the run) and let after_model and
@@ -530,6 +569,8 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
                 return {"messages": _visible_extra(pause.args[0], text_of(session.messages[-1]), self.name), **update}
             return {"messages": [RemoveMessage(id=session.run["draft_id"])], **update}
         msg, update = session.close(result, [first_ai(r) for r in calls.raw], visible=self.config.visible)
+        if not self.config.visible:
+            msg = self._replay(msg)
         return {"messages": [msg], **update, "jump_to": "end"}
 
     @hook_config(can_jump_to=["end"])

@@ -41,14 +41,16 @@ from graphs.leco.config import LecoConfig
 from graphs.leco.loop import LecoResult, attempt_summary, leco_loop
 from graphs.leco.policy import looks_like_reasoning
 from graphs.streaming import stream_text
-from graphs.validate import Options, check_bool, check_choice, check_instance
+from graphs.validate import Options, check_bool, check_choice, check_instance, check_str
 from graphs.vocab import NO_LOGPROBS
 from sc_chains.middleware._shared import (
     UNSET,
+    ESTIMATED,
     AgentCalls,
     Budget,
     adrive,
     apply_overrides,
+    by_name,
     charge_cost,
     chat_model,
     drive,
@@ -56,7 +58,7 @@ from sc_chains.middleware._shared import (
     first_ai,
     given,
     is_ours,
-    ledger,
+    own_ledger,
     swap_final,
     text_of,
     with_cost,
@@ -70,7 +72,8 @@ KEY = "sc_chains_leco"
 class LecoMiddlewareState(AgentState):
     """The agent state plus LECO's private per-request ledger."""
 
-    sc_chains_leco: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
+    sc_chains_leco: NotRequired[Annotated[dict[str, Any], PrivateStateAttr, by_name]]
+    """One ledger per instance ``name``."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,12 @@ class LecoMiddlewareConfig(Options):
     call through untouched (no step format, no rethink). Default
     :func:`graphs.leco.policy.looks_like_reasoning` ("how many...?" yes, "capital of France?"
     no); ``lambda q: True`` for every turn."""
+    name: str = "leco"
+    """The instance's name: its private ledger, its ``sc_chains`` metadata key and its call
+    tags (two instances with different names coexist in one agent)."""
 
     def __post_init__(self) -> None:
+        check_str("name", self.name, nonempty=True)
         check_instance("leco", self.leco, LecoConfig, "pass a graphs.leco.LecoConfig(...)")
         check_instance("budget", self.budget, Budget, "pass a Budget(...)")
         if self.leco.rethink_samples != 1:
@@ -126,6 +133,8 @@ class LecoMiddleware(AgentMiddleware):
         config: a :class:`LecoMiddlewareConfig`; keyword ``overrides`` replace its fields
             (``max_corrections=``, ``max_completion_tokens=``, ``stream=`` go to its budget;
             ``max_rethinks=``, ``k=``... to its ``leco`` config).
+        name: this instance's name (default ``"leco"``): its private ledger, its
+            ``response_metadata["sc_chains"]`` key and its call tags; two instances need two names.
         logprob_model: run LECO's turns on this model instead of the agent's (a chat model, a
             ``LogprobModel`` or a spec such as ``"hf:default"``); ``None``: the agent's model.
     """
@@ -143,12 +152,13 @@ class LecoMiddleware(AgentMiddleware):
         stream: str = UNSET,
         applies: Callable[[str], bool] = UNSET,
         on_missing_logprobs: str = UNSET,
+        name: str = UNSET,
         **overrides: Any,
     ) -> None:
         super().__init__()
         explicit = given(max_rethinks=max_rethinks, max_corrections=max_corrections, stream=stream,
                          max_completion_tokens=max_completion_tokens, applies=applies,
-                         on_missing_logprobs=on_missing_logprobs)
+                         on_missing_logprobs=on_missing_logprobs, name=name)
         self.config = apply_overrides(config or LecoMiddlewareConfig(), {**overrides, **explicit}, "LecoMiddleware")
         self.tools = []
         self.logprob_model = None if logprob_model is None else chat_model(logprob_model, "logprob_model")
@@ -156,6 +166,11 @@ class LecoMiddleware(AgentMiddleware):
         caps = getattr(adapter, "capabilities", None)
         if caps is not None and not caps.logprobs and self.config.on_missing_logprobs == "error":
             raise LogprobsUnavailableError(adapter.name, adapter.logprobs_hint)
+
+    @property
+    def name(self) -> str:
+        """The instance name (``name=``): private ledger, ``sc_chains`` metadata key, call tags."""
+        return self.config.name
 
     # -- driving the one loop ------------------------------------------------------------------
     def _prepare(self, request: ModelRequest) -> ModelRequest:
@@ -173,8 +188,8 @@ class LecoMiddleware(AgentMiddleware):
 
     def _start(self, request: ModelRequest, handler: Any) -> tuple[AgentCalls, Any, dict[str, Any]]:
         req = self._prepare(request)
-        calls = AgentCalls("leco", self.config.budget.stream, request=req, handler=handler)
-        led = ledger(request.state, KEY)
+        calls = AgentCalls(self.name, self.config.budget.stream, request=req, handler=handler)
+        led = own_ledger(request.state, KEY, self.name)
         loop = leco_loop(self.config.leco, path="chat", allowance=self.config.budget.allowance(led))
         return calls, loop, led
 
@@ -182,7 +197,7 @@ class LecoMiddleware(AgentMiddleware):
                 led: dict[str, Any]) -> ModelResponse | ExtendedModelResponse:
         rethinks = max(0, len(result["attempts"]) - 1)
         charge_cost(led, result["cost"], corrections=rethinks)
-        update = Command(update={KEY: led})
+        update = Command(update={KEY: {self.name: led}})
         if result["status"] == "passthrough":
             raw = calls.replies[result["chosen"]]
             if result["stop_reason"] == NO_LOGPROBS:
@@ -202,9 +217,11 @@ class LecoMiddleware(AgentMiddleware):
             "attempts": attempt_summary(result),
             **swap_final(extra, first, chosen),
         }
-        final = with_cost(chosen, "leco", trace)
+        if calls.estimated:  # the server sent no usage for these calls: counted locally
+            trace[ESTIMATED] = calls.estimated
+        final = with_cost(chosen, self.name, trace)
         if self.config.budget.stream == "final":  # the vote's pick streams once chosen (drafts never)
-            stream_text(final.text, graph="leco", message_id=final.id)
+            stream_text(final.text, graph=self.name, message_id=final.id)
         return ExtendedModelResponse(model_response=ModelResponse(result=[final], structured_response=None),
                                      command=update)
 
@@ -212,8 +229,8 @@ class LecoMiddleware(AgentMiddleware):
         if self.config.on_missing_logprobs == "error":
             hint = ChatModelAdapter(model).logprobs_hint if _is_chat(model) else "Use a model that returns logprobs."
             raise LogprobsUnavailableError(_name(model), hint)
-        event("leco.passthrough", reason="no token logprobs in the reply", model=_name(model))
-        msg = with_cost(first_ai(response), "leco", {"status": "passthrough", "reason": "no token logprobs"})  # type: ignore[arg-type]
+        event("leco.passthrough", reason="no token logprobs in the reply", model=_name(model), middleware=self.name)
+        msg = with_cost(first_ai(response), self.name, {"status": "passthrough", "reason": "no token logprobs"})  # type: ignore[arg-type]
         return ModelResponse(result=[msg], structured_response=response.structured_response)
 
     # -- hooks ------------------------------------------------------------------------------

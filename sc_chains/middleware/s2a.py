@@ -7,11 +7,13 @@ what the model sees changes: the thread keeps what the user wrote, and every lat
 the conversation sees the stored rewrite again (no second rewrite call). The original, the raw
 rewrite, the parse status and the sentences removed stay in private state (``sc_chains_s2a``), go
 out as a ``s2a.rewrite`` custom stream event, and the cost of the rewrite calls is added to the
-final answer's ``usage_metadata`` after the agent finishes.
+request's final answer's ``usage_metadata`` (its first model answer without tool calls; no
+extra graph node).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -24,29 +26,32 @@ from langchain.agents.middleware.types import (
     PrivateStateAttr,
 )
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langgraph.runtime import Runtime
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
 from graphs.loop import Loop
 from graphs.s2a.config import S2AConfig
 from graphs.s2a.loop import rewrite_loop
-from graphs.validate import Options, check_bool, check_choice, check_instance
+from graphs.validate import Options, check_bool, check_choice, check_instance, check_str
 from graphs.vocab import MAX_COMPLETION_TOKENS
 from sc_chains.middleware._shared import (
+    ESTIMATED,
     UNSET,
     AgentCalls,
     Budget,
     adrive,
     apply_overrides,
     budget_stop,
+    by_name,
     charge_cost,
     chat_model,
     drive,
+    first_ai,
     event,
     given,
     is_ours,
-    ledger,
+    own_ledger,
+    request_id,
     text_of,
     with_cost,
 )
@@ -59,7 +64,8 @@ KEY = "sc_chains_s2a"
 class S2AMiddlewareState(AgentState):
     """The agent state plus S2A's private ledger (never in the agent's input or output)."""
 
-    sc_chains_s2a: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
+    sc_chains_s2a: NotRequired[Annotated[dict[str, Any], PrivateStateAttr, by_name]]
+    """One record per instance ``name``: the request's ledger and the rewrites."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,12 @@ class S2AMiddlewareConfig(Options):
     budget: Budget = Budget(max_corrections=1_000_000, max_completion_tokens=None)
     """Generated tokens of the rewrite calls per request and the stream policy (rewrites are
     not counted as corrections); once spent, further turns go to the model unrewritten."""
+    name: str = "s2a"
+    """The instance's name: its private record, its ``sc_chains`` metadata key and its call
+    tags (two instances with different names coexist in one agent)."""
 
     def __post_init__(self) -> None:
+        check_str("name", self.name, nonempty=True)
         check_instance("s2a", self.s2a, S2AConfig, "pass a graphs.s2a.S2AConfig(...)")
         check_choice("messages", self.messages, ("latest", "all"))
         check_bool("tool_results", self.tool_results)
@@ -98,6 +108,8 @@ class S2AMiddleware(AgentMiddleware):
         rewrite, variant, messages, tool_results, check, max_completion_tokens, stream: the
             common options (see :class:`S2AMiddlewareConfig`, its ``s2a`` and ``budget``); left
             out, the config's values stay.
+        name: this instance's name (default ``"s2a"``): its private record, its
+            ``response_metadata["sc_chains"]`` key and its call tags; two instances need two names.
         config: an :class:`S2AMiddlewareConfig`; keyword ``overrides`` replace its fields or
             those of its ``s2a`` config and ``budget`` (``stream=``, ``max_completion_tokens=``).
     """
@@ -116,14 +128,23 @@ class S2AMiddleware(AgentMiddleware):
         check: bool = UNSET,
         max_completion_tokens: int | None = UNSET,
         stream: str = UNSET,
+        name: str = UNSET,
         **overrides: Any,
     ) -> None:
         super().__init__()
         self.model = chat_model(model, "model")
         explicit = given(rewrite=rewrite, variant=variant, messages=messages, tool_results=tool_results,
-                         check=check, max_completion_tokens=max_completion_tokens, stream=stream)
+                         check=check, max_completion_tokens=max_completion_tokens, stream=stream, name=name)
         self.config = apply_overrides(config or S2AMiddlewareConfig(), {**overrides, **explicit}, "S2AMiddleware")
         self.tools = []
+
+    @property
+    def name(self) -> str:
+        """The instance name (``name=``): private record, ``sc_chains`` metadata key, call tags."""
+        return self.config.name
+
+    def _private(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        return (state.get(KEY) or {}).get(self.name) or {}
 
     # -- driving the one loop ------------------------------------------------------------------
     def _targets(self, msgs: list[BaseMessage], done: set[str]) -> list[BaseMessage]:
@@ -140,12 +161,12 @@ class S2AMiddleware(AgentMiddleware):
         """Rewrite the turns not rewritten yet; the request the model sees (every rewritten turn
         replaced by its rewrite) and the private-state update. The thread is not changed."""
         cfg, state = self.config, request.state
-        led = ledger(state, KEY)
-        rewrites = dict((state.get(KEY) or {}).get("rewrites") or {})
+        led = own_ledger(state, KEY, self.name)
+        rewrites = dict(self._private(state).get("rewrites") or {})
         targets = self._targets(list(request.messages), set(rewrites))
         for msg in targets:
             if budget_stop({**led, "corrections": 0}, cfg.budget):
-                event("s2a.skipped", message_id=msg.id, reason=MAX_COMPLETION_TOKENS)
+                event("s2a.skipped", message_id=msg.id, reason=MAX_COMPLETION_TOKENS, middleware=self.name)
                 break
             kind = "tool" if isinstance(msg, ToolMessage) else "user"
             left = cfg.budget.allowance(led)["completion_tokens"]
@@ -154,44 +175,53 @@ class S2AMiddleware(AgentMiddleware):
             rewrites[msg.id] = {**record, "kind": kind}
         seen = [m.model_copy(update={"content": rewrites[m.id]["prompt"]}) if m.id in rewrites else m
                 for m in request.messages]
-        update = {KEY: {**led, "rewrites": rewrites, "reported": False}} if targets else None
+        update = {KEY: {self.name: {**led, "rewrites": rewrites, "reported": False}}} if targets else None
         return request.override(messages=seen), update
 
     def _calls(self) -> AgentCalls:
-        return AgentCalls("s2a", self.config.budget.stream, models={"model": self.model})
+        return AgentCalls(self.name, self.config.budget.stream, models={"model": self.model})
 
-    def _report(self, state: dict[str, Any]) -> dict[str, Any] | None:
-        """Add this request's rewrite cost to the final answer, once."""
-        priv = state.get(KEY) or {}
-        led = ledger(state, KEY)
-        if priv.get("reported", True) or led.get("request") != priv.get("request") or not led["calls"]:
-            return None
-        last = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
-        if last is None or last.tool_calls:
-            return None
-        cost = {k: led[k] for k in ("calls", "input_tokens", "output_tokens")}
-        rewritten = [mid for mid, r in (priv.get("rewrites") or {}).items() if r.get("status")]
-        cost["rewritten"] = len(rewritten)
-        return {"messages": [with_cost(last, "s2a", cost)], KEY: {**priv, "reported": True}}
+    def _count(self, update: dict[str, Any] | None, calls: AgentCalls) -> dict[str, Any] | None:
+        """The update, with the rewrite calls whose usage was counted locally (no usage sent)."""
+        if update is None or not calls.estimated:
+            return update
+        mine = update[KEY][self.name]
+        return {KEY: {self.name: {**mine, ESTIMATED: int(mine.get(ESTIMATED, 0)) + calls.estimated}}}
+
+    def _settle(self, request: ModelRequest, response: Any, update: dict[str, Any] | None) -> Any:
+        """The model's response with S2A's private-state update; a final answer (no tool call)
+        also gets this request's rewrite cost added, once (no extra graph node: the cost goes on
+        the request's first answer without tool calls)."""
+        priv = update[KEY][self.name] if update else self._private(request.state)
+        msg = first_ai(response)
+        if (priv.get("reported", True) or not priv.get("calls") or msg is None or msg.tool_calls
+                or getattr(response, "structured_response", None) is not None
+                or priv.get("request") != request_id(request.messages)):
+            return _with_update(response, update)
+        cost = {k: priv[k] for k in ("calls", "input_tokens", "output_tokens")}
+        cost["rewritten"] = sum(1 for r in (priv.get("rewrites") or {}).values() if r.get("status"))
+        if priv.get(ESTIMATED):
+            cost[ESTIMATED] = priv[ESTIMATED]
+        final = with_cost(msg, self.name, cost)
+        if isinstance(response, AIMessage):
+            response = ModelResponse(result=[final])
+        else:
+            response = ModelResponse(result=[final if m is msg else m for m in response.result],
+                                     structured_response=response.structured_response)
+        return _with_update(response, {KEY: {self.name: {**priv, "reported": True}}})
 
     # -- hooks ------------------------------------------------------------------------------
     def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Rewrite the turns not rewritten yet, then call the model on the rewritten view (sync)."""
-        seen, update = drive(self._rewrite(request), self._calls().call)
-        return _with_update(handler(seen), update)
+        calls = self._calls()
+        seen, update = drive(self._rewrite(request), calls.call)
+        return self._settle(request, handler(seen), self._count(update, calls))
 
     async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Rewrite the turns not rewritten yet, then call the model on the rewritten view (async)."""
-        seen, update = await adrive(self._rewrite(request), self._calls().acall)
-        return _with_update(await handler(seen), update)
-
-    def after_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
-        """Add the rewrite calls' cost to the final answer's usage."""
-        return self._report(dict(state))
-
-    async def aafter_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
-        """Async :meth:`after_agent` (no I/O)."""
-        return self._report(dict(state))
+        calls = self._calls()
+        seen, update = await adrive(self._rewrite(request), calls.acall)
+        return self._settle(request, await handler(seen), self._count(update, calls))
 
 
 def _with_update(response: Any, update: dict[str, Any] | None) -> Any:

@@ -54,6 +54,9 @@ class FakeLogprobChatModel(BaseChatModel):
     """The logprob of each token of a plain string reply."""
     logprobs: bool = True
     """``False``: replies carry no logprobs (like a chat API without ``logprobs=True``)."""
+    stream_usage: bool = True
+    """``False``: streamed replies carry no ``usage_metadata`` (like llama.cpp or OpenAI without
+    ``stream_options={"include_usage": True}``); ``invoke`` outside a stream still has it."""
     model_name: str = "fake-logprob-chat"
     """The model name reported in ``response_metadata``."""
     calls: list[list[BaseMessage]] = Field(default_factory=list)
@@ -154,7 +157,7 @@ class FakeLogprobChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for chunk in _chunks(self._next(messages, {"stop": stop, **kwargs})):
+        for chunk in _chunks(self._next(messages, {"stop": stop, **kwargs}), usage=self.stream_usage):
             if run_manager and isinstance(chunk.message.content, str):
                 run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
             yield chunk
@@ -166,7 +169,7 @@ class FakeLogprobChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in _chunks(self._next(messages, {"stop": stop, **kwargs})):
+        for chunk in _chunks(self._next(messages, {"stop": stop, **kwargs}), usage=self.stream_usage):
             if run_manager and isinstance(chunk.message.content, str):
                 await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
             yield chunk
@@ -182,7 +185,7 @@ def _openai(token: TokenLogprob, top_k: int) -> dict[str, Any]:
     }
 
 
-def _chunks(message: AIMessage) -> list[ChatGenerationChunk]:
+def _chunks(message: AIMessage, *, usage: bool = True) -> list[ChatGenerationChunk]:
     """One chunk per token (its logprob in its metadata), then tool calls and the totals.
 
     Chunk contents concatenate to the text and the ``logprobs.content`` lists to the whole
@@ -214,7 +217,7 @@ def _chunks(message: AIMessage) -> list[ChatGenerationChunk]:
                 id=message.id,
                 tool_call_chunks=tool_chunks,
                 response_metadata=last_meta,
-                usage_metadata=message.usage_metadata,
+                usage_metadata=message.usage_metadata if usage else None,
                 chunk_position="last",
             )
         )
