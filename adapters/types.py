@@ -122,8 +122,9 @@ class Generation:
     """The generated text. With ``prefill``, only the continuation (the prefill is not repeated)."""
     tokens: tuple[TokenLogprob, ...] | None
     """Per-token logprobs; ``None`` only when the request asked for none and the model gave none."""
-    finish_reason: Literal["stop", "length"] | str = "stop"
-    """``"stop"`` (end of text or a stop sequence) or ``"length"`` (hit ``max_tokens``)."""
+    finish_reason: Literal["stop", "length"] | str | None = "stop"
+    """``"stop"`` (end of text or a stop sequence) or ``"length"`` (hit ``max_tokens``); ``None``
+    only on a streamed delta that is not the last (see :mod:`adapters.streaming`)."""
     usage: Usage = field(default_factory=Usage)
     """Token accounting."""
     model: str = ""

@@ -9,6 +9,7 @@ per-token logprobs in OpenAI's shape (``response_metadata["logprobs"]``), so cod
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -43,11 +44,11 @@ class ChatLogprobModel(BaseChatModel):
     Call-time keyword arguments (``max_tokens``, ``temperature``, ``top_p``, ``top_logprobs``,
     ``stop``, ``seed``, and ``prefill`` where the adapter supports it) override the fields.
 
-    Streaming yields one ``AIMessageChunk`` per generated token, each with that token's
-    logprob in ``response_metadata["logprobs"]["content"]`` (chunks add up to the whole list),
-    then a last chunk with ``finish_reason``, ``model_name`` and ``usage_metadata``. The
-    adapters generate a whole reply per call (none is incremental today), so the tokens are
-    produced first and then streamed: the first chunk arrives when generation has finished.
+    Streaming yields one ``AIMessageChunk`` per generated token as the adapter produces it
+    (local Hugging Face models token by token as they decode, OpenAI-compatible servers as
+    their SSE events arrive; other adapters give the whole reply at once), each with that
+    token's logprob in ``response_metadata["logprobs"]["content"]`` (chunks add up to the whole
+    list), then a last chunk with ``finish_reason``, ``model_name`` and ``usage_metadata``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -134,7 +135,12 @@ class ChatLogprobModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        yield from _chunks(self.model.generate(messages, **self._params(stop, **kwargs)))
+        cursor = _ChunkCursor()
+        for delta in self.model.stream(messages, **self._params(stop, **kwargs)):
+            for chunk in cursor.chunks(delta):
+                if run_manager is not None and chunk.text:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
 
     async def _astream(
         self,
@@ -143,9 +149,12 @@ class ChatLogprobModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        gen = await self.model.agenerate(messages, **self._params(stop, **kwargs))
-        for chunk in _chunks(gen):
-            yield chunk
+        cursor = _ChunkCursor()
+        async for delta in self.model.astream(messages, **self._params(stop, **kwargs)):
+            for chunk in cursor.chunks(delta):
+                if run_manager is not None and chunk.text:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
 
 
 # -- conversion: Generation -> LangChain messages ------------------------------------------------
@@ -187,18 +196,32 @@ def _result(gen: Generation) -> ChatResult:
     )
 
 
-def _chunks(gen: Generation) -> list[ChatGenerationChunk]:
-    """One chunk per token (its text span and its logprob), then a last chunk with the totals.
+class _ChunkCursor:
+    """Turns a stream of adapter deltas into LangChain chunks: one per token, then the totals.
 
-    Contents concatenate to ``gen.text``; the ``logprobs.content`` lists concatenate to
+    Contents concatenate to the reply's text; the ``logprobs.content`` lists concatenate to
     :meth:`Generation.to_openai_logprobs` (LangChain merges chunk metadata by adding lists).
     """
-    out = []
-    for piece, tok in token_segments(gen):
-        meta = {"logprobs": {"content": [tok.to_openai()]}} if tok is not None else {}
-        out.append(ChatGenerationChunk(message=AIMessageChunk(content=piece, response_metadata=meta)))
-    last_meta = _metadata(gen)
-    last_meta["logprobs"] = {"content": []} if gen.tokens is not None else None
-    last = AIMessageChunk(content="", response_metadata=last_meta, usage_metadata=_usage(gen), chunk_position="last")
-    out.append(ChatGenerationChunk(message=last))
-    return out
+
+    def __init__(self) -> None:
+        self._chars = 0  # text handed out so far: token offsets are relative to the whole reply
+        self._logprobs = False
+
+    def chunks(self, delta: Generation) -> list[ChatGenerationChunk]:
+        out = []
+        if delta.tokens is not None:
+            self._logprobs = True
+        shifted = replace(delta, tokens=tuple(replace(t, offset=t.offset - self._chars) for t in delta.tokens or ()))
+        for piece, tok in token_segments(shifted):
+            meta = {"logprobs": {"content": [tok.to_openai()]}} if tok is not None else {}
+            out.append(ChatGenerationChunk(message=AIMessageChunk(content=piece, response_metadata=meta)))
+        self._chars += len(delta.text)
+        if delta.finish_reason is not None:
+            out.append(self._last(delta))
+        return out
+
+    def _last(self, delta: Generation) -> ChatGenerationChunk:
+        meta = _metadata(delta)
+        meta["logprobs"] = {"content": []} if self._logprobs else None
+        last = AIMessageChunk(content="", response_metadata=meta, usage_metadata=_usage(delta), chunk_position="last")
+        return ChatGenerationChunk(message=last)

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,15 @@ from adapters.base import LogprobModel, _check_concurrency
 from adapters.errors import InvalidRequestError, ModelNotFoundError
 from adapters.hf.decode import (
     DecodeRow,
+    DeltaCursor,
     IncrementalDetokenizer,
     TokenTexts,
     decode_rows,
+    decode_steps,
 )
 from adapters.hf.batcher import BatcherStats, RequestBatcher
 from adapters.hf.kv import PrefixKVCache
+from adapters.streaming import aiterate_in_thread, iterate_in_thread
 from adapters.types import Capabilities, Generation, GenerationRequest
 
 __all__ = ["HFModel", "load_pretrained", "resolve_device", "resolve_dtype"]
@@ -175,6 +178,18 @@ class HFModel(LogprobModel):
         return await asyncio.to_thread(self._generate_one, request)
 
     def _generate_one(self, request: GenerationRequest) -> Generation:
+        steps = self._decode_one(request)
+        for row, reused in steps:
+            if row.finish is not None:
+                steps.close()
+                return row.result(self.name, reused)
+        raise AssertionError("the decode loop ended with an unfinished row")  # pragma: no cover
+
+    def _decode_one(self, request: GenerationRequest) -> Iterator[tuple[DecodeRow, int]]:
+        """Decode one request under the lock, pausing after every token: ``(row, reused)``.
+
+        The prefix KV cache is kept only when the row finished (a stream closed early drops it).
+        """
         with self._lock:  # the Rust tokenizer is not safe to share between threads either
             ids = self.encode(request)
             row = self._row(request, ids)
@@ -184,10 +199,26 @@ class HFModel(LogprobModel):
                 cache, reused = self._new_cache(), 0
             rest = torch.tensor([ids[reused:]], device=self.device)
             pos = torch.arange(reused, len(ids), device=self.device)[None]
-            decode_rows(self.model, [row], rest, None, pos, cache, self.eos_ids, self._texts)
-            if self.kv_reuse:
-                self._prefix.keep(ids + row.ids[:-1], cache)
-        return row.result(self.name, reused)
+            for _ in decode_steps(self.model, [row], rest, None, pos, cache, self.eos_ids, self._texts):
+                if row.finish is not None and self.kv_reuse:
+                    self._prefix.keep(ids + row.ids[:-1], cache)
+                yield row, reused
+
+    # -- streaming: the decode loop runs in a thread of its own (it holds the lock) ------------
+    def _stream_deltas(self, request: GenerationRequest) -> Iterator[Generation]:
+        cursor: DeltaCursor | None = None
+        for row, reused in self._decode_one(request):
+            cursor = cursor or DeltaCursor(row, self.name)
+            delta = cursor.take(reused)
+            if delta is not None:
+                yield delta
+
+    def _stream(self, request: GenerationRequest) -> Iterator[Generation]:
+        """One delta per decoded token (the coalescing batcher is bypassed)."""
+        return iterate_in_thread(lambda: self._stream_deltas(request), name=f"sc-chains-stream[{self.name}]")
+
+    def _astream(self, request: GenerationRequest) -> AsyncIterator[Generation]:
+        return aiterate_in_thread(lambda: self._stream_deltas(request), name=f"sc-chains-stream[{self.name}]")
 
     # -- batches -------------------------------------------------------------------------------
     def batch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:
