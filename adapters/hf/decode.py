@@ -46,8 +46,8 @@ class TokenTexts:
         return text
 
 
-def _decode(tokenizer: Any, ids: list[int]) -> str:
-    return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+def _decode(tokenizer: Any, ids: list[int], skip_special: bool = False) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=skip_special, clean_up_tokenization_spaces=False)
 
 
 class IncrementalDetokenizer:
@@ -55,7 +55,8 @@ class IncrementalDetokenizer:
 
     Decodes a short window (a few context tokens from the prompt, then the new ones) and emits
     the difference; a piece that ends in an incomplete UTF-8 character (``"\\ufffd"``) is held
-    back (that token's text is ``""``) until a later token completes it.
+    back (that token's text is ``""``) until a later token completes it. Special tokens
+    (``<pad>``, ``<unk>``, ``<|im_start|>`` ...) decode as ``""``: they never reach the text.
     """
 
     def __init__(self, tokenizer: Any, context: list[int]) -> None:
@@ -67,8 +68,8 @@ class IncrementalDetokenizer:
     def step(self, token_id: int) -> str:
         """Add one token; return the new text it completes (possibly ``""``)."""
         self._ids.append(token_id)
-        before = _decode(self._tokenizer, self._ids[self._prefix : self._read])
-        after = _decode(self._tokenizer, self._ids[self._prefix :])
+        before = _decode(self._tokenizer, self._ids[self._prefix : self._read], True)
+        after = _decode(self._tokenizer, self._ids[self._prefix :], True)
         if len(after) > len(before) and not after.endswith("\ufffd") and after.startswith(before):
             self._prefix, self._read = self._read, len(self._ids)
             return after[len(before) :]
@@ -78,8 +79,8 @@ class IncrementalDetokenizer:
         """Text still held back at the end (an incomplete character decodes as ``"\\ufffd"``)."""
         if self._read == len(self._ids):
             return ""
-        before = _decode(self._tokenizer, self._ids[self._prefix : self._read])
-        after = _decode(self._tokenizer, self._ids[self._prefix :])
+        before = _decode(self._tokenizer, self._ids[self._prefix : self._read], True)
+        after = _decode(self._tokenizer, self._ids[self._prefix :], True)
         self._prefix = self._read = len(self._ids)
         return after[len(before) :] if after.startswith(before) else ""
 
