@@ -19,6 +19,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict
 
+from sc_chains._logprob_events import LogprobEventsMixin
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
 from adapters.types import Generation
@@ -31,7 +32,7 @@ _CALL_ONLY = ("prefill",)
 _IGNORED = ("stream",)  # LangChain's own switch, not a generation parameter
 
 
-class ChatLogprobModel(BaseChatModel):
+class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
     """A LangChain chat model that returns per-token logprobs from any :class:`LogprobModel`.
 
     Example::
