@@ -13,10 +13,12 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
 from adapters.streaming import aiterate_in_thread, single_chunk
+from adapters.tools import fallback_messages, has_tool_turns
 from adapters.types import Capabilities, Generation, GenerationRequest
 
 __all__ = ["LogprobModel"]
@@ -63,6 +65,9 @@ class LogprobModel(ABC):
         """Validate arguments into a :class:`GenerationRequest` (and check capabilities)."""
         req = messages if isinstance(messages, GenerationRequest) else GenerationRequest.build(messages, **kwargs)
         caps = self.capabilities
+        if not caps.tool_template and (req.tools or has_tool_turns(req.messages)):
+            # no tools section in this model's template: the documented text format instead
+            req = replace(req, messages=tuple(fallback_messages(req.messages, req.tools)), tools=())
         if req.top_logprobs > caps.max_top_logprobs:
             raise InvalidRequestError(
                 "top_logprobs",

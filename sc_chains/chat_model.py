@@ -8,28 +8,33 @@ per-token logprobs in OpenAI's shape (``response_metadata["logprobs"]``), so cod
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, PrivateAttr
 
-from sc_chains._logprob_events import LogprobEventsMixin
+from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
-from adapters.types import Generation
-from sc_chains.render import token_segments
+from adapters.tools import forced_prefill
+from sc_chains._chat_convert import ChunkCursor, ToolPlan, to_result
+from sc_chains._logprob_events import LogprobEventsMixin
 
 __all__ = ["ChatLogprobModel"]
 
 _PARAMS = ("max_tokens", "temperature", "top_p", "top_logprobs", "stop", "seed")
-_CALL_ONLY = ("prefill",)
-_IGNORED = ("stream",)  # LangChain's own switch, not a generation parameter
+_CALL_ONLY = ("prefill", "tools", "tool_choice", "model")
+_IGNORED = ("stream", "ls_structured_output_format")  # LangChain's own switches
+_TOOL_STOP = "<tool_response>"
+"""With tools, generation stops where a model would start imagining a tool's result."""
+_MUST_CALL = "Answer with a tool call in <tool_call></tool_call> tags{name}, nothing else."
+"""The instruction for ``tool_choice`` on an adapter that cannot prefill the reply."""
 
 
 class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
@@ -43,13 +48,23 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
         msg.usage_metadata  # {"input_tokens", "output_tokens", "total_tokens"}
 
     Call-time keyword arguments (``max_tokens``, ``temperature``, ``top_p``, ``top_logprobs``,
-    ``stop``, ``seed``, and ``prefill`` where the adapter supports it) override the fields.
+    ``stop``, ``seed``, ``prefill`` where the adapter supports it, and ``model=`` another
+    adapter or spec for this call) override the fields.
 
     Streaming yields one ``AIMessageChunk`` per generated token as the adapter produces it
     (local Hugging Face models token by token as they decode, OpenAI-compatible servers as
     their SSE events arrive; other adapters give the whole reply at once), each with that
     token's logprob in ``response_metadata["logprobs"]["content"]`` (chunks add up to the whole
     list), then a last chunk with ``finish_reason``, ``model_name`` and ``usage_metadata``.
+
+    Tools (:meth:`bind_tools`, ``with_structured_output``, ``create_agent(model, tools=...)``):
+    a model whose chat template renders tools (Qwen2.5) gets them through its template; any
+    other (SmolLM2, ``hf:tiny-random``, servers) gets the documented text prompt of
+    :mod:`adapters.tools` (:data:`adapters.tools.TOOL_PROMPT`) in its system message. Replies
+    are read as ``<tool_call>{"name", "arguments"}</tool_call>`` blocks into ``tool_calls``
+    (unparsable blocks into ``invalid_tool_calls``); results go back as ``ToolMessage``s.
+    ``tool_choice="any"``/``"required"``/a tool name forces a call by prefilling the reply with
+    the start of a call (an explicit instruction where the adapter cannot prefill).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -69,12 +84,21 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
     seed: int | None = None
     """Sampling seed."""
 
+    _overrides: dict[str, LogprobModel] = PrivateAttr(default_factory=dict)
+
     def __init__(self, model: Any = None, /, **data: Any) -> None:
         """``ChatLogprobModel(adapter_or_spec, **fields)`` or ``ChatLogprobModel(model=..., ...)``."""
         if model is not None:
             data["model"] = model
         if "model" not in data:
             raise InvalidRequestError("model", None, "pass an adapter or a spec, e.g. model='hf:default'")
+        unknown = sorted(set(data) - _known_fields(type(self)))
+        if unknown:
+            raise InvalidRequestError(
+                unknown[0], data[unknown[0]],
+                f"ChatLogprobModel takes model, {', '.join(_PARAMS)} and LangChain's BaseChatModel "
+                "fields (callbacks, tags, metadata, rate_limiter, disable_streaming, ...)",
+            )  # fmt: skip
         # resolved before pydantic runs, so spec errors keep their own type (UnknownModelSpecError)
         data["model"] = resolve_model(data["model"])
         super().__init__(**data)
@@ -94,6 +118,34 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
             params["stop"] = stop
         return params
 
+    def _adapter(self, spec: Any) -> LogprobModel:
+        """The adapter of a call: the field, or a call-time ``model=`` (resolved once, kept)."""
+        if spec is None or spec is self.model or spec == self.model.name:
+            return self.model
+        key = spec if isinstance(spec, str) else str(id(spec))
+        if key not in self._overrides:
+            self._overrides[key] = resolve_model(spec)
+        return self._overrides[key]
+
+    def _plan(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[LogprobModel, list[BaseMessage], dict[str, Any], ToolPlan]:
+        """Everything one call needs: its adapter, messages, generation arguments, tool handling."""
+        params = self._params(stop, **kwargs)
+        adapter = self._adapter(params.pop("model", None))
+        tools = params.pop("tools", None) or []
+        choice = params.pop("tool_choice", None)
+        if not tools or choice == "none":
+            return adapter, messages, params, ToolPlan(parse=bool(tools), prefix=params.get("prefill") or "")
+        params["tools"] = tools
+        params["stop"] = [*(params.get("stop") or []), _TOOL_STOP]
+        forced = forced_prefill(choice)
+        if forced and not params.get("prefill"):
+            if adapter.capabilities.prefill:
+                params["prefill"] = forced
+            else:
+                name = f" calling {_choice_name(choice)}" if _choice_name(choice) else ""
+                messages = [*messages, SystemMessage(_MUST_CALL.format(name=name))]
+        return adapter, messages, params, ToolPlan(parse=True, prefix=params.get("prefill") or "")
+
     @property
     def _llm_type(self) -> str:
         return "sc-chains-logprob"
@@ -105,10 +157,29 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "sc-chains"
-        params["ls_model_name"] = self.model.name
+        override = kwargs.get("model")
+        params["ls_model_name"] = override if isinstance(override, str) else self._adapter(override).name
         params["ls_max_tokens"] = kwargs.get("max_tokens", self.max_tokens)
         params["ls_temperature"] = kwargs.get("temperature", self.temperature)
         return params
+
+    # -- tools -------------------------------------------------------------------------------
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: str | bool | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer ``tools`` (LangChain tools, functions, Pydantic models, JSON schemas) to the model.
+
+        ``tool_choice``: ``None``/``"auto"`` (the model decides), ``"none"``, ``"any"``/
+        ``"required"``/``True`` (some tool must be called), or a tool's name.
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        names = [t["function"]["name"] for t in formatted]
+        _check_choice(tool_choice, names)
+        return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
     # -- generation --------------------------------------------------------------------------
     def _generate(
@@ -118,7 +189,8 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return _result(self.model.generate(messages, **self._params(stop, **kwargs)))
+        adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
+        return to_result(adapter.generate(msgs, **params), plan)
 
     async def _agenerate(
         self,
@@ -127,7 +199,8 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return _result(await self.model.agenerate(messages, **self._params(stop, **kwargs)))
+        adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
+        return to_result(await adapter.agenerate(msgs, **params), plan)
 
     def _stream(
         self,
@@ -136,8 +209,9 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        cursor = _ChunkCursor()
-        for delta in self.model.stream(messages, **self._params(stop, **kwargs)):
+        adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
+        cursor = ChunkCursor(plan)
+        for delta in adapter.stream(msgs, **params):
             for chunk in cursor.chunks(delta):
                 if run_manager is not None and chunk.text:
                     run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -150,79 +224,39 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        cursor = _ChunkCursor()
-        async for delta in self.model.astream(messages, **self._params(stop, **kwargs)):
+        adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
+        cursor = ChunkCursor(plan)
+        async for delta in adapter.astream(msgs, **params):
             for chunk in cursor.chunks(delta):
                 if run_manager is not None and chunk.text:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
 
 
-# -- conversion: Generation -> LangChain messages ------------------------------------------------
-def _usage(gen: Generation) -> UsageMetadata:
-    usage = UsageMetadata(
-        input_tokens=gen.usage.prompt_tokens,
-        output_tokens=gen.usage.completion_tokens,
-        total_tokens=gen.usage.total_tokens,
-    )
-    if gen.usage.cached_tokens:
-        usage["input_token_details"] = {"cache_read": gen.usage.cached_tokens}
-    return usage
+def _known_fields(cls: type) -> set[str]:
+    fields = set()
+    for name, info in cls.model_fields.items():
+        fields.add(name)
+        if info.alias:
+            fields.add(info.alias)
+    return fields
 
 
-def _metadata(gen: Generation) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "finish_reason": gen.finish_reason,
-        "model_name": gen.model,
-        "model_provider": "sc-chains",
-    }
-    if gen.prefill:
-        meta["prefill"] = gen.prefill
-    return meta
+def _choice_name(choice: Any) -> str | None:
+    if isinstance(choice, dict):
+        return (choice.get("function") or {}).get("name") or choice.get("name")
+    if isinstance(choice, str) and choice not in ("auto", "none", "any", "required"):
+        return choice
+    return None
 
 
-def _logprobs(gen: Generation) -> dict[str, Any] | None:
-    return gen.to_openai_logprobs() if gen.tokens is not None else None
+def _check_choice(choice: Any, names: list[str]) -> None:
+    if choice in (None, True, False, "auto", "none", "any", "required"):
+        return
+    name = _choice_name(choice)
+    if name not in names:
+        raise InvalidRequestError(
+            "tool_choice", choice, f"use 'auto', 'none', 'any', 'required' or one of the tools' names {names}"
+        )
 
 
-def _result(gen: Generation) -> ChatResult:
-    message = AIMessage(
-        content=gen.text,
-        response_metadata={**_metadata(gen), "logprobs": _logprobs(gen)},
-        usage_metadata=_usage(gen),
-    )
-    return ChatResult(
-        generations=[ChatGeneration(message=message)],
-        llm_output={"model_name": gen.model, "token_usage": gen.usage.to_dict()},
-    )
-
-
-class _ChunkCursor:
-    """Turns a stream of adapter deltas into LangChain chunks: one per token, then the totals.
-
-    Contents concatenate to the reply's text; the ``logprobs.content`` lists concatenate to
-    :meth:`Generation.to_openai_logprobs` (LangChain merges chunk metadata by adding lists).
-    """
-
-    def __init__(self) -> None:
-        self._chars = 0  # text handed out so far: token offsets are relative to the whole reply
-        self._logprobs = False
-
-    def chunks(self, delta: Generation) -> list[ChatGenerationChunk]:
-        out = []
-        if delta.tokens is not None:
-            self._logprobs = True
-        shifted = replace(delta, tokens=tuple(replace(t, offset=t.offset - self._chars) for t in delta.tokens or ()))
-        for piece, tok in token_segments(shifted):
-            meta = {"logprobs": {"content": [tok.to_openai()]}} if tok is not None else {}
-            out.append(ChatGenerationChunk(message=AIMessageChunk(content=piece, response_metadata=meta)))
-        self._chars += len(delta.text)
-        if delta.finish_reason is not None:
-            out.append(self._last(delta))
-        return out
-
-    def _last(self, delta: Generation) -> ChatGenerationChunk:
-        meta = _metadata(delta)
-        meta["logprobs"] = {"content": []} if self._logprobs else None
-        last = AIMessageChunk(content="", response_metadata=meta, usage_metadata=_usage(delta), chunk_position="last")
-        return ChatGenerationChunk(message=last)

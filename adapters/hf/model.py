@@ -31,6 +31,7 @@ from adapters.hf.decode import (
 from adapters.hf.batcher import BatcherStats, RequestBatcher
 from adapters.hf.kv import PrefixKVCache
 from adapters.streaming import aiterate_in_thread, iterate_in_thread
+from adapters.tools import template_renders_tools
 from adapters.types import Capabilities, Generation, GenerationRequest
 
 __all__ = ["HFModel", "load_pretrained", "resolve_device", "resolve_dtype"]
@@ -104,7 +105,8 @@ class HFModel(LogprobModel):
         self.tokenizer = tokenizer
         self.name = name or str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
         self.capabilities = Capabilities(
-            logprobs=True, full_distribution=True, prefill=True, max_top_logprobs=max_top_logprobs
+            logprobs=True, full_distribution=True, prefill=True, max_top_logprobs=max_top_logprobs,
+            tool_template=template_renders_tools(tokenizer),
         )
         self.kv_reuse = kv_reuse
         self.device = next(model.parameters()).device
@@ -142,7 +144,8 @@ class HFModel(LogprobModel):
         """The text the model continues: chat template with generation prompt, plus prefill."""
         messages = list(request.messages)
         if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            tools = list(request.tools) or None  # only templates that render tools get them
+            text = self.tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
         else:  # a base model without a template: a plain transcript
             text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant: "
         return text + (request.prefill or "")
