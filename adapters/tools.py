@@ -134,18 +134,34 @@ def _name_args(call: Mapping[str, Any]) -> tuple[str, Any]:
     return str(fn.get("name", "")), args
 
 
-def forced_prefill(tool_choice: Any) -> str | None:
-    """The reply prefix that forces a call: ``"any"``/``"required"``/``True`` a call to some tool,
-    a tool name (or ``{"function": {"name"}}``) a call to that tool; ``None`` for ``"auto"``,
-    ``"none"`` or no choice. The caller checks that a named tool exists."""
+def forced_prefill(tool_choice: Any, tools: Sequence[Mapping[str, Any]] = ()) -> str | None:
+    """The reply prefix that forces a call (``None`` for ``"auto"``, ``"none"`` or no choice).
+
+    ``"any"``/``"required"``/``True``: a call to some tool (to the only tool, when there is one);
+    a tool name (or ``{"function": {"name"}}``): a call to that tool, its arguments opened
+    with the first parameter's name (a small model then only fills in values); a tool without
+    parameters gets its whole call. The caller checks that a named tool exists.
+    """
     if tool_choice in (None, False, "auto", "none"):
         return None
+    names = [t["function"]["name"] for t in tools]
     if tool_choice in (True, "any", "required"):
-        return f'{OPEN_TAG}\n{{"name": "'
+        if len(names) != 1:
+            return f'{OPEN_TAG}\n{{"name": "'
+        tool_choice = names[0]
     name = tool_choice
     if isinstance(tool_choice, Mapping):  # {"type": "function", "function": {"name": ...}}
         name = (tool_choice.get("function") or {}).get("name") or tool_choice.get("name")
-    return f'{OPEN_TAG}\n{{"name": {json.dumps(str(name))}, "arguments": '
+    head = f'{OPEN_TAG}\n{{"name": {json.dumps(str(name))}, "arguments": '
+    spec = next((t["function"] for t in tools if t["function"]["name"] == name), None)
+    if spec is None:
+        return head
+    params = spec.get("parameters") or {}
+    props = list((params.get("properties") or {}).keys())
+    if not props:
+        return head + "{}}\n" + CLOSE_TAG
+    first = next((p for p in params.get("required") or () if p in props), props[0])
+    return head + "{" + json.dumps(first) + ": "
 
 
 def split_content(text: str, final: bool = False) -> tuple[int, bool]:
@@ -178,7 +194,7 @@ def parse_tool_calls(text: str) -> ParsedReply:
         raw = match.group(1).strip()
         call_id = f"call_{uuid.uuid4().hex[:24]}"
         try:
-            obj = json.loads(raw)
+            obj = _first_json(raw)
             if not isinstance(obj, Mapping) or not isinstance(obj.get("name"), str) or not obj["name"]:
                 raise ValueError('expected {"name": <function-name>, "arguments": {...}}')
             args = obj.get("arguments", obj.get("parameters", {}))
@@ -191,6 +207,13 @@ def parse_tool_calls(text: str) -> ParsedReply:
             invalid.append({"name": _guess_name(raw), "args": raw, "id": call_id, "error": f"unparsable tool call: {exc}"})
     end, _ = split_content(text, final=True)
     return ParsedReply(text[:end], calls, invalid)
+
+
+def _first_json(raw: str) -> Any:
+    """The first JSON value in ``raw`` (text after it, e.g. a model that forgot the closing
+    tag and went on writing, is ignored)."""
+    value, _ = json.JSONDecoder().raw_decode(raw)
+    return value
 
 
 def _guess_name(raw: str) -> str | None:

@@ -83,6 +83,8 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
     """Default stop sequences (a call's ``stop=`` replaces them)."""
     seed: int | None = None
     """Sampling seed."""
+    streaming: bool = False
+    """LangChain's switch: ``True`` makes ``invoke`` run through the streaming path (same result)."""
 
     _overrides: dict[str, LogprobModel] = PrivateAttr(default_factory=dict)
 
@@ -137,7 +139,7 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
             return adapter, messages, params, ToolPlan(parse=bool(tools), prefix=params.get("prefill") or "")
         params["tools"] = tools
         params["stop"] = [*(params.get("stop") or []), _TOOL_STOP]
-        forced = forced_prefill(choice)
+        forced = forced_prefill(choice, tools)
         if forced and not params.get("prefill"):
             if adapter.capabilities.prefill:
                 params["prefill"] = forced

@@ -57,8 +57,8 @@ def test_parse_valid_invalid_and_unclosed_calls():
     assert parsed.content == "Let me compute."
     assert [(c["name"], c["args"]) for c in parsed.tool_calls] == [("add", {"a": 1, "b": 2})]
     assert parsed.invalid_tool_calls[0]["name"] == "multiply" and "unparsable" in parsed.invalid_tool_calls[0]["error"]
-    unclosed = parse_tool_calls('<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}')
-    assert unclosed.tool_calls[0]["args"] == {"a": 1, "b": 2} and unclosed.content == ""
+    unclosed = parse_tool_calls('<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\nThe result is 3.')
+    assert unclosed.tool_calls[0]["args"] == {"a": 1, "b": 2} and unclosed.content == ""  # trailing text ignored
     for bad in ('<tool_call>[1, 2]</tool_call>', '<tool_call>{"arguments": {}}</tool_call>',
                 '<tool_call>{"name": "add", "arguments": [1]}</tool_call>', "<tool_call>"):
         p = parse_tool_calls(bad)
@@ -98,6 +98,12 @@ def test_forced_prefill():
     assert forced_prefill("any") == forced_prefill("required") == '<tool_call>\n{"name": "'
     assert forced_prefill("add") == '<tool_call>\n{"name": "add", "arguments": '
     assert forced_prefill({"type": "function", "function": {"name": "add"}}) == forced_prefill("add")
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {"properties": {"a": {}, "b": {}}, "required": ["b", "a"]}}},
+             {"type": "function", "function": {"name": "now", "parameters": {"properties": {}}}}]
+    assert forced_prefill("add", tools) == '<tool_call>\n{"name": "add", "arguments": {"b": '  # the first required parameter
+    assert forced_prefill("now", tools) == '<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>'
+    assert forced_prefill("any", tools) == '<tool_call>\n{"name": "'
+    assert forced_prefill("any", tools[:1]) == forced_prefill("add", tools)  # the only tool
 
 
 # -- the HF adapter renders tools through the model's own template when it can -----------------
@@ -180,9 +186,9 @@ def test_malformed_json_is_an_invalid_tool_call_not_a_crash():
 
 
 def test_tool_choice_forces_a_call_by_prefill_or_instruction():
-    chat, fake = scripted('{"a": 3, "b": 4}}\n</tool_call>')
+    chat, fake = scripted('3, "b": 4}}\n</tool_call>')
     msg = chat.bind_tools([add, multiply], tool_choice="add").invoke("q")
-    assert fake.calls[-1].prefill == '<tool_call>\n{"name": "add", "arguments": '
+    assert fake.calls[-1].prefill == '<tool_call>\n{"name": "add", "arguments": {"a": '
     assert msg.tool_calls[0]["name"] == "add" and msg.tool_calls[0]["args"] == {"a": 3, "b": 4}
     no_prefill, fake2 = scripted(call("add", a=1, b=2), prefill=False)
     msg = no_prefill.bind_tools([add, multiply], tool_choice="add").invoke("q")
@@ -215,14 +221,14 @@ ANSWER_SCHEMA = {"title": "Answer", "description": "The final answer.", "type": 
 @pytest.mark.parametrize("schema", [Answer, AnswerDict, ANSWER_SCHEMA], ids=["pydantic", "typeddict", "json-schema"])
 def test_with_structured_output(schema):
     name = "AnswerDict" if schema is AnswerDict else "Answer"
-    chat, fake = scripted(f'{name}", "arguments": {{"value": 5, "unit": "apples"}}}}\n</tool_call>')
+    chat, fake = scripted('5, "unit": "apples"}}\n</tool_call>')
     out = chat.with_structured_output(schema).invoke("How many apples?")
     assert (out.model_dump() if isinstance(out, BaseModel) else out) == {"value": 5, "unit": "apples"}
-    assert fake.calls[-1].prefill == '<tool_call>\n{"name": "'
+    assert fake.calls[-1].prefill == f'<tool_call>\n{{"name": "{name}", "arguments": {{"value": '
 
 
 def test_with_structured_output_include_raw_keeps_a_parse_failure():
-    chat, _ = scripted('Answer", "arguments": {"value": "many"}}\n</tool_call>')
+    chat, _ = scripted('"many"}}\n</tool_call>')
     out = chat.with_structured_output(Answer, include_raw=True).invoke("How many apples?")
     assert isinstance(out["raw"], AIMessage) and out["parsed"] is None and out["parsing_error"] is not None
 
