@@ -5,7 +5,9 @@ Chat chunks carry ``choices[0].delta.content`` and (when asked, and the server s
 ``choices[0].logprobs.content``; legacy ``/completions`` chunks (the ``prefill`` path) carry
 ``choices[0].text`` and ``logprobs.{tokens, token_logprobs, top_logprobs}``. The finish reason
 comes with the last content chunk, usage (``stream_options.include_usage``) in a chunk of its
-own; both go out on the last delta, after ``[DONE]`` (or the end of the body).
+own; both go out on the last delta, after ``[DONE]`` (or the end of the body). A server that
+sends no usage in streams (llama-cpp-python) gets its completion tokens counted from the token
+logprobs it sent (one per token) and ``prompt_tokens=0`` (unknown).
 
 The HTTP loops retry only before the first byte of a 2xx answer (connect errors, 429/5xx, as
 the non-streaming path); a stream that breaks half-way raises :class:`ServerUnreachableError`.
@@ -52,7 +54,8 @@ class SSEDeltas:
         self._token_chars = 0  # characters of token text so far (the next token's offset)
         self._saw_tokens = False
         self._finish: str | None = None
-        self._usage = Usage()
+        self._usage: Usage | None = None
+        self._token_count = 0
         self.done = False
         """``data: [DONE]`` was read."""
         self.started = False
@@ -125,13 +128,15 @@ class SSEDeltas:
             out.append(TokenLogprob(token, float(item["logprob"]), self._token_chars, top))
             self._token_chars += len(token)
             self._saw_tokens = True
+            self._token_count += 1
         return tuple(out)
 
     def last(self) -> Generation:
         """The closing delta: finish reason and usage (raises if no logprobs ever came)."""
         if self._chars and not self._saw_tokens:
             raise LogprobsUnavailableError(self._model, self._hint)
-        return Generation("", (), self._finish or "stop", self._usage, self._model, self._request.prefill or "")
+        usage = self._usage or Usage(completion_tokens=self._token_count)  # counted here when not sent
+        return Generation("", (), self._finish or "stop", usage, self._model, self._request.prefill or "")
 
 
 def stream_sse(

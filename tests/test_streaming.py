@@ -227,3 +227,25 @@ def test_openai_stream_without_logprobs_raises_typed(scripted_server):
     model = OpenAIModel("m", base_url=srv.base_url, api_key="k", retry=FAST)
     with pytest.raises(LogprobsUnavailableError):
         list(model.stream("hi"))
+
+
+# -- a real llama.cpp server -------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.server
+@pytest.mark.parametrize("template", [None, "chatml"], ids=["chat", "prefill-completions"])
+def test_llama_server_stream_matches_generate(llama_server, template):
+    from sc_chains.llama_server import LLAMA_MODEL_NAME
+
+    model = OpenAIModel(LLAMA_MODEL_NAME, base_url=llama_server, api_key="x", chat_template=template)
+    kw = {"max_tokens": 24, "top_logprobs": 2, "seed": 1}
+    if template:
+        kw["prefill"] = "The answer"
+    whole = model.generate("What is 2 + 3?", **kw)
+    deltas = list(model.stream("What is 2 + 3?", **kw))
+    joined = join_chunks(deltas)
+    assert len(deltas) > 2 and joined.text == whole.text and joined.finish_reason == whole.finish_reason
+    assert [t.token for t in joined.tokens] == [t.token for t in whole.tokens]
+    # the server reuses its prompt cache for the second request: logprobs move a little (seen: 0.05)
+    assert [t.logprob for t in joined.tokens] == pytest.approx([t.logprob for t in whole.tokens], abs=0.15)
+    assert joined.usage.completion_tokens == whole.usage.completion_tokens  # counted if not sent
+    assert joined.usage.prompt_tokens in (0, whole.usage.prompt_tokens)  # 0: the server did not say
