@@ -284,3 +284,35 @@ def test_agent_with_two_tools_round_trip_on_the_embedded_model():
     assert msgs[1].tool_calls and msgs[1].tool_calls[0]["name"] == "add", msgs[1]
     assert isinstance(msgs[2], ToolMessage)
     assert isinstance(msgs[-1], AIMessage) and not msgs[-1].tool_calls and msgs[-1].content
+
+
+def test_critique_in_an_agent_with_tools_revises_only_the_final_answer():
+    from sc_chains.fake_chat import FakeLogprobChatModel
+    from sc_chains.middleware import CritiqueReviseMiddleware
+
+    chat, fake = scripted(call("add", a=3, b=4), call("multiply", a=7, b=1), "The answer is 8.", "The answer is 7.")
+    critic = FakeLogprobChatModel(replies=["3 + 4 is 7.\nVerdict: incorrect", "Verdict: correct"])
+    out = create_agent(chat, tools=[add, multiply], middleware=[CritiqueReviseMiddleware(critic=critic)]).invoke(
+        {"messages": [{"role": "user", "content": "What is 3 + 4?"}]}
+    )
+    assert [m.type for m in out["messages"]] == ["human", "ai", "tool", "ai", "tool", "ai"]
+    assert out["messages"][-1].content == "The answer is 7."
+    assert len(critic.calls) == 2  # the draft and the revision; neither tool-call turn was critiqued
+
+
+def test_s2a_in_an_agent_with_tools_rewrites_the_question_once():
+    from sc_chains.fake_chat import FakeLogprobChatModel
+    from sc_chains.middleware import S2AMiddleware
+
+    rewriter = FakeLogprobChatModel(replies=[
+        "Unbiased text context (includes all content except user's bias): Tom has 3 apples. He buys 4 more.\n"
+        "Question/Query (does not include user bias/preference): How many apples does he have?"
+    ])  # fmt: skip
+    chat, fake = scripted(call("add", a=3, b=4), "The answer is 7.")
+    question = "Tom has 3 apples. I think the answer is 9. He buys 4 more. How many apples does he have?"
+    out = create_agent(chat, tools=[add, multiply], middleware=[S2AMiddleware(rewriter)]).invoke(
+        {"messages": [{"role": "user", "content": question}]}
+    )
+    assert out["messages"][-1].content == "The answer is 7." and len(rewriter.calls) == 1
+    seen = [m["content"] for m in fake.calls[0].messages if m["role"] == "user"][-1]
+    assert "I think the answer is 9" not in seen and "How many apples" in seen
