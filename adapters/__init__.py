@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.base import LogprobModel
 from adapters.errors import (
+    CallTimeoutError,
+    ContextWindowExceededError,
     EmbeddedModelCorruptError,
     EmbeddedModelMissingError,
     InvalidRequestError,
+    InvalidSecretError,
     LogprobsUnavailableError,
     MalformedResponseError,
     ModelNotFoundError,
@@ -49,7 +52,9 @@ _LAZY = {
 }
 
 __all__ = [
+    "CallTimeoutError",
     "Capabilities",
+    "ContextWindowExceededError",
     "EmbeddedModelCorruptError",
     "EmbeddedModelMissingError",
     "FakeLogprobModel",
@@ -58,6 +63,7 @@ __all__ = [
     "GenerationRequest",
     "HFModel",
     "InvalidRequestError",
+    "InvalidSecretError",
     "LangChainModel",
     "LogprobModel",
     "LogprobsUnavailableError",

@@ -19,7 +19,7 @@ from typing import Any
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
 from adapters.streaming import aiterate_in_thread, single_chunk
 from adapters.tools import fallback_messages, has_tool_turns
-from adapters.types import Capabilities, Generation, GenerationRequest
+from adapters.types import REQUEST_OPTIONS, Capabilities, Generation, GenerationRequest
 
 __all__ = ["LogprobModel"]
 
@@ -63,6 +63,11 @@ class LogprobModel(ABC):
     # -- public API ------------------------------------------------------------------------------
     def request(self, messages: Any, **kwargs: Any) -> GenerationRequest:
         """Validate arguments into a :class:`GenerationRequest` (and check capabilities)."""
+        unknown = sorted(set(kwargs) - set(REQUEST_OPTIONS))
+        if unknown:
+            raise InvalidRequestError(
+                unknown[0], kwargs[unknown[0]], f"generate() takes only {', '.join(REQUEST_OPTIONS)} as options"
+            )
         req = messages if isinstance(messages, GenerationRequest) else GenerationRequest.build(messages, **kwargs)
         caps = self.capabilities
         if not caps.tool_template and (req.tools or has_tool_turns(req.messages)):

@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CallTimeoutError",
+    "ContextWindowExceededError",
     "EmbeddedModelCorruptError",
     "EmbeddedModelMissingError",
     "InvalidRequestError",
+    "InvalidSecretError",
     "LogprobsUnavailableError",
     "MalformedResponseError",
     "ModelNotFoundError",
@@ -27,7 +30,17 @@ __all__ = [
 
 
 class SCChainsError(Exception):
-    """Base class of every error sc-chains raises on purpose."""
+    """Base class of every error sc-chains raises on purpose.
+
+    ``str()`` of every such error is scrubbed of live secrets and URL credentials
+    (:func:`adapters.secrets.scrub`), so a message that quotes server text or a URL is safe to
+    log or write.
+    """
+
+    def __str__(self) -> str:
+        from adapters.secrets import scrub
+
+        return scrub(super().__str__())
 
 
 class InvalidRequestError(SCChainsError, ValueError):
@@ -49,12 +62,62 @@ class LogprobsUnavailableError(SCChainsError, RuntimeError):
         super().__init__(f"model {model!r} returned no token logprobs. {hint}")
 
 
-class UnknownModelSpecError(SCChainsError, ValueError):
-    """A model spec string that the resolver does not understand."""
+class InvalidSecretError(SCChainsError, ValueError):
+    """An API key that no HTTP header can carry; the message never shows the key itself."""
 
-    def __init__(self, spec: Any, known: str) -> None:
+    def __init__(self, name: str, length: int, position: int, char: str) -> None:
+        self.name = name
+        self.length = length
+        self.position = position
+        self.codepoint = f"U+{ord(char):04X}"
+        kind = "a control character" if ord(char) < 0x20 or ord(char) == 0x7F else (
+            "a space" if char.isspace() else "a non-ASCII character")
+        super().__init__(
+            f"invalid {name} (hidden, {length} characters): {kind} ({self.codepoint}) at position "
+            f"{position}. Fix: copy the key again without line breaks or other characters "
+            "(e.g. strip the \\r of a CRLF .env file); surrounding whitespace is already stripped."
+        )
+
+
+class UnknownModelSpecError(SCChainsError, ValueError):
+    """A model spec string that the resolver does not understand (``suggestion``: the likely intended one)."""
+
+    def __init__(self, spec: Any, known: str, suggestion: str | None = None) -> None:
         self.spec = spec
-        super().__init__(f"unknown model spec {spec!r}. Use one of: {known}")
+        self.suggestion = suggestion
+        hint = f" Did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(f"unknown model spec {spec!r}.{hint} Use one of: {known}")
+
+
+class ContextWindowExceededError(SCChainsError, ValueError):
+    """The prompt plus ``max_tokens`` does not fit the model's context window."""
+
+    def __init__(self, model: str, prompt_tokens: int, max_tokens: int, window: int) -> None:
+        self.model = model
+        self.prompt_tokens = prompt_tokens
+        self.max_tokens = max_tokens
+        self.window = window
+        room = window - prompt_tokens
+        fix = (f"lower max_tokens to at most {room}" if room > 0 else
+               "shorten the prompt (it alone fills the window)")
+        super().__init__(
+            f"the prompt ({prompt_tokens} tokens) plus max_tokens={max_tokens} is "
+            f"{prompt_tokens + max_tokens} tokens, more than {model}'s context window of {window} "
+            f"tokens. Fix: {fix}, or use a model with a longer window."
+        )
+
+
+class CallTimeoutError(SCChainsError, TimeoutError):
+    """A call did not finish within its deadline (``seconds``), retries and waits included."""
+
+    def __init__(self, what: str, seconds: float, attempts: list[dict[str, Any]]) -> None:
+        self.what = what
+        self.seconds = seconds
+        self.attempts = attempts
+        super().__init__(
+            f"{what} did not finish within its deadline of {seconds:g}s ({len(attempts)} attempts). "
+            "Fix: raise deadline=/timeout= (CLI: --timeout), or check that the server is not stalled."
+        )
 
 
 class ModelNotFoundError(SCChainsError, FileNotFoundError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from adapters.base import LogprobModel
+from adapters.errors import InvalidRequestError
 from adapters.types import (
     Capabilities,
     Generation,
@@ -52,6 +53,16 @@ class FakeReply:
     """Substring -> logprob for the tokens that start inside that substring."""
     logprobs: tuple[float, ...] | None = None
     """Explicit per-token logprobs (length must match :func:`split_tokens`)."""
+
+    def __post_init__(self) -> None:
+        values = [("logprob", self.logprob)]
+        values += [(f"overrides[{k!r}]", v) for k, v in self.overrides.items()]
+        values += [(f"logprobs[{i}]", v) for i, v in enumerate(self.logprobs or ())]
+        for name, value in values:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value <= 0:
+                raise InvalidRequestError(
+                    f"FakeReply.{name}", value, "a logprob is a number <= 0 (log of a probability); e.g. -0.05"
+                )
 
     def token_logprobs(self) -> list[tuple[str, float]]:
         toks = split_tokens(self.text)

@@ -8,6 +8,7 @@ Ollama). :class:`~adapters.openai_compat.OpenAIModel` reuses it for raw server r
 from __future__ import annotations
 
 import codecs
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError, MalformedResponseError
 from adapters.types import Capabilities, Generation, GenerationRequest, TokenLogprob, Usage, tokens_from_pairs
 
-__all__ = ["LangChainModel", "parse_logprobs", "trim_to_text"]
+__all__ = ["LangChainModel", "parse_logprobs", "reply_tokens", "trim_to_text"]
 
 Pair = tuple[str, float, list[tuple[str, float]]]
 
@@ -56,9 +57,36 @@ def parse_logprobs(
                 raise TypeError(f"unknown logprobs shape {type(lp).__name__}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MalformedResponseError(f"unreadable token logprobs ({exc})", dict(md)) from exc
+    pairs = _checked(pairs, md)
     if top_k is not None:
         pairs = [(t, lp_, alts[:top_k]) for t, lp_, alts in pairs]
     return list(tokens_from_pairs(pairs))
+
+
+LOGPROB_TOLERANCE = 1e-4
+"""Largest positive logprob taken as rounding noise (and read as 0.0); anything above, or NaN,
+is a malformed response: a probability above 1 must never be scored."""
+
+
+def _valid_logprob(value: float) -> float | None:
+    """``value`` (a positive rounding error clamped to 0.0), or ``None`` when it is no logprob."""
+    if math.isnan(value) or value > LOGPROB_TOLERANCE:
+        return None
+    return min(value, 0.0)
+
+
+def _checked(pairs: list[Pair], md: Mapping[str, Any]) -> list[Pair]:
+    out = []
+    for i, (token, lp, alts) in enumerate(pairs):
+        for name, value in [(token, lp)] + list(alts):
+            if _valid_logprob(value) is None:
+                raise MalformedResponseError(
+                    f"token {i} ({token!r}): logprob {value!r} for {name!r} is not <= 0 "
+                    "(a probability above 1, or NaN); the server's logprobs cannot be trusted",
+                    dict(md),
+                )
+        out.append((token, min(lp, 0.0), [(a, min(v, 0.0)) for a, v in alts]))
+    return out
 
 
 def _alts(items: Any) -> list[tuple[str, float]]:
@@ -106,6 +134,19 @@ def _google_pairs(result: Mapping[str, Any]) -> list[Pair]:
     return out
 
 
+def reply_tokens(
+    tokens: Sequence[TokenLogprob] | None, text: str, model: Any, *, required: bool = True
+) -> tuple[TokenLogprob, ...] | None:
+    """A reply's tokens trimmed to ``text``. Without logprobs: :class:`LogprobsUnavailableError`
+    when ``required``, else ``None`` (callers that need them then check with
+    :meth:`~adapters.base.LogprobModel.checked`, as LECO does)."""
+    if tokens is None or (text and not tokens):
+        if required:
+            raise LogprobsUnavailableError(model.name, model.logprobs_hint)
+        return None
+    return trim_to_text(tokens, text)
+
+
 def trim_to_text(tokens: Sequence[TokenLogprob], text: str) -> tuple[TokenLogprob, ...]:
     """Drop tokens that start at or after the end of ``text`` (e.g. a stop sequence the server cut)."""
     return tuple(t for t in tokens if t.offset < len(text))
@@ -117,12 +158,19 @@ class LangChainModel(LogprobModel):
     Per call it sets ``max_tokens``/``temperature``/``top_p``/``seed`` and requests logprobs on
     the fields the model declares (``logprobs``/``top_logprobs`` for ChatOpenAI and Ollama,
     ``response_logprobs``/``logprobs`` for Google), then reads them with :func:`parse_logprobs`.
+    ``require_logprobs=False``: a reply without logprobs has ``tokens=None`` instead of raising
+    :class:`LogprobsUnavailableError` (for chains that need none).
     """
 
-    def __init__(self, chat_model: Any, *, name: str | None = None, max_top_logprobs: int = 20) -> None:
+    def __init__(
+        self, chat_model: Any, *, name: str | None = None, max_top_logprobs: int = 20, require_logprobs: bool = True
+    ) -> None:
         from langchain_core.language_models import BaseChatModel
         from langchain_core.runnables import RunnableBinding
 
+        if not isinstance(require_logprobs, bool):
+            raise InvalidRequestError("require_logprobs", require_logprobs, "pass True or False")
+        self.require_logprobs_in_replies = require_logprobs
         self._call_kwargs: dict[str, Any] = {}
         if isinstance(chat_model, RunnableBinding) and isinstance(chat_model.bound, BaseChatModel):
             self._call_kwargs = dict(chat_model.kwargs)
@@ -182,9 +230,9 @@ class LangChainModel(LogprobModel):
         if not isinstance(text, str):
             text = text()  # langchain-core < 1 exposed text() as a method
         md = getattr(message, "response_metadata", None) or {}
-        tokens = parse_logprobs(md, top_k=request.top_logprobs)
-        if tokens is None or (text and not tokens):
-            raise LogprobsUnavailableError(self.name, self.logprobs_hint)
+        tokens = reply_tokens(
+            parse_logprobs(md, top_k=request.top_logprobs), text, self, required=self.require_logprobs_in_replies
+        )
         um = getattr(message, "usage_metadata", None) or {}
         usage = Usage(
             prompt_tokens=int(um.get("input_tokens") or 0),
@@ -194,7 +242,7 @@ class LangChainModel(LogprobModel):
         reason = md.get("finish_reason") or md.get("done_reason") or "stop"
         return Generation(
             text=text,
-            tokens=trim_to_text(tokens, text),
+            tokens=tokens,
             finish_reason="length" if reason in _LENGTH_REASONS else "stop",
             usage=usage,
             model=self.name,

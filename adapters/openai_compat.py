@@ -3,25 +3,35 @@
 Chat requests go to ``/chat/completions`` with ``logprobs``/``top_logprobs``. With a chat
 template configured, a ``prefill`` request renders the prompt itself and continues it through
 the legacy ``/completions`` endpoint, so the reply's text is exactly the continuation. HTTP goes
-through one pooled ``httpx`` client per instance (one async client per event loop); retries
-follow :class:`~adapters.retry.RetryPolicy` and are this module's own (no SDK retries).
+through one pooled ``httpx`` client per instance (one async client per event loop, closed when
+that loop shuts down); retries follow :class:`~adapters.retry.RetryPolicy` and are this module's
+own (no SDK retries).
+
+Secrets: the API key is validated and registered at construction
+(:func:`adapters.secrets.clean_api_key`), credentials in ``base_url`` become HTTP basic auth and
+leave the URL, and every error text and log line is scrubbed (:func:`adapters.secrets.scrub`).
+Time: ``timeout`` bounds each attempt as a whole (connect, send, the full body), ``deadline``
+the whole call, retries and waits included.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
+import math
 import os
+import threading
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from adapters.base import LogprobModel
-from adapters.errors import InvalidRequestError, LogprobsUnavailableError, MalformedResponseError
-from adapters.langchain import parse_logprobs, trim_to_text
+from adapters.errors import CallTimeoutError, InvalidRequestError, MalformedResponseError
+from adapters.langchain import parse_logprobs, reply_tokens
 from adapters.retry import AttemptLog, RetryPolicy, parse_retry_after
+from adapters.secrets import clean_api_key, install_log_scrubbing, scrub, scrub_record, split_url_credentials
 from adapters.types import Capabilities, Generation, GenerationRequest, Message, Usage
 
 __all__ = ["ChatTemplate", "OpenAIModel", "chatml"]
@@ -90,6 +100,17 @@ class OpenAIModel(LogprobModel):
     (``"chatml"``, a callable, or a HF tokenizer path) enables ``prefill`` via ``/completions``.
     ``max_tokens_param="max_completion_tokens"`` for OpenAI reasoning models (llama.cpp only reads
     ``max_tokens``). ``extra_body`` is merged into every request body.
+
+    ``api_key`` is stripped of surrounding whitespace; a key with a control or non-ASCII
+    character raises :class:`~adapters.errors.InvalidSecretError` (the key is not shown).
+    ``user:password@`` in ``base_url`` becomes HTTP basic auth (when no ``api_key`` is set) and
+    is removed from the URL. ``timeout``: seconds one attempt may take in all (connect, send,
+    the whole response: a server that drips one byte a second fails at this bound).
+    ``deadline``: seconds the whole call may take, retries and waits included (``None``: only
+    the retries bound it); a call past it raises :class:`~adapters.errors.CallTimeoutError`.
+    A reply without logprobs raises :class:`~adapters.errors.LogprobsUnavailableError` when the
+    request asked for ``top_logprobs > 0``; otherwise (or always, with ``require_logprobs=False``)
+    it has ``tokens=None``, and chains that need logprobs check with :meth:`checked` (LECO does).
     """
 
     def __init__(
@@ -99,15 +120,18 @@ class OpenAIModel(LogprobModel):
         base_url: str | None = None,
         api_key: str | None = None,
         timeout: float = 60.0,
+        deadline: float | None = None,
         retry: RetryPolicy | None = None,
         max_retries: int | None = None,
         chat_template: Any = None,
         max_tokens_param: str = "max_tokens",
         max_top_logprobs: int = 20,
         extra_body: Mapping[str, Any] | None = None,
+        require_logprobs: bool = True,
     ) -> None:
         import httpx
 
+        install_log_scrubbing()
         model = model or os.environ.get("OPENAI_MODEL")
         if not model or not isinstance(model, str):
             raise InvalidRequestError("model", model, "pass model='gpt-4o-mini' (or the spec 'openai:MODEL')")
@@ -115,12 +139,22 @@ class OpenAIModel(LogprobModel):
             raise InvalidRequestError(
                 "max_tokens_param", max_tokens_param, "use 'max_tokens' or 'max_completion_tokens'"
             )
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise InvalidRequestError("timeout", timeout, "pass a positive number of seconds")
+        if not isinstance(require_logprobs, bool):
+            raise InvalidRequestError("require_logprobs", require_logprobs, "pass True or False")
+        self.require_logprobs_in_replies = require_logprobs
+        _check_seconds("timeout", timeout)
+        if deadline is not None:
+            _check_seconds("deadline", deadline)
         self.name = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        key = clean_api_key(api_key if api_key is not None else os.environ.get("OPENAI_API_KEY"))
+        raw_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        if not isinstance(raw_url, str):
+            raise InvalidRequestError("base_url", raw_url, "pass the server's /v1 root as a string")
+        url, credentials = split_url_credentials(raw_url.strip())
+        self.base_url = _checked_base_url(url.rstrip("/"))
         self._api_key = _Secret(key) if key else None
+        self.timeout = float(timeout)
+        self.deadline = None if deadline is None else float(deadline)
         self.retry = retry or RetryPolicy()
         if max_retries is not None:
             self.retry = dataclasses.replace(self.retry, max_retries=max_retries)
@@ -142,8 +176,11 @@ class OpenAIModel(LogprobModel):
             "headers": headers,
             "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         }
+        if credentials and not self._api_key:
+            self._client_args["auth"] = httpx.BasicAuth(*credentials)
         self._client = httpx.Client(**self._client_args)
-        self._aclients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self._aclients: dict[Any, Any] = {}  # event loop -> (AsyncClient, its closer)
+        self._aclients_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"OpenAIModel(model={self.name!r}, base_url={self.base_url!r}, prefill={self.capabilities.prefill})"
@@ -189,15 +226,17 @@ class OpenAIModel(LogprobModel):
             if not isinstance(text, str):
                 raise TypeError("text is not a string")
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise MalformedResponseError(f"no choices[0] text in the response ({exc})", body) from exc
-        tokens = parse_logprobs({"logprobs": logprobs}, top_k=request.top_logprobs)
-        if tokens is None or (text and not tokens):
-            raise LogprobsUnavailableError(self.name, self.logprobs_hint)
+            raise MalformedResponseError(f"no choices[0] text in the response ({exc})", scrub_record(body)) from exc
+        # a caller that asks for no alternatives (a plain chain-of-thought call) gets the text
+        # from a server without logprobs; with top_logprobs > 0 the caller scores tokens
+        required = self.require_logprobs_in_replies and request.top_logprobs > 0
+        tokens = reply_tokens(parse_logprobs({"logprobs": logprobs}, top_k=request.top_logprobs), text, self,
+                              required=required)
         usage = body.get("usage") or {}
         details = usage.get("prompt_tokens_details") or {}
         return Generation(
             text=text,
-            tokens=trim_to_text(tokens, text),
+            tokens=tokens,
             finish_reason=choice.get("finish_reason") or "stop",
             usage=Usage(
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
@@ -210,35 +249,58 @@ class OpenAIModel(LogprobModel):
 
     # -- HTTP with retries: the two loops differ only in how they send and sleep; _verdict decides --
     def _generate(self, request: GenerationRequest) -> Generation:
-        import httpx
-
         path, payload = self._payload(request)
         attempts = self._attempt_log(path)
+        clock = _Clock(self.timeout, self.deadline, attempts)
         while True:
-            try:
-                outcome: Any = self._client.post(path, json=payload)
-            except httpx.TransportError as exc:
-                outcome = exc
+            outcome = self._send(path, payload, clock.attempt_end())
             done, value = _verdict(outcome, attempts)
             if done:
                 return self._parse(value, request)
-            time.sleep(value)
+            time.sleep(clock.wait(value))
 
     async def _agenerate(self, request: GenerationRequest) -> Generation:
-        import httpx
-
         path, payload = self._payload(request)
         attempts = self._attempt_log(path)
+        clock = _Clock(self.timeout, self.deadline, attempts)
         client = self._async_client()
         while True:
-            try:
-                outcome: Any = await client.post(path, json=payload)
-            except httpx.TransportError as exc:
-                outcome = exc
+            outcome = await self._asend(client, path, payload, clock.attempt_end())
             done, value = _verdict(outcome, attempts)
             if done:
                 return self._parse(value, request)
-            await asyncio.sleep(value)
+            await asyncio.sleep(clock.wait(value))
+
+    def _send(self, path: str, payload: dict[str, Any], end: float) -> Any:
+        """One attempt read in full by ``end`` (monotonic): a :class:`_Reply`, or the transport error."""
+        import httpx
+
+        try:
+            with _request_errors(), self._client.stream("POST", path, json=payload, timeout=_timeout(end)) as resp:
+                chunks = []
+                for chunk in resp.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() > end:
+                        raise _deadline_error(self.timeout)
+                return _Reply(resp.status_code, resp.headers, b"".join(chunks))
+        except httpx.TransportError as exc:
+            return exc
+
+    async def _asend(self, client: Any, path: str, payload: dict[str, Any], end: float) -> Any:
+        """Async :meth:`_send`; the attempt is cancelled at ``end`` exactly."""
+        import httpx
+
+        async def attempt() -> _Reply:
+            with _request_errors():
+                async with client.stream("POST", path, json=payload, timeout=_timeout(end)) as resp:
+                    return _Reply(resp.status_code, resp.headers, await resp.aread())
+
+        try:
+            return await asyncio.wait_for(attempt(), max(end - time.monotonic(), 0.0))
+        except httpx.TransportError as exc:
+            return exc
+        except asyncio.TimeoutError:
+            return _deadline_error(self.timeout)
 
     # -- streaming (SSE): adapters/openai_stream.py parses the events -------------------------------
     def _stream(self, request: GenerationRequest) -> Iterator[Generation]:
@@ -261,14 +323,142 @@ class OpenAIModel(LogprobModel):
         return AttemptLog(self.retry, f"POST {self.base_url}{path}", self.base_url)
 
     def _async_client(self) -> Any:
-        """One ``httpx.AsyncClient`` per event loop (a client cannot outlive its loop)."""
+        """One ``httpx.AsyncClient`` per event loop, closed when that loop shuts down.
+
+        A client cannot outlive its loop, and one per ``asyncio.run()`` must not pile up: each
+        client is held by an async generator registered with its loop, whose ``finally`` closes
+        the client when the loop's ``shutdown_asyncgens()`` runs (``asyncio.run`` does this).
+        Entries of closed loops are dropped whenever a new loop asks.
+        """
         import httpx
 
         loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            client = self._aclients[loop] = httpx.AsyncClient(**self._client_args)
-        return client
+        with self._aclients_lock:
+            entry = self._aclients.get(loop)
+            if entry is not None:
+                return entry[0]
+            for old in [lp for lp in self._aclients if lp.is_closed()]:
+                del self._aclients[old]
+            client = httpx.AsyncClient(**self._client_args)
+            closer = _close_with_loop(client)
+            step = closer.asend(None)  # registers the generator with the running loop
+            try:
+                step.send(None)  # runs to its first yield at once (no await before it)
+            except StopIteration:
+                pass
+            self._aclients[loop] = (client, closer)
+            return client
+
+    async def aclose(self) -> None:
+        """Close this event loop's async client and the sync client."""
+        entry = self._aclients.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[0].aclose()
+        self._client.close()
+
+
+async def _close_with_loop(client: Any) -> Any:
+    """Holds ``client`` until the loop finalises this generator, then closes it."""
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+class _Reply:
+    """A response read in full (status, headers, body bytes)."""
+
+    __slots__ = ("status_code", "headers", "content")
+
+    def __init__(self, status_code: int, headers: Any, content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+class _Clock:
+    """The time bounds of one call: each attempt ends by ``timeout``, the call by ``deadline``."""
+
+    def __init__(self, timeout: float, deadline: float | None, attempts: AttemptLog) -> None:
+        self.timeout = timeout
+        self.deadline = deadline
+        self.attempts = attempts
+        self.end = time.monotonic() + deadline if deadline is not None else math.inf
+
+    def attempt_end(self) -> float:
+        """When the next attempt must be finished (monotonic clock)."""
+        return min(time.monotonic() + self.timeout, self.end)
+
+    def wait(self, seconds: float) -> float:
+        """``seconds``, or raise :class:`CallTimeoutError` when waiting would pass the deadline."""
+        if time.monotonic() + seconds >= self.end:
+            assert self.deadline is not None
+            raise CallTimeoutError(self.attempts.what, self.deadline, self.attempts.attempts)
+        return seconds
+
+
+def _checked_base_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host (credentials already removed), else a typed error."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number in range
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidRequestError(
+            "base_url", url, "pass the server's /v1 root as http(s)://HOST[:PORT]/v1, e.g. http://127.0.0.1:8000/v1"
+        )
+    return url
+
+
+def _check_seconds(name: str, value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf:
+        raise InvalidRequestError(name, value, "pass a positive number of seconds")
+
+
+def _timeout(end: float) -> Any:
+    """httpx timeouts for an attempt that must end at ``end``: no single wait goes past it."""
+    import httpx
+
+    left = max(end - time.monotonic(), 0.001)
+    return httpx.Timeout(left, connect=min(left, 10.0))
+
+
+def _deadline_error(timeout: float) -> Exception:
+    import httpx
+
+    return httpx.ReadTimeout(f"no complete response within the attempt's time ({timeout:g}s)")
+
+
+class _request_errors:
+    """Turns errors of building the request (a header httpx refuses) into a typed error, at once.
+
+    Such a request fails the same way on every try, so it is not retried; the message is
+    scrubbed and the original exception (which may quote the header) is not chained.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        import httpx
+
+        if isinstance(exc, (httpx.LocalProtocolError, UnicodeEncodeError)):
+            raise InvalidRequestError(
+                "request", type(exc).__name__,
+                f"the HTTP client refused the request ({scrub(exc)}); check api_key, base_url and extra headers",
+            ) from None
+        return False
 
 
 def _verdict(outcome: Any, attempts: AttemptLog) -> tuple[bool, Any]:
@@ -291,19 +481,19 @@ def _check(response: Any, attempts: AttemptLog) -> tuple[bool, Any]:
     if 200 <= status < 300:
         try:
             return True, response.json()
-        except ValueError as exc:
-            raise MalformedResponseError("the response body is not JSON", response.text[:300]) from exc
+        except ValueError:
+            raise MalformedResponseError("the response body is not JSON", scrub(response.text[:300])) from None
     try:
-        body: Any = response.json()
+        body: Any = scrub_record(response.json())
     except ValueError:
-        body = response.text[:300]
+        body = scrub(response.text[:300])
     error = body.get("error", body) if isinstance(body, dict) else body
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return False, attempts.failed(status, f"HTTP {status}: {error}"[:300], retry_after, body)
+    return False, attempts.failed(status, scrub(f"HTTP {status}: {error}")[:300], retry_after, body)
 
 
 def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
 
 
 def _is_connect(exc: Exception) -> bool:
@@ -314,5 +504,4 @@ def _is_connect(exc: Exception) -> bool:
 
 def _log_retry(attempts: AttemptLog) -> None:
     last = attempts.attempts[-1]
-    log.warning("%s failed (%s); retry %d in %.2fs", attempts.what, last["error"], last["attempt"], last["wait"])
-
+    log.warning("%s failed (%s); retry %d in %.2fs", attempts.what, scrub(last["error"]), last["attempt"], last["wait"])

@@ -8,6 +8,7 @@ error when the policy says stop. The sync and async HTTP loops in
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -23,10 +24,24 @@ from adapters.errors import (
 
 __all__ = [
     "AttemptLog",
+    "MAX_RETRIES",
+    "MAX_WAIT_S",
     "RETRYABLE_STATUSES",
     "RetryPolicy",
+    "capped_backoff",
     "parse_retry_after",
 ]
+
+MAX_WAIT_S = 120.0
+"""Hard ceiling, in seconds, of any single wait between retries (a computed backoff or a
+server's ``Retry-After``). No argument lifts it: :class:`RetryPolicy` refuses larger
+``max_backoff``/``max_retry_after`` values."""
+
+MAX_RETRIES = 50
+"""Hard ceiling of ``max_retries``: with :data:`MAX_WAIT_S` it bounds the time a call can spend
+waiting."""
+
+_MAX_MULTIPLIER = 10.0
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 """HTTP statuses worth another try: timeouts, conflicts, rate limits and server errors."""
@@ -43,29 +58,31 @@ class RetryPolicy:
     multiplier: float = 2.0
     """Each further retry waits ``multiplier`` times longer."""
     max_backoff: float = 20.0
-    """Upper bound of a computed backoff, in seconds."""
+    """Upper bound of a computed backoff, in seconds (at most :data:`MAX_WAIT_S`)."""
     jitter: float = 0.25
     """Fraction of the backoff drawn at random and taken off (0 = no jitter, 1 = full jitter)."""
     max_retry_after: float = 60.0
-    """Longest ``Retry-After`` honoured; a longer one is cut to this."""
+    """Longest ``Retry-After`` honoured, in seconds; a longer one is cut to this (at most
+    :data:`MAX_WAIT_S`)."""
     retry_statuses: frozenset[int] = field(default=RETRYABLE_STATUSES)
     """HTTP statuses that are retried; any other error status fails at once."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool) or self.max_retries < 0:
-            raise InvalidRequestError("max_retries", self.max_retries, "pass an integer >= 0")
+        retries = self.max_retries
+        if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= MAX_RETRIES:
+            raise InvalidRequestError("max_retries", retries, f"pass an integer between 0 and {MAX_RETRIES}")
         for name in ("initial_backoff", "max_backoff", "max_retry_after"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise InvalidRequestError(name, value, "pass a number of seconds >= 0")
-        if not isinstance(self.multiplier, (int, float)) or self.multiplier < 1:
-            raise InvalidRequestError("multiplier", self.multiplier, "pass a number >= 1")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= MAX_WAIT_S:
+                raise InvalidRequestError(name, value, f"pass a number of seconds between 0 and {MAX_WAIT_S:g}")
+        if not isinstance(self.multiplier, (int, float)) or not 1 <= self.multiplier <= _MAX_MULTIPLIER:
+            raise InvalidRequestError("multiplier", self.multiplier, f"pass a number between 1 and {_MAX_MULTIPLIER:g}")
         if not isinstance(self.jitter, (int, float)) or not 0 <= self.jitter <= 1:
             raise InvalidRequestError("jitter", self.jitter, "pass a fraction in [0, 1]")
 
     def backoff(self, retry: int, rng: random.Random | None = None) -> float:
         """Seconds before retry number ``retry`` (0-based) without a ``Retry-After``."""
-        base = min(self.max_backoff, self.initial_backoff * self.multiplier**retry)
+        base = capped_backoff(self.initial_backoff, retry, self.multiplier, self.max_backoff)
         draw = (rng or random).random()
         return base * (1.0 - self.jitter * draw)
 
@@ -78,6 +95,21 @@ class RetryPolicy:
     def retryable(self, status: int | None) -> bool:
         """Whether a failure is retried (``status=None``: connection-level failure, retried)."""
         return status is None or status in self.retry_statuses
+
+
+def capped_backoff(initial: float, retry: int, multiplier: float = 2.0, cap: float = MAX_WAIT_S) -> float:
+    """``initial * multiplier**retry`` seconds, but never more than ``cap`` nor :data:`MAX_WAIT_S`
+    (and never an overflow, however large ``retry`` is)."""
+    cap = min(cap, MAX_WAIT_S)
+    if initial <= 0:
+        return 0.0
+    if initial >= cap:
+        return cap
+    if multiplier <= 1:
+        return initial
+    if retry >= math.log(cap / initial, multiplier):  # initial * multiplier**retry >= cap
+        return cap
+    return min(cap, initial * multiplier**retry)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

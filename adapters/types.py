@@ -10,6 +10,7 @@ text, whatever the tokenizer) and, where the adapter sees the full distribution,
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -26,8 +27,12 @@ __all__ = [
     "TokenLogprob",
     "TopLogprob",
     "Usage",
+    "SEED_RANGE",
+    "check_text",
     "normalize_messages",
+    "REQUEST_OPTIONS",
 ]
+
 
 Message = dict[str, Any]
 """A chat message: ``{"role": "system" | "user" | "assistant" | "tool", "content": str}``; an
@@ -244,6 +249,7 @@ def normalize_messages(messages: Any) -> list[Message]:
         if content is None and "tool_calls" in fields:
             content = ""  # an assistant turn that only calls tools (OpenAI sends None)
         message: Message = {"role": role, "content": _text_content(i, content)}
+        check_text(f"messages[{i}].content", message["content"])
         message.update(fields)
         out.append(message)
     return out
@@ -294,6 +300,24 @@ def _openai_call(call: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": call.get("id"), "type": "function", "function": {"name": call.get("name"), "arguments": call.get("args", {})}}
 
 
+def check_text(name: str, text: str) -> None:
+    """Raise :class:`InvalidRequestError` if ``text`` cannot be encoded as UTF-8 (a lone surrogate,
+    e.g. from bytes decoded with ``errors="surrogateescape"``): no tokenizer or HTTP body takes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        raise InvalidRequestError(
+            name, f"...{text[max(exc.start - 20, 0):exc.start]}<U+{ord(bad):04X}>",
+            f"the text holds a lone surrogate (U+{ord(bad):04X}) at character {exc.start}, which is "
+            "not valid Unicode; decode the input as UTF-8 (e.g. errors='replace') before passing it",
+        ) from None
+
+
+SEED_RANGE = (-(2**63), 2**63 - 1)
+"""Seeds must fit a signed 64-bit integer (torch generators and OpenAI-compatible servers)."""
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """One validated generation request; every adapter receives this."""
@@ -309,7 +333,7 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     """Stop sequences; the text is cut before the first one."""
     seed: int | None = None
-    """Sampling seed, for reproducible sampling."""
+    """Sampling seed, for reproducible sampling (a signed 64-bit integer, see :data:`SEED_RANGE`)."""
     top_logprobs: int = 0
     """Alternatives to return per token (0 to the adapter's ``max_top_logprobs``)."""
     prefill: str | None = None
@@ -331,8 +355,15 @@ class GenerationRequest:
             raise InvalidRequestError("prefill", self.prefill, "pass the assistant text to continue as a string")
         if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
             raise InvalidRequestError("seed", self.seed, "pass an integer seed or None")
+        if self.seed is not None and not SEED_RANGE[0] <= self.seed <= SEED_RANGE[1]:
+            raise InvalidRequestError(
+                "seed", self.seed, f"pass a seed between {SEED_RANGE[0]} and {SEED_RANGE[1]} (a signed 64-bit integer)")
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise InvalidRequestError("stop", self.stop, "pass non-empty strings")
+        for i, s in enumerate(self.stop):
+            check_text(f"stop[{i}]", s)
+        if self.prefill is not None:
+            check_text("prefill", self.prefill)
         for t in self.tools:
             fn = t.get("function") if isinstance(t, Mapping) else None
             if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"]:
@@ -374,6 +405,13 @@ class GenerationRequest:
 
     def with_messages(self, messages: Any) -> GenerationRequest:
         return replace(self, messages=tuple(normalize_messages(messages)))
+
+
+REQUEST_OPTIONS: tuple[str, ...] = tuple(
+    name for name in inspect.signature(GenerationRequest.build).parameters if name != "messages"
+)
+"""The keyword arguments ``generate``/``agenerate``/``batch`` take: those of
+:meth:`GenerationRequest.build` (an unknown one is an :class:`InvalidRequestError`)."""
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

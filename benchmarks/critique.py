@@ -16,27 +16,20 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from adapters.specs import resolve_model
 from graphs.answers import answers_equal, extract_answer
 from graphs.critique import CritiqueConfig, create_critique_graph
+from sc_chains.datasets import PACKAGE_DATA, read_text
 
-DATA = Path("/work/shared/data/gsm8k/train.jsonl")
+DATA = PACKAGE_DATA / "gsm8k" / "train.jsonl.gz"  # ships with the package
 
 
 def load_gsm8k(n: int, offset: int = 0) -> list[dict[str, str]]:
-    rows = []
-    with DATA.open() as f:
-        for i, line in enumerate(f):
-            if i < offset:
-                continue
-            if len(rows) >= n:
-                break
-            item = json.loads(line)
-            rows.append({"question": item["question"], "gold": extract_answer(item["answer"].split("####")[-1])})
-    return rows
+    lines = read_text(DATA).splitlines()[offset : offset + n]
+    return [{"question": (item := json.loads(line))["question"],
+             "gold": extract_answer(item["answer"].split("####")[-1])} for line in lines]
 
 
 def pick_model(spec: str | None) -> Any:

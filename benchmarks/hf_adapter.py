@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -51,15 +49,9 @@ def best_of(repeats: int, *fns: Callable[[], Any]) -> list[float]:
 
 def long_prompt() -> str:
     """A few-shot GSM8K prompt (a long shared prefix, as LECO retries see it)."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
-    shots = []
-    if path.is_file():
-        with path.open() as f:
-            for line, _ in zip(f, range(4)):
-                row = json.loads(line)
-                shots.append(f"Question: {row['question']}\nAnswer: {row['answer']}")
-    else:
-        shots = [f"Question: What is {i} + {i}?\nAnswer: {i} + {i} = {2 * i}. #### {2 * i}" for i in range(40)]
+    from sc_chains.datasets import load_dataset
+
+    shots = [f"Question: {p.question}\nAnswer: {p.meta['solution']}" for p in load_dataset("gsm8k", limit=4)]
     return "Solve step by step.\n\n" + "\n\n".join(shots) + "\n\nQuestion: A shop sells 7 pens a day. How many in 3 weeks?"
 
 

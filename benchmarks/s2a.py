@@ -39,8 +39,9 @@ from adapters.specs import resolve_model  # noqa: E402
 from adapters.types import Generation, GenerationRequest  # noqa: E402
 from graphs.answers import answers_equal, extract_answer, parse_number  # noqa: E402
 from graphs.s2a import S2AConfig, create_s2a_graph, split_sentences  # noqa: E402
+from sc_chains.datasets import PACKAGE_DATA, read_text  # noqa: E402
 
-DATA = Path("/work/shared/data/gsm8k/train.jsonl")
+DATA = PACKAGE_DATA / "gsm8k" / "train.jsonl.gz"  # ships with the package
 ANSWER_FORMAT = 'Think step by step, then end with a final line of the form "The answer is X."'
 """The answer-format line of every arm (baseline, S2A's answer step, oracle): small models
 otherwise answer at once without working."""
@@ -61,7 +62,7 @@ _NOT_NAMES = {
 
 def load_problems(n: int, seed: int, max_chars: int) -> list[dict[str, str]]:
     """``n`` GSM8K problems (question, gold) of at most ``max_chars``, sampled with ``seed``."""
-    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in read_text(DATA).splitlines() if line.strip()]
     rows = [r for r in rows if len(r["question"]) <= max_chars]
     picked = random.Random(seed).sample(rows, n)
     return [{"question": r["question"], "gold": r["answer"].split("####")[-1].strip()} for r in picked]

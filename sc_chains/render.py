@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "PROB_SCALE",
+    "alternatives_table",
     "generation_to_json",
     "legend",
     "prob_style",
@@ -99,6 +100,26 @@ def render_tokens(generation: Generation, console: Console | None = None, *, sho
     console.print(tokens_text(generation), soft_wrap=True)
     if show_legend and generation.tokens:
         console.print(legend())
+
+
+def alternatives_table(generation: Generation) -> Any:
+    """A rich table with one row per token: the token, its probability, and its
+    ``top_logprobs`` alternatives with theirs (what ``generate --top-logprobs K`` shows)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="alternatives per token", title_justify="left", show_edge=False, pad_edge=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("token")
+    table.add_column("p", justify="right")
+    table.add_column("alternatives (p)")
+    for i, tok in enumerate(generation.tokens or ()):
+        alts = Text()
+        for j, alt in enumerate(tok.top_logprobs):
+            p = math.exp(alt.logprob)
+            alts.append(("  " if j else "") + f"{alt.token!r} {p:.3f}", style=prob_style(p))
+        table.add_row(str(i), Text(repr(tok.token)), Text(f"{tok.prob:.3f}", style=prob_style(tok.prob)), alts)
+    return table
 
 
 def generation_to_json(gen: Generation) -> dict[str, Any]:

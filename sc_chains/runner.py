@@ -24,12 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters.errors import InvalidRequestError
+from adapters.errors import InvalidRequestError, SCChainsError
 
-__all__ = ["RunStats", "arun_jobs", "read_records", "run_jobs"]
+__all__ = ["NothingSucceededError", "RunStats", "arun_jobs", "read_records", "run_jobs"]
 
 T = TypeVar("T")
+MAX_BACKOFF_S = 30.0
+"""Longest wait between two attempts of an item, whatever ``backoff`` and ``retries`` are."""
 JobFn = Callable[[T], "dict[str, Any] | Awaitable[dict[str, Any]]"]
+
+
+class NothingSucceededError(SCChainsError, RuntimeError):
+    """Every item of a run failed; ``first_error`` is the first failure's reason."""
+
+    def __init__(self, what: str, failed: int, first_error: Any, path: Any) -> None:
+        self.what, self.failed, self.first_error, self.path = what, failed, first_error, str(path)
+        super().__init__(f"{what}: all {failed} items failed; the first failure: {first_error}. "
+                         f"Every failure is recorded in {self.path}; fix the cause and rerun to retry them")
 
 
 @dataclass(frozen=True)
@@ -102,12 +113,93 @@ def _prepare(path: Path) -> set[str]:
     return done
 
 
-def _append(fd: int, record: dict[str, Any]) -> None:
-    line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+def scrub_record(record: Any) -> Any:
+    """``record`` with secrets (API keys, URL credentials) removed; applied to every record written."""
+    from adapters.secrets import scrub_record as scrub
+
+    return scrub(record)
+
+
+def _append(fd: int, record: dict[str, Any], path: Path) -> None:
+    line = (json.dumps(scrub_record(record), ensure_ascii=False, default=str) + "\n").encode("utf-8")
     view = memoryview(line)
-    while view:  # os.write on a regular file writes it all; loop for the theoretical short write
-        view = view[os.write(fd, view) :]
-    os.fsync(fd)
+    try:
+        while view:  # os.write on a regular file writes it all; loop for the theoretical short write
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as exc:  # a full disk: what is written stays; a half line is repaired on rerun
+        from sc_chains.outdir import OutputWriteError
+
+        raise OutputWriteError(path, exc) from None
+
+
+def _plan(items: Iterable[T], key: Callable[[T], str], done: set[str]) -> tuple[list[tuple[str, T]], int]:
+    """The (key, item) pairs still to run, and how many are already done; keys must be distinct."""
+    todo, seen, skipped = [], set(), 0
+    for item in items:
+        k = key(item)
+        if k in seen:
+            raise InvalidRequestError("key", k, "every item needs a distinct key")
+        seen.add(k)
+        if k in done:
+            skipped += 1
+        else:
+            todo.append((k, item))
+    return todo, skipped
+
+
+async def _attempts(fn: JobFn[T], k: str, item: T, retries: int, backoff: float) -> dict[str, Any]:
+    """Run one item with retries; return its ``ok`` or ``failed`` record."""
+    is_async = inspect.iscoroutinefunction(fn)
+    errors = []
+    for attempt in range(retries + 1):
+        try:
+            if is_async:
+                result = await fn(item)  # type: ignore[misc]
+            else:
+                result = await asyncio.to_thread(fn, item)
+                result = await result if inspect.isawaitable(result) else result
+            if not isinstance(result, dict):
+                raise TypeError(f"job function returned {type(result).__name__}, not a dict")
+            return {"key": k, "status": "ok", **{x: v for x, v in result.items() if x not in ("key", "status")}}
+        except Exception as exc:  # noqa: BLE001 - recorded, then the run goes on
+            errors.append(f"{type(exc).__name__}: {exc}")
+            if attempt < retries:
+                await asyncio.sleep(min(backoff * 2**attempt, MAX_BACKOFF_S))
+    return {"key": k, "status": "failed", "error": errors[-1], "attempts": len(errors)}
+
+
+async def _run_all(todo: list[tuple[str, T]], one: Callable[[str, T], Awaitable[None]], concurrency: int) -> None:
+    """Run ``one`` over ``todo`` with at most ``concurrency`` in flight; on the first error (or a
+    cancellation, e.g. Ctrl-C) cancel the rest, so no item is written after the run stopped."""
+    sem = asyncio.Semaphore(concurrency)
+    tasks: set[asyncio.Task[None]] = set()
+    errors: list[BaseException] = []
+
+    def finished(task: asyncio.Task[None]) -> None:
+        sem.release()
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            errors.append(task.exception())  # type: ignore[arg-type]
+
+    try:
+        for k, item in todo:
+            await sem.acquire()
+            if errors:
+                break
+            task = asyncio.create_task(one(k, item))
+            task.add_done_callback(finished)
+            tasks.add(task)
+        if tasks:
+            await asyncio.wait(set(tasks), return_when=asyncio.FIRST_EXCEPTION)
+        if errors:
+            raise errors[0]
+    finally:
+        pending = [t for t in tasks if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
 
 async def arun_jobs(
@@ -125,50 +217,21 @@ async def arun_jobs(
     """Run ``fn(item)`` for every item not yet done; append ``{"key", "status": "ok", **result}``.
 
     ``fn`` may be sync (run in a worker thread) or async. ``key(item)`` must be unique per item.
-    At most ``concurrency`` items run at once. See the module docstring for durability/resume.
+    At most ``concurrency`` items run at once. Records pass :func:`scrub_record` before they are
+    written. A write that fails (a full disk) raises :class:`~sc_chains.outdir.OutputWriteError`
+    and stops the run. See the module docstring for durability/resume.
     """
     for name, value, low in (("concurrency", concurrency, 1), ("retries", retries, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise InvalidRequestError(name, value, f"pass an integer >= {low}")
     path = Path(out_path)
-    done = _prepare(path)
-    todo, seen, skipped = [], set(), 0
-    for item in items:
-        k = key(item)
-        if k in seen:
-            raise InvalidRequestError("key", k, "every item needs a distinct key")
-        seen.add(k)
-        if k in done:
-            skipped += 1
-        else:
-            todo.append((k, item))
+    todo, skipped = _plan(items, key, _prepare(path))
     counts = {"ok": 0, "failed": 0}
     start = time.perf_counter()
-    is_async = inspect.iscoroutinefunction(fn)
-
-    async def call(item: T) -> dict[str, Any]:
-        if is_async:
-            return await fn(item)  # type: ignore[misc]
-        result = await asyncio.to_thread(fn, item)
-        return await result if inspect.isawaitable(result) else result
 
     async def one(k: str, item: T) -> None:
-        errors = []
-        for attempt in range(retries + 1):
-            try:
-                result = await call(item)
-                if not isinstance(result, dict):
-                    raise TypeError(f"job function returned {type(result).__name__}, not a dict")
-                record = {"key": k, "status": "ok", **{x: v for x, v in result.items()
-                                                       if x not in ("key", "status")}}
-                break
-            except Exception as exc:  # noqa: BLE001 - recorded, then the run goes on
-                errors.append(f"{type(exc).__name__}: {exc}")
-                if attempt < retries:
-                    await asyncio.sleep(backoff * 2**attempt)
-        else:
-            record = {"key": k, "status": "failed", "error": errors[-1], "attempts": len(errors)}
-        _append(fd, record)  # the event loop thread is the only writer: no interleaving
+        record = await _attempts(fn, k, item, retries, backoff)
+        _append(fd, record, path)  # the event loop thread is the only writer: no interleaving
         counts[record["status"]] += 1
         bar.advance(counts)
 
@@ -176,16 +239,7 @@ async def arun_jobs(
     bar = _Bar(progress, description, len(todo), skipped)
     try:
         with bar:
-            sem = asyncio.Semaphore(concurrency)
-            tasks = set()
-            for k, item in todo:
-                await sem.acquire()
-                task = asyncio.create_task(one(k, item))
-                task.add_done_callback(lambda _t: sem.release())
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            if tasks:
-                await asyncio.gather(*tasks)
+            await _run_all(todo, one, concurrency)
     finally:
         os.close(fd)
     return RunStats(str(path), skipped, counts["ok"], counts["failed"], time.perf_counter() - start)
@@ -201,11 +255,21 @@ def run_jobs(items: Iterable[T], fn: JobFn[T], out_path: str | os.PathLike[str],
 
 
 class _Bar:
-    """A rich progress bar with rate, ETA and yield (share of successes); a no-op when off."""
+    """Progress: a rich bar with rate, ETA and yield (share of successes) on a terminal; plain
+    lines on stderr otherwise (at every tenth of the run, at most a minute apart, and at the end),
+    so a long run into a log file shows how far it got. A no-op when off."""
 
     def __init__(self, enabled: bool, description: str, total: int, skipped: int) -> None:
+        import sys
+
         self.progress = None
-        if not enabled:
+        self.plain = enabled and not sys.stderr.isatty()
+        self.description, self.total, self.start = description, total, time.perf_counter()
+        self.last = (0, self.start)  # (tenth, time) of the last plain line
+        note = f" ({skipped} done before)" if skipped else ""
+        if self.plain and total:
+            self._line(f"{description}{note}: {total} to run")
+        if not enabled or self.plain:
             return
         from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -217,8 +281,13 @@ class _Bar:
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
             console=Console(stderr=True),
         )
-        note = f" ({skipped} done before)" if skipped else ""
         self.task = self.progress.add_task(description + note, total=total, rate="-", yield_="-")
+
+    @staticmethod
+    def _line(text: str) -> None:
+        import sys
+
+        print(text, file=sys.stderr, flush=True)
 
     def __enter__(self) -> _Bar:
         if self.progress is not None:
@@ -230,9 +299,22 @@ class _Bar:
             self.progress.stop()
 
     def advance(self, counts: dict[str, int]) -> None:
+        n = counts["ok"] + counts["failed"]
+        if self.plain:
+            self._plain(n, counts)
         if self.progress is None:
             return
-        n = counts["ok"] + counts["failed"]
         elapsed = self.progress.tasks[0].elapsed or 1e-9
         self.progress.update(self.task, advance=1, rate=f"{n / elapsed:.2f}/s",
                              yield_=f"{counts['ok'] / n:.0%}")
+
+    def _plain(self, n: int, counts: dict[str, int]) -> None:
+        now = time.perf_counter()
+        tenth = 10 * n // max(self.total, 1)
+        if n < self.total and tenth <= self.last[0] and now - self.last[1] < 60:
+            return
+        self.last = (tenth, now)
+        rate = n / max(now - self.start, 1e-9)
+        eta = (self.total - n) / rate if rate > 0 else 0.0
+        self._line(f"{self.description}: {n}/{self.total} (ok {counts['ok']}, failed {counts['failed']}), "
+                   f"{rate:.2f}/s, ETA {eta:.0f}s")

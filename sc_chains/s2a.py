@@ -57,7 +57,8 @@ def _answer_graph(kind: str, model: Any, opts: dict[str, Any]) -> Any:
             raise InvalidRequestError(
                 "answer", "leco", f"the LECO graph is not available ({exc}); use answer='model'"
             ) from None
-        leco = {k: opts.pop(k) for k in ("max_rethinks",) if k in opts}
+        leco = dict(opts.pop("leco", None) or {})  # LecoConfig fields (``run s2a+leco --set leco={...}``)
+        leco.update({k: opts.pop(k) for k in ("max_rethinks",) if k in opts})
         if "max_tokens" in opts:
             leco["max_tokens"] = opts["max_tokens"]
         return create_leco_graph(model, **leco)

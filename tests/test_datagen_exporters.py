@@ -169,3 +169,56 @@ def test_every_format_loads_with_datasets(tmp_path):
         path.write_text("".join(json.dumps(row) + "\n" for row in examples(rec, fmt) * 2))
         ds = datasets.load_dataset("json", data_files=str(path), split="train")
         assert ds.num_rows == 2 and ds[0] == examples(rec, fmt)[0]
+
+
+# -- the exporter-level guard: no special token, no blank step, no empty model text ------------
+def test_special_tokens_are_stripped_from_model_text_only():
+    msgs = [{"role": "user", "content": "Is <s>strike</s> HTML? <pad>"},
+            {"role": "assistant", "content": "<unk>First<pad><pad> try.<|im_end|>"},
+            {"role": "user", "content": "Fix it."}, {"role": "assistant", "content": "Second.</s><|endoftext|>"}]
+    rec = {"status": "ok", "kind": "score", "messages": msgs, "r1": 0.0, "r2": 1.0}
+    (row,) = examples(rec, "messages")
+    assert row["messages"][1]["content"] == "First try." and row["messages"][3]["content"] == "Second."
+    assert row["messages"][0] == msgs[0]  # the user's text is theirs: never rewritten
+    (pc,) = examples(rec, "prompt-completion")
+    assert pc["prompt"][1]["content"] == "First try." and pc["completion"][0]["content"] == "Second."
+    sr = {"kind": "self-reward", "prompt": "Q?", "chosen": "good [PAD][PAD]", "rejected": "bad<eos>"}
+    (pair,) = examples(sr, "preference")
+    assert pair["chosen"][0]["content"] == "good" and pair["rejected"][0]["content"] == "bad"
+    assert examples({**sr, "rejected": "<pad><pad>"}, "preference") == []  # nothing left: no row
+    assert examples({**sr, "rejected": "good<unk>"}, "preference") == []  # chosen == rejected once clean
+
+
+def test_no_exported_row_of_any_format_carries_a_special_token():
+    from sc_chains.datagen.exporters import EXPORTERS, SPECIAL_TOKEN
+
+    dirty = "<pad>x<unk> = 1<|im_end|>"
+    recs = {
+        "score": {"kind": "score", "messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": dirty},
+                                                {"role": "user", "content": "F"}, {"role": "assistant", "content": dirty}],
+                  "r1": 0.0, "r2": 1.0},
+        "self-reward": {"kind": "self-reward", "prompt": "Q", "chosen": dirty, "rejected": "<s>no" + dirty},
+        "w2s": {"kind": "w2s", "prompt": "Q", "weak_solution": dirty, "strong_solution": dirty,
+                "chosen_text": dirty, "rejected_text": dirty + "</s>no"},
+        "leco-steps": {"kind": "leco-steps", "question": "Q", "sequences": [
+            {"steps": [dirty, "<pad>", "The answer is 1."], "labels": [True, True, True]}]},
+    }
+    for kind, fmt in EXPORTERS:
+        rows = examples(recs[kind], fmt)
+        assert rows, (kind, fmt)
+        assert not SPECIAL_TOKEN.search(json.dumps(rows)), (kind, fmt, rows)
+
+
+def test_stepwise_rows_lose_blank_steps_with_their_labels():
+    rec = {"kind": "leco-steps", "question": "Q", "sequences": [
+        {"steps": ["1 + 1 = 2", "", "  ", "This is 2.<|im_end|>"], "labels": [True, True, True, True]},
+        {"steps": ["1 + 1 = 3", "\n", "So 3."], "labels": [True, False, False]},
+        {"steps": ["1 + 1 = 2", "<pad>"], "labels": [True, False]},  # the only wrong step was blank
+        {"steps": ["", "<unk>"], "labels": [True, True]},
+    ]}
+    rows = examples(rec, "stepwise")
+    assert rows == [
+        {"prompt": "Q", "completions": ["1 + 1 = 2", "This is 2."], "labels": [True, True]},
+        {"prompt": "Q", "completions": ["1 + 1 = 3", "So 3."], "labels": [True, False]},
+    ]
+    assert all(s.strip() for r in rows for s in r["completions"])

@@ -145,10 +145,13 @@ def test_malformed_logprob_entries(scripted_server):
 
 
 def test_missing_logprobs_name_the_model_and_the_fix(scripted_server):
-    srv = scripted_server([reply(200, chat_body("Hi there", logprobs=False))])
+    srv = scripted_server([reply(200, chat_body("Hi there", logprobs=False))] * 2)
     with pytest.raises(LogprobsUnavailableError) as e:
-        model_for(srv).generate("Hello")
+        model_for(srv).generate("Hello", top_logprobs=1)
     assert e.value.model == "gpt-test" and "top_logprobs" in str(e.value)
+    # a caller that asks for no alternatives (a plain chain-of-thought call) gets the text
+    gen = model_for(srv).generate("Hello")
+    assert gen.text == "Hi there" and gen.tokens is None
 
 
 # -- request shape -------------------------------------------------------------------------------

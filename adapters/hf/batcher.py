@@ -9,6 +9,11 @@ together. A request that arrives alone runs alone, through the single-request pa
 prefix KV-cache reuse), after at most ``wait_s`` of extra latency. The worker exits after
 ``idle_s`` without requests (so an unused model can be garbage-collected) and restarts on the
 next one.
+
+At interpreter exit (a script ending after Ctrl-C, say) every worker finishes the batch it is
+running, fails the requests still queued, and is joined (for at most :data:`EXIT_JOIN_S`), so
+no worker is inside torch while the interpreter tears down (which aborted the process with
+"terminate called without an active exception").
 """
 
 from __future__ import annotations
@@ -25,6 +30,31 @@ __all__ = ["BatcherStats", "RequestBatcher"]
 
 R = TypeVar("R")
 G = TypeVar("G")
+
+EXIT_JOIN_S = 60.0
+"""At interpreter exit, the longest wait for a worker to finish its running batch."""
+
+_exiting = threading.Event()
+_workers: set[threading.Thread] = set()
+_workers_lock = threading.Lock()
+
+
+def _stop_workers() -> None:
+    """Interpreter exit: stop taking requests, let running batches finish, join the workers."""
+    _exiting.set()
+    with _workers_lock:
+        threads = list(_workers)
+    deadline = time.monotonic() + EXIT_JOIN_S
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+
+
+try:  # runs before the interpreter joins non-daemon threads and tears down (like concurrent.futures)
+    threading._register_atexit(_stop_workers)  # type: ignore[attr-defined]
+except (AttributeError, RuntimeError):  # pragma: no cover - other interpreters
+    import atexit
+
+    atexit.register(_stop_workers)
 
 
 @dataclass(frozen=True)
@@ -61,12 +91,14 @@ class RequestBatcher(Generic[R, G]):
         self._queue: queue.SimpleQueue[tuple[R, Future[G]]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self._requests = self._batches = self._largest = 0
 
     @property
     def stats(self) -> BatcherStats:
-        """Counts so far."""
-        return BatcherStats(self._requests, self._batches, self._largest)
+        """Counts so far; a request whose future has resolved is always counted."""
+        with self._stats_lock:
+            return BatcherStats(self._requests, self._batches, self._largest)
 
     def submit(self, item: R) -> Future[G]:
         """Queue ``item``; the future resolves to its result (or its group's exception)."""
@@ -85,15 +117,31 @@ class RequestBatcher(Generic[R, G]):
         with self._start_lock:  # always locked: the worker decides to exit under this lock
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                with _workers_lock:
+                    _workers.add(self._thread)
                 self._thread.start()
 
     def _retire(self) -> bool:
-        """Called by an idle worker: exit unless a request slipped in."""
+        """Called by an idle worker: exit unless a request slipped in (at interpreter exit:
+        exit, failing what is queued)."""
         with self._start_lock:
-            if not self._queue.empty():
+            if _exiting.is_set():
+                self._fail_queued()
+            elif not self._queue.empty():
                 return False
+            with _workers_lock:
+                _workers.discard(threading.current_thread())
             self._thread = None
             return True
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                _, fut = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if fut.set_running_or_notify_cancel():
+                fut.set_exception(RuntimeError("the interpreter is exiting; the request was not run"))
 
     def _gather(self) -> list[tuple[R, Future[G]]] | None:
         try:
@@ -111,24 +159,30 @@ class RequestBatcher(Generic[R, G]):
 
     def _loop(self) -> None:
         while True:
-            gathered = self._gather()
+            gathered = None if _exiting.is_set() else self._gather()
             if gathered is None:
                 if self._retire():
                     return
                 continue
             group = [(item, fut) for item, fut in gathered if fut.set_running_or_notify_cancel()]
-            if not group:
-                continue
-            try:
-                results = list(self._run([item for item, _ in group]))
-                if len(results) != len(group):
-                    raise RuntimeError(f"batch function returned {len(results)} results for {len(group)} items")
-            except BaseException as exc:  # noqa: BLE001 - handed to every caller of the group
-                for _, fut in group:
-                    fut.set_exception(exc)
-            else:
-                for (_, fut), res in zip(group, results):
-                    fut.set_result(res)
+            if group:
+                self._run_group(group)
+
+    def _run_group(self, group: list[tuple[R, Future[G]]]) -> None:
+        outcome: BaseException | list[G]
+        try:
+            outcome = list(self._run([item for item, _ in group]))
+            if len(outcome) != len(group):
+                raise RuntimeError(f"batch function returned {len(outcome)} results for {len(group)} items")
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller of the group
+            outcome = exc
+        # Count before resolving: a caller woken by its result must already see it in stats.
+        with self._stats_lock:
             self._requests += len(group)
             self._batches += 1
             self._largest = max(self._largest, len(group))
+        for i, (_, fut) in enumerate(group):
+            if isinstance(outcome, BaseException):
+                fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome[i])

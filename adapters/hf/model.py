@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from adapters.base import LogprobModel, _check_concurrency
-from adapters.errors import InvalidRequestError, ModelNotFoundError
+from adapters.errors import ContextWindowExceededError, InvalidRequestError, ModelNotFoundError
 from adapters.hf.decode import (
     DecodeRow,
     DeltaCursor,
@@ -48,9 +48,16 @@ def resolve_device(device: Any = None) -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise InvalidRequestError("device", device, "pass 'cpu', 'cuda', 'cuda:0' or 'auto'") from exc
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise InvalidRequestError(
+            "device", device, f"this machine has {torch.cuda.device_count() if torch.cuda.is_available() else 0} "
+            "usable CUDA devices; pass device='cpu' or 'auto' (or a cuda:N that exists)")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidRequestError("device", device, "MPS is not available here; pass device='cpu' or 'auto'")
+    return dev
 
 
 def resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
@@ -96,8 +103,11 @@ class HFModel(LogprobModel):
         coalesce: bool = True,
         coalesce_wait_s: float = 0.002,
     ) -> None:
-        if not isinstance(coalesce, bool):
-            raise InvalidRequestError("coalesce", coalesce, "pass True or False")
+        for flag, value in (("coalesce", coalesce), ("kv_reuse", kv_reuse)):
+            if not isinstance(value, bool):  # "maybe", "false", 1: never truthy by accident
+                raise InvalidRequestError(flag, value, "pass True or False (CLI: --model-option NAME=true|false)")
+        if not isinstance(max_top_logprobs, int) or isinstance(max_top_logprobs, bool) or max_top_logprobs < 0:
+            raise InvalidRequestError("max_top_logprobs", max_top_logprobs, "pass an integer >= 0")
         if (not isinstance(coalesce_wait_s, (int, float)) or isinstance(coalesce_wait_s, bool)
                 or not 0 <= coalesce_wait_s <= 1):
             raise InvalidRequestError("coalesce_wait_s", coalesce_wait_s, "pass seconds between 0 and 1, e.g. 0.002")
@@ -149,6 +159,37 @@ class HFModel(LogprobModel):
         else:  # a base model without a template: a plain transcript
             text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant: "
         return text + (request.prefill or "")
+
+    @property
+    def context_window(self) -> int | None:
+        """Most positions (prompt + generated tokens) the model takes, from its config; ``None`` if unknown."""
+        config = self.model.config
+        for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+            value = getattr(config, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
+
+    def request(self, messages: Any, **kwargs: Any) -> GenerationRequest:
+        """Validate like every adapter, then check prompt + ``max_tokens`` against :attr:`context_window`.
+
+        Raises :class:`~adapters.errors.ContextWindowExceededError` before anything is queued or
+        generated (so one over-long request never fails a coalesced batch).
+        """
+        req = super().request(messages, **kwargs)
+        window = self.context_window
+        if window is None:
+            return req
+        text = self.prompt_text(req)
+        # A token is at least one UTF-8 byte, so a short prompt fits without being encoded here
+        # (the margin covers a tokenizer's added prefix tokens); only a long one is counted exactly.
+        if len(text.encode("utf-8")) + req.max_tokens + 16 <= window:
+            return req
+        with self._lock:  # the tokenizer is shared with the generating thread
+            prompt_tokens = len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if prompt_tokens + req.max_tokens > window:
+            raise ContextWindowExceededError(self.name, prompt_tokens, req.max_tokens, window)
+        return req
 
     def encode(self, request: GenerationRequest) -> list[int]:
         """Token ids of :meth:`prompt_text` (the template carries its own special tokens)."""

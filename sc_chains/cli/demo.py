@@ -32,14 +32,17 @@ STEPS: list[tuple[str, str, str, dict[str, Any]]] = [
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from sc_chains.cli.options import MODEL_HELP
+
     p = subparsers.add_parser(
         "demo",
         help="the three correction loops on the embedded model, traced",
         description="Run S2A, LECO and critique-revise on the embedded default model and show their traces.",
     )
-    p.add_argument("--model", default="hf:default", help="model spec (default: hf:default, the embedded SmolLM2)")
-    p.add_argument("--only", choices=["s2a", "leco", "critique"], default=None, help="run one loop only")
-    p.add_argument("--max-tokens", type=int, default=160, help="tokens per model call (default 160)")
+    p.add_argument("--model", default="hf:default", metavar="SPEC", help=MODEL_HELP + "; hf:default is the embedded SmolLM2")
+    p.add_argument("--only", choices=["s2a", "leco", "critique"], default=None, metavar="CHAIN",
+                   help="run one loop only: s2a, leco or critique")
+    p.add_argument("--max-tokens", type=int, default=160, metavar="N", help="most tokens per model call (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the traces as JSON instead")
     p.set_defaults(func=run)
 
@@ -49,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.rule import Rule
 
     from adapters.specs import resolve_model
+    from sc_chains.cli.options import check_numbers, check_spec
 
+    check_numbers(args, {"max_tokens": 1})
+    check_spec(args.model)
     console = Console(stderr=args.json)
     with console.status(f"loading {args.model} ..."):
         model = resolve_model(args.model)

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from adapters.errors import InvalidRequestError
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, parse_sets  # parse_sets: re-exported
 
 __all__ = ["parse_fields", "parse_model_options", "parse_sets", "register", "run"]
 
@@ -32,8 +33,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--chains", default="baseline", metavar="LIST",
                         help="comma-separated chain names (default: %(default)s)")
     parser.add_argument("--model", default="hf:default", metavar="SPEC",
-                        help="hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODEL (default: %(default)s)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N problems only")
+                        help=MODEL_HELP)
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N problems only (N >= 1)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seed of constructed variants (distractors, wrong suggestions)")
     parser.add_argument("--out", default=None, metavar="DIR",
@@ -47,7 +48,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                         help="for jsonl:PATH, e.g. question=q,answer=a[,id=uid]")
     parser.add_argument("--set", action="append", default=[], metavar="CHAIN.KEY=VALUE",
                         help="chain config override, value as JSON (repeatable), e.g. leco.max_rethinks=1")
-    parser.add_argument("--base-url", default=None, metavar="URL", help="server /v1 root, for openai: specs")
+    parser.add_argument("--base-url", default=None, metavar="URL", help=BASE_URL_HELP)
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="adapter option, value as JSON (repeatable), e.g. dtype=bfloat16, "
                              "max_batch_size=16, device=cuda for hf: specs; timeout=60 for openai:")
@@ -73,49 +74,24 @@ def parse_fields(text: str | None) -> dict[str, str] | None:
 
 def parse_model_options(items: list[str]) -> dict[str, Any]:
     """``["dtype=bfloat16", "max_batch_size=16"]`` -> ``{"dtype": "bfloat16", "max_batch_size": 16}``."""
+    from sc_chains.cli.options import parse_set_value
+
     out: dict[str, Any] = {}
     for item in items:
         m = re.fullmatch(r"(\w+)=(.*)", item)
         if not m:
             raise InvalidRequestError("--model-option", item, "write KEY=VALUE, e.g. dtype=bfloat16")
-        try:
-            out[m.group(1)] = json.loads(m.group(2))
-        except json.JSONDecodeError:
-            out[m.group(1)] = m.group(2)  # a bare string
-    return out
-
-
-def parse_sets(items: list[str], chains: list[str]) -> dict[str, dict[str, Any]]:
-    """``["leco.max_rethinks=1"]`` -> ``{"leco": {"max_rethinks": 1}}`` (values parsed as JSON)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        m = re.fullmatch(r"([\w+\-]+)\.(\w+)=(.*)", item)
-        if not m or m.group(1) not in chains:
-            raise InvalidRequestError(
-                "--set", item, f"write CHAIN.KEY=VALUE with CHAIN one of the chains run ({', '.join(chains)})")
-        try:
-            value = json.loads(m.group(3))
-        except json.JSONDecodeError:
-            value = m.group(3)  # a bare string
-        out.setdefault(m.group(1), {})[m.group(2)] = value
+        out[m.group(1)] = parse_set_value(m.group(2))
     return out
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``eval``; bad names and arguments fail before any model is loaded."""
-    from sc_chains.eval.chains import get_chain
+    """Run ``eval``; bad names and arguments fail before any model is loaded; a run in which
+    every item failed raises :class:`~sc_chains.runner.NothingSucceededError` (exit 1)."""
     from sc_chains.eval.harness import run_eval
     from sc_chains.eval.report import markdown_table
 
-    chains = [c.strip() for c in args.chains.split(",") if c.strip()]
-    for c in chains:
-        get_chain(c)
-    options = parse_sets(args.set, chains)
-    model_options = parse_model_options(args.model_option)
-    if args.base_url:
-        if not str(args.model).startswith("openai:"):
-            raise InvalidRequestError("--base-url", args.base_url, "only openai: specs take a base URL")
-        model_options["base_url"] = args.base_url
+    chains, options, model_options = _checked(args)
     slug = re.sub(r"[^\w.\-]+", "_", f"{args.dataset}--{args.model}")
     out = args.out or f"eval-runs/{slug}"
     summary = run_eval(
@@ -124,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         fields=parse_fields(args.fields), options=options, progress=not args.no_progress,
         plots=not args.no_plots,
     )
+    _raise_if_nothing_succeeded(summary, out)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -131,3 +108,33 @@ def run(args: argparse.Namespace) -> int:
     files = ["results.jsonl", "summary.json", "report.md"] + [p.rsplit("/", 1)[-1] for p in summary["plots"]]
     print(f"\nwrote {out}/{{{','.join(files)}}}")
     return 0
+
+
+def _checked(args: argparse.Namespace) -> tuple[list[str], dict[str, dict[str, Any]], dict[str, Any]]:
+    """Chains, their validated ``--set`` options and the model options; raises on a bad argument."""
+    from sc_chains.cli.options import check_numbers, check_spec
+    from sc_chains.eval.chains import get_chain
+
+    check_numbers(args, {"limit": 1, "concurrency": 1, "retries": 0, "seed": 0})
+    check_spec(args.model)
+    chains = [c.strip() for c in args.chains.split(",") if c.strip()]
+    if not chains:
+        raise InvalidRequestError("--chains", args.chains, "name at least one chain, e.g. baseline,leco")
+    for c in chains:
+        get_chain(c)
+    options = parse_sets(args.set, chains)
+    model_options = parse_model_options(args.model_option)
+    if args.base_url:
+        if not str(args.model).startswith("openai:"):
+            raise InvalidRequestError("--base-url", args.base_url, "only openai: specs take a base URL")
+        model_options["base_url"] = args.base_url
+    return chains, options, model_options
+
+
+def _raise_if_nothing_succeeded(summary: dict[str, Any], out: str) -> None:
+    from sc_chains.runner import NothingSucceededError
+
+    n = sum(e.get("n", 0) for e in summary["chains"].values())
+    failed = sum(e.get("failed", 0) for e in summary["chains"].values())
+    if n and failed == n:
+        raise NothingSucceededError("eval", failed, summary.get("first_failure"), f"{out}/results.jsonl")

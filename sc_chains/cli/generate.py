@@ -7,8 +7,8 @@ import json
 import time
 from typing import Any
 
-from adapters.errors import InvalidRequestError
 from adapters.types import GenerationRequest
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, TIMEOUT_HELP
 
 __all__ = ["register", "run"]
 
@@ -28,14 +28,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--model",
         default="hf:default",
         metavar="SPEC",
-        help="model spec: hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODEL (default: %(default)s)",
+        help=MODEL_HELP,
     )
     parser.add_argument("--max-tokens", type=int, default=128, metavar="N", help="most tokens to generate (default: %(default)s)")
     parser.add_argument("--top-logprobs", type=int, default=0, metavar="K", help="alternatives shown per token (default: %(default)s)")
     parser.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 is greedy (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="sampling seed")
     parser.add_argument("--system", default=None, metavar="TEXT", help="a system message")
-    parser.add_argument("--base-url", default=None, metavar="URL", help="server /v1 root, for openai: specs")
+    parser.add_argument("--base-url", default=None, metavar="URL", help=BASE_URL_HELP)
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help=TIMEOUT_HELP)
     parser.add_argument("--json", action="store_true", help="print one JSON object (text, tokens, usage, model, finish_reason)")
     parser.set_defaults(func=run)
     return parser
@@ -47,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         {"role": "user", "content": args.prompt}
     ]
     # validate the arguments before loading a model, so a typo fails in milliseconds
+    from sc_chains.cli.options import check_numbers, server_options
+
+    check_numbers(args, {"seed": 0})
     request = GenerationRequest.build(
         messages,
         max_tokens=args.max_tokens,
@@ -54,13 +58,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         top_logprobs=args.top_logprobs,
     )
-    options: dict[str, Any] = {}
-    if args.base_url:
-        if not str(args.model).startswith("openai:"):
-            raise InvalidRequestError(
-                "--base-url", args.base_url, f"--base-url only applies to openai: specs, not {args.model!r}"
-            )
-        options["base_url"] = args.base_url
+    options = server_options(args.model, args.base_url, args.timeout)
 
     from adapters.specs import resolve_model
 
@@ -81,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console()
     render_tokens(gen, console)
+    if args.top_logprobs and gen.tokens:
+        from sc_chains.render import alternatives_table
+
+        console.print(alternatives_table(gen))
     u = gen.usage
     console.print(
         f"{gen.model or model.name} · finish: {gen.finish_reason} · tokens: {u.prompt_tokens} prompt "

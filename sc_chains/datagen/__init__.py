@@ -7,7 +7,9 @@ Generators (one record per item in ``raw.jsonl``; TRL rows in ``train.jsonl``):
 - :class:`W2SGenerator` (``w2s``): weak-to-strong stage I (agreement SFT) and II (confidence pairs).
 - :class:`LecoStepsGenerator` (``leco-steps``): stepwise labels from LECO traces.
 
-:func:`run_datagen` runs one resumably (local threads or Ray) and writes ``manifest.json``.
+:func:`run_datagen` runs one resumably (local threads or Ray) and writes ``manifest.json`` (and,
+on request, an ``hf_dataset/`` folder); :mod:`sc_chains.datagen.train_prm` trains a step-level
+reward model on the stepwise rows.
 """
 
 # The pure helpers (exporters, pair rules, rewards) are importable from here too, for tests and
@@ -15,7 +17,7 @@ Generators (one record per item in ``raw.jsonl``; TRL rows in ``train.jsonl``):
 from sc_chains.datagen.exporters import EXPORTERS, examples  # noqa: F401
 from sc_chains.datagen.leco_steps import LecoStepsGenerator, step_sequences  # noqa: F401
 from sc_chains.datagen.manifest import DatagenMismatchError
-from sc_chains.datagen.run import BACKENDS, run_datagen  # noqa: F401
+from sc_chains.datagen.run import BACKENDS, NoTrainingRowsWarning, run_datagen  # noqa: F401
 from sc_chains.datagen.score import ScoreConfig, ScoreGenerator, shaped_reward  # noqa: F401
 from sc_chains.datagen.self_reward import (  # noqa: F401
     SelfRewardConfig,
@@ -28,6 +30,7 @@ from sc_chains.datagen.w2s import W2SConfig, W2SGenerator, confidence_pair, majo
 __all__ = [
     "DatagenMismatchError",
     "LecoStepsGenerator",
+    "NoTrainingRowsWarning",
     "ScoreConfig",
     "ScoreGenerator",
     "SelfRewardConfig",

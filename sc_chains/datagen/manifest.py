@@ -1,7 +1,8 @@
 """``manifest.json``: what a datagen run was (to reproduce it) and what it produced.
 
 Identity (refused if a rerun into the same folder differs): kind, dataset, models, generator
-config (seed included). Everything else (counts, yield, tokens, timings) is recomputed from
+config (seed included); written into the folder's run marker (:mod:`sc_chains.outdir`) at the
+start of a run, so a killed run is resumed only with the same settings. Everything else (counts, yield, tokens, timings) is recomputed from
 ``raw.jsonl`` after every run, so it describes the whole folder, not just the last run.
 """
 
@@ -15,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from adapters.errors import SCChainsError
 from sc_chains.datagen.common import sum_usage
+from sc_chains.outdir import RunMismatchError, prepare_out_dir
 
 __all__ = ["DatagenMismatchError", "build_manifest", "check_identity", "read_manifest", "write_json_atomic"]
 
@@ -24,13 +25,19 @@ MANIFEST = "manifest.json"
 IDENTITY_KEYS = ("kind", "dataset", "models", "config")
 
 
-class DatagenMismatchError(SCChainsError, ValueError):
+class DatagenMismatchError(RunMismatchError):
     """The output folder holds data of another kind, dataset, model or config."""
 
 
+DATA_FILES = ("raw.jsonl", "train.jsonl", MANIFEST)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` via a temp file and ``os.replace`` (never half a file)."""
+    """Write JSON to ``path`` (secrets scrubbed) via a temp file and ``os.replace`` (never half a file)."""
+    from sc_chains.runner import scrub_record
+
     tmp = path.with_name(path.name + ".tmp")
+    data = scrub_record(json.loads(json.dumps(data, default=str)))
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
@@ -41,19 +48,25 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
     return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
 
 
-def check_identity(out: Path, identity: Mapping[str, Any]) -> None:
-    """Refuse to mix runs: raise :class:`DatagenMismatchError` if ``out`` holds another run's data."""
-    before = read_manifest(out)
-    if before is None or not (out / "raw.jsonl").exists():
-        return
-    old = json.loads(json.dumps({k: before.get(k) for k in IDENTITY_KEYS}))
-    new = json.loads(json.dumps({k: identity.get(k) for k in IDENTITY_KEYS}))
-    diff = [k for k in IDENTITY_KEYS if old[k] != new[k]]
-    if diff:
-        shown = "; ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in diff)
-        raise DatagenMismatchError(
-            f"{out} holds data of another run ({shown}); pass another --out folder or delete it to start over"
-        )
+def legacy_identity(out: Path) -> dict[str, Any] | None:
+    """The identity of a datagen folder written before the run marker (its manifest), or ``None``."""
+    try:
+        before = read_manifest(out)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(before, dict) or not all(k in before for k in IDENTITY_KEYS):
+        return None
+    return {k: before[k] for k in IDENTITY_KEYS}
+
+
+def check_identity(out: Path, identity: Mapping[str, Any]) -> Path:
+    """Make ``out`` ready and write the run's identity into its marker *before* the run
+    (:func:`sc_chains.outdir.prepare_out_dir`): a folder with data files sc-chains did not write
+    is refused (:class:`~sc_chains.outdir.ForeignFilesError`), a resume with another identity
+    raises :class:`DatagenMismatchError` naming the differing keys."""
+    ident = {k: identity.get(k) for k in IDENTITY_KEYS}
+    return prepare_out_dir(out, "datagen", ident, data_files=DATA_FILES, legacy=legacy_identity,
+                           mismatch=DatagenMismatchError)
 
 
 def build_manifest(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from adapters.errors import InvalidRequestError
 from sc_chains.datagen.common import ModelRef, PerProblem, check_int, check_number, sum_usage
-from sc_chains.datasets import DatasetError, Problem
+from sc_chains.datasets import DatasetError, DatasetRowError, Problem, read_text
 
 __all__ = ["SelfRewardConfig", "SelfRewardGenerator", "load_prompts", "preference_pair"]
 
@@ -90,7 +90,7 @@ def load_prompts(path: str | os.PathLike[str], field: str = "prompt") -> list[Pr
     if not p.is_file():
         raise DatasetError(f"no prompts file at {p}; pass a .txt (one prompt per line) or .jsonl file")
     out = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()):
+    for i, line in enumerate(read_text(p).splitlines()):  # not UTF-8: an error naming the line
         if not line.strip():
             continue
         text = line.strip()
@@ -102,7 +102,10 @@ def load_prompts(path: str | os.PathLike[str], field: str = "prompt") -> list[Pr
             if not isinstance(rec, dict) or field not in rec:
                 keys = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
                 raise DatasetError(f"{p}:{i + 1}: no field {field!r} (found {keys}); pass --prompt-field KEY")
-            text = str(rec[field])
+            text = rec[field]
+            if not isinstance(text, str) or not text.strip():
+                raise DatasetRowError(p, i + 1, field, text, "a prompt must be non-empty text; fix the line "
+                                      "or pass --prompt-field KEY")
         out.append(Problem(f"prompt-{i}", text, "", {}))
     return out
 
