@@ -82,8 +82,9 @@ class _Done:
 def _produce(factory: Callable[[], Iterator[T]], put: Callable[[Any], None], cancel: threading.Event) -> None:
     """Run the iterator to its end (or until ``cancel``), handing every item to ``put``."""
     error: BaseException | None = None
-    it = factory()
+    it: Any = None
     try:
+        it = factory()
         for item in it:
             put(item)
             if cancel.is_set():
