@@ -184,8 +184,13 @@ def split_content(text: str, final: bool = False) -> tuple[int, bool]:
     return len(stripped), False
 
 
-def parse_tool_calls(text: str) -> ParsedReply:
-    """Split ``text`` into content and tool calls (a missing closing tag is tolerated)."""
+def parse_tool_calls(text: str, tools: Sequence[Mapping[str, Any]] = ()) -> ParsedReply:
+    """Split ``text`` into content and tool calls (a missing closing tag is tolerated).
+
+    With ``tools``, arguments a tool does not declare (small models copy schema keys such as
+    ``"type": "integer"`` into their arguments) are dropped from a call and listed in its
+    ``"dropped"`` entry, unless the tool's schema allows additional properties.
+    """
     if OPEN_TAG not in text:
         return ParsedReply(text)
     calls: list[dict[str, Any]] = []
@@ -202,11 +207,23 @@ def parse_tool_calls(text: str) -> ParsedReply:
                 args = json.loads(args)
             if not isinstance(args, Mapping):
                 raise ValueError(f"arguments must be a JSON object, got {type(args).__name__}")
-            calls.append({"name": obj["name"], "args": dict(args), "id": call_id})
+            calls.append(_declared_only({"name": obj["name"], "args": dict(args), "id": call_id}, tools))
         except ValueError as exc:
             invalid.append({"name": _guess_name(raw), "args": raw, "id": call_id, "error": f"unparsable tool call: {exc}"})
     end, _ = split_content(text, final=True)
     return ParsedReply(text[:end], calls, invalid)
+
+
+def _declared_only(call: dict[str, Any], tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    spec = next((t["function"] for t in tools if t["function"].get("name") == call["name"]), None)
+    params = (spec or {}).get("parameters") or {}
+    declared = params.get("properties")
+    if spec is None or not isinstance(declared, Mapping) or params.get("additionalProperties") is True:
+        return call
+    dropped = sorted(k for k in call["args"] if k not in declared)
+    if dropped:
+        call = {**call, "args": {k: v for k, v in call["args"].items() if k in declared}, "dropped": dropped}
+    return call
 
 
 def _first_json(raw: str) -> Any:

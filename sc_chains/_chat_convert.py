@@ -30,6 +30,8 @@ class ToolPlan:
 
     parse: bool = False
     """Tools were offered: read tool calls out of the reply."""
+    tools: tuple[Any, ...] = ()
+    """The tools offered (OpenAI shape): arguments they do not declare are dropped, visibly."""
     prefix: str = ""
     """Assistant text before the generated text (the prefill, e.g. a forced ``<tool_call>``)."""
 
@@ -50,6 +52,9 @@ def metadata_of(gen: Generation, parsed: ParsedReply | None = None) -> dict[str,
     meta: dict[str, Any] = {"finish_reason": finish, "model_name": gen.model, "model_provider": "sc-chains"}
     if gen.prefill:
         meta["prefill"] = gen.prefill
+    dropped = {c["id"]: c["dropped"] for c in (parsed.tool_calls if parsed is not None else ()) if c.get("dropped")}
+    if dropped:
+        meta["dropped_tool_args"] = dropped  # {call id: [argument names the tool does not declare]}
     return meta
 
 
@@ -72,7 +77,7 @@ def _calls(parsed: ParsedReply) -> tuple[list[Any], list[Any]]:
 
 def to_result(gen: Generation, plan: ToolPlan) -> ChatResult:
     """The ``ChatResult`` of one whole generation."""
-    parsed = parse_tool_calls(plan.prefix + gen.text) if plan.parse else None
+    parsed = parse_tool_calls(plan.prefix + gen.text, plan.tools) if plan.parse else None
     end, _ = _content(plan, gen.text, final=True)
     calls, bad = _calls(parsed) if parsed is not None else ([], [])
     message = AIMessage(
@@ -132,7 +137,7 @@ class ChunkCursor:
         return out
 
     def _last(self, delta: Generation) -> ChatGenerationChunk:
-        parsed = parse_tool_calls(self._plan.prefix + self._text) if self._plan.parse else None
+        parsed = parse_tool_calls(self._plan.prefix + self._text, self._plan.tools) if self._plan.parse else None
         tool_chunks = []
         if parsed is not None:
             calls, bad = _calls(parsed)

@@ -136,7 +136,7 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
         tools = params.pop("tools", None) or []
         choice = params.pop("tool_choice", None)
         if not tools or choice == "none":
-            return adapter, messages, params, ToolPlan(parse=bool(tools), prefix=params.get("prefill") or "")
+            return adapter, messages, params, ToolPlan(parse=bool(tools), tools=tuple(tools), prefix=params.get("prefill") or "")
         params["tools"] = tools
         params["stop"] = [*(params.get("stop") or []), _TOOL_STOP]
         forced = forced_prefill(choice, tools)
@@ -146,7 +146,7 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
             else:
                 name = f" calling {_choice_name(choice)}" if _choice_name(choice) else ""
                 messages = [*messages, SystemMessage(_MUST_CALL.format(name=name))]
-        return adapter, messages, params, ToolPlan(parse=True, prefix=params.get("prefill") or "")
+        return adapter, messages, params, ToolPlan(parse=True, tools=tuple(tools), prefix=params.get("prefill") or "")
 
     @property
     def _llm_type(self) -> str:

@@ -316,3 +316,18 @@ def test_s2a_in_an_agent_with_tools_rewrites_the_question_once():
     assert out["messages"][-1].content == "The answer is 7." and len(rewriter.calls) == 1
     seen = [m["content"] for m in fake.calls[0].messages if m["role"] == "user"][-1]
     assert "I think the answer is 9" not in seen and "How many apples" in seen
+
+
+def test_arguments_a_tool_does_not_declare_are_dropped_visibly():
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object", "properties": {"a": {}, "b": {}}}}}]
+    parsed = parse_tool_calls(call("add", a=1, b=2, type="integer"), tools)
+    assert parsed.tool_calls[0]["args"] == {"a": 1, "b": 2} and parsed.tool_calls[0]["dropped"] == ["type"]
+    open_schema = [{"type": "function", "function": {"name": "add", "parameters": {"properties": {"a": {}}, "additionalProperties": True}}}]
+    assert parse_tool_calls(call("add", a=1, extra=2), open_schema).tool_calls[0]["args"] == {"a": 1, "extra": 2}
+    chat, _ = scripted(call("add", a=3, b=4, type="integer"), call("add", a=3, b=4, type="integer"))
+    bound = chat.bind_tools([add])
+    msg = bound.invoke("3+4?")
+    assert msg.tool_calls[0]["args"] == {"a": 3, "b": 4}
+    assert msg.response_metadata["dropped_tool_args"] == {msg.tool_calls[0]["id"]: ["type"]}
+    _, merged = merged_stream(bound, "3+4?")
+    assert merged.tool_calls[0]["args"] == {"a": 3, "b": 4} and list(merged.response_metadata["dropped_tool_args"].values()) == [["type"]]
