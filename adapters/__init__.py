@@ -41,12 +41,12 @@ from adapters.types import (
 
 if TYPE_CHECKING:
     from adapters.hf import HFModel
-    from adapters.langchain import LangChainModel
+    from adapters.langchain import ChatModelAdapter
     from adapters.openai_compat import OpenAIModel
 
 _LAZY = {
     "HFModel": "adapters.hf",
-    "LangChainModel": "adapters.langchain",
+    "ChatModelAdapter": "adapters.langchain",
     "OpenAIModel": "adapters.openai_compat",
     "RetryPolicy": "adapters.retry",
 }
@@ -63,8 +63,8 @@ __all__ = [
     "GenerationRequest",
     "HFModel",
     "InvalidRequestError",
+    "ChatModelAdapter",
     "InvalidSecretError",
-    "LangChainModel",
     "LogprobModel",
     "LogprobsUnavailableError",
     "MalformedResponseError",

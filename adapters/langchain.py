@@ -16,7 +16,7 @@ from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError, MalformedResponseError
 from adapters.types import Capabilities, Generation, GenerationRequest, TokenLogprob, Usage, tokens_from_pairs
 
-__all__ = ["LangChainModel", "parse_logprobs", "reply_tokens", "trim_to_text"]
+__all__ = ["ChatModelAdapter", "parse_logprobs", "reply_tokens", "trim_to_text"]
 
 Pair = tuple[str, float, list[tuple[str, float]]]
 
@@ -152,8 +152,9 @@ def trim_to_text(tokens: Sequence[TokenLogprob], text: str) -> tuple[TokenLogpro
     return tuple(t for t in tokens if t.offset < len(text))
 
 
-class LangChainModel(LogprobModel):
-    """A LangChain ``BaseChatModel`` (or ``model.bind(...)`` of one) as a logprob model.
+class ChatModelAdapter(LogprobModel):
+    """Adapts a LangChain chat model (a ``BaseChatModel``, or ``model.bind(...)`` of one) into a
+    logprob model (the reverse of :class:`sc_chains.ChatLogprobModel`).
 
     Per call it sets ``max_tokens``/``temperature``/``top_p``/``seed`` and requests logprobs on
     the fields the model declares (``logprobs``/``top_logprobs`` for ChatOpenAI and Ollama,

@@ -8,7 +8,7 @@ Specs:
 - ``hf:PATH_OR_ID``: any causal LM folder or Hugging Face hub id.
 - ``openai:MODEL``: an OpenAI-compatible server (``base_url=`` or ``OPENAI_BASE_URL``).
 - a :class:`~adapters.base.LogprobModel`: returned as is.
-- a LangChain ``BaseChatModel``: wrapped in :class:`~adapters.langchain.LangChainModel`.
+- a LangChain ``BaseChatModel``: wrapped in :class:`~adapters.langchain.ChatModelAdapter`.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def resolve_model(spec: Any, **options: Any) -> LogprobModel:
     if isinstance(spec, LogprobModel):
         return spec
     if _is_langchain_chat_model(spec):
-        from adapters.langchain import LangChainModel
+        from adapters.langchain import ChatModelAdapter
 
-        return LangChainModel(spec, **options)
+        return ChatModelAdapter(spec, **options)
     if not isinstance(spec, str) or ":" not in spec:
         raise UnknownModelSpecError(spec, KNOWN_SPECS, _suggest(spec))
     scheme, _, rest = spec.partition(":")

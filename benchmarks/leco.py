@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     fresh = resolve_model(args.model, kv_reuse=False) if args.model.startswith("hf:") else reuse
     if reuse is fresh:
         print("note: not an hf: model, so the no-reuse run uses the same adapter", file=sys.stderr)
-    cfg = LecoConfig(max_tokens=args.max_tokens, max_rethinks=args.max_rethinks, token_budget=args.max_tokens * 4,
+    cfg = LecoConfig(max_tokens=args.max_tokens, max_rethinks=args.max_rethinks, max_completion_tokens=args.max_tokens * 4,
                      rethink_temperature=args.rethink_temperature, seed=args.seed)
 
     cot, leco, leco_fresh = [], [], []

@@ -25,7 +25,7 @@ from typing import Any
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelRetryMiddleware
 
-from sc_chains.fake_chat import FakeLogprobChatModel
+from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import CritiqueReviseMiddleware, LecoMiddleware, S2AMiddleware
 
 QUESTION = {"messages": [{"role": "user", "content": "Tom has 3 apples and buys 4 more. How many?"}]}

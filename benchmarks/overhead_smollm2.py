@@ -58,7 +58,7 @@ def main() -> None:
         "S2A + critique + LECO": [
             S2AMiddleware(chat),
             CritiqueReviseMiddleware(critic=_approve, max_corrections=1),
-            LecoMiddleware(max_corrections=1, token_budget=4 * args.max_tokens),
+            LecoMiddleware(max_corrections=1, max_completion_tokens=4 * args.max_tokens),
         ],
     }
     chat.invoke("warm up")

@@ -13,28 +13,27 @@ from typing import Any
 from langchain_core.runnables import RunnableLambda
 
 from adapters.base import LogprobModel
-from adapters.types import Generation, GenerationRequest
+from adapters.types import GenerationRequest
+from graphs.vocab import add_cost, cost_of
 
-__all__ = ["add_usage", "emit", "model_node", "usage_of"]
+__all__ = ["add_usage", "emit", "model_node", "usage_of", "with_system"]
 
-_USAGE_KEYS = ("calls", "prompt_tokens", "completion_tokens", "cached_tokens")
+usage_of = cost_of
+"""A usage dict (calls, prompt/completion/cached tokens) for one or many generations: the
+:class:`graphs.vocab.Cost` record (one implementation, :func:`graphs.vocab.cost_of`)."""
 
-
-def usage_of(generations: Generation | Sequence[Generation]) -> dict[str, int]:
-    """A usage dict (calls, prompt/completion/cached tokens) for one or many generations."""
-    gens = [generations] if isinstance(generations, Generation) else list(generations)
-    return {
-        "calls": len(gens),
-        "prompt_tokens": sum(g.usage.prompt_tokens for g in gens),
-        "completion_tokens": sum(g.usage.completion_tokens for g in gens),
-        "cached_tokens": sum(g.usage.cached_tokens for g in gens),
-    }
+add_usage = add_cost
+"""Reducer for a ``usage`` state key: sums each counter (:func:`graphs.vocab.add_cost`)."""
 
 
-def add_usage(left: Mapping[str, int] | None, right: Mapping[str, int] | None) -> dict[str, int]:
-    """Reducer for a ``usage`` state key: sums each counter."""
-    left, right = left or {}, right or {}
-    return {k: int(left.get(k, 0)) + int(right.get(k, 0)) for k in _USAGE_KEYS}
+def with_system(history: Sequence[Mapping[str, str]], system_prompt: str) -> list[dict[str, str]]:
+    """The conversation a chain sends before its question: the caller's ``history`` (system
+    prompt, earlier turns) with the method's ``system_prompt`` joined to the caller's system
+    message (one system message first, as chat templates want)."""
+    own = [m["content"] for m in history if m["role"] == "system"]
+    system = "\n\n".join(p for p in (*own, system_prompt) if p and p.strip())
+    rest = [dict(m) for m in history if m["role"] != "system"]
+    return ([{"role": "system", "content": system}] if system else []) + rest
 
 
 Prepared = GenerationRequest | Sequence[GenerationRequest] | None

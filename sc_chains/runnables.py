@@ -4,8 +4,10 @@ Each chain is ``coerce | graph | shape``, a plain :class:`~langchain_core.runnab
 so ``invoke``, ``ainvoke``, ``batch``, ``abatch``, ``stream``, ``astream_events`` and every
 ``RunnableConfig`` field (callbacks, tags, ``max_concurrency``) work as for any LCEL chain.
 
-Input: a string, a prompt value, a message or a list of messages (the last human turn is the
-question), or a dict with ``"question"`` (and optionally ``"reference"``).
+Input: what a chat model takes (a string, a prompt value, a message, a list of messages or of
+``("human", "...")`` tuples / ``{"role", "content"}`` dicts: the last human turn is the question,
+everything before it, system prompt included, is the ``history`` the chain's calls see), or a
+dict with ``"question"`` (and optionally ``"history"``, ``"reference"``).
 Output (``output=``): ``"message"`` (default) an ``AIMessage`` whose content is the final
 response, with ``usage_metadata`` summed over every model call and the answer and trace summary
 in ``response_metadata["sc_chains"]``; ``"answer"`` the extracted answer string; ``"state"`` the
@@ -22,6 +24,7 @@ from langchain_core.prompt_values import PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 
 from adapters.errors import InvalidRequestError
+from adapters.types import normalize_messages
 
 __all__ = ["as_chain", "critique_chain", "leco_chain", "s2a_chain"]
 
@@ -30,27 +33,48 @@ _OUTPUTS = ("message", "answer", "state")
 _TRACE_KEYS = ("stop_reason", "parse_status", "removed", "attempt1_answer", "regeneration_path", "cuts")
 
 
-def to_question(value: Any) -> dict[str, Any]:
-    """The graph input ``{"question": ...}`` from any LCEL-style input."""
+def to_question(value: Any) -> Any:
+    """The graph input ``{"question": ...}`` from any LCEL-style input (a LangGraph
+    ``Command``, e.g. ``Command(resume=...)`` after a review pause, passes through unchanged)."""
+    from langgraph.types import Command
+
+    if isinstance(value, Command):
+        return value
     if isinstance(value, Mapping):
         if "question" not in value:
             raise InvalidRequestError("input", dict(value), "pass a dict with a 'question' key, a string or messages")
         return dict(value)
     if isinstance(value, str):
         return {"question": value}
+    messages = _as_messages(value)
+    last = max((i for i, m in enumerate(messages) if m.type == "human"), default=len(messages) - 1)
+    question: dict[str, Any] = {"question": messages[last].text}
+    if last:
+        question["history"] = [dict(m) for m in normalize_messages(messages[:last])]
+    return question
+
+
+def _as_messages(value: Any) -> list[BaseMessage]:
+    """LangChain messages from a prompt value, a message, or a list of messages / tuples / dicts."""
+    from langchain_core.messages import convert_to_messages
+
     if isinstance(value, PromptValue):
         value = value.to_messages()
     if isinstance(value, BaseMessage):
         value = [value]
-    if isinstance(value, Sequence) and value and all(isinstance(m, BaseMessage) for m in value):
-        humans = [m for m in value if m.type == "human"] or list(value)
-        return {"question": humans[-1].text}
-    raise InvalidRequestError("input", value, "pass a string, a prompt value, messages, or {'question': ...}")
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and value:
+        try:
+            return convert_to_messages(value)
+        except (ValueError, TypeError, NotImplementedError):
+            pass
+    raise InvalidRequestError(
+        "input", value, "pass a string, a prompt value, messages (or (role, text) tuples), or {'question': ...}"
+    )
 
 
 def _shape(output: Output):
     def shape(state: Mapping[str, Any]) -> Any:
-        if output == "state":
+        if output == "state" or "__interrupt__" in state:  # paused for review: the state says why
             return dict(state)
         if output == "answer":
             return state.get("answer")

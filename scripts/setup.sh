@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=".venv/bin/python -m pip"
 extras="hf,openai,eval"
-if [ "${1:-}" = "--test" ]; then extras="hf,openai,eval,train,ray,test,server"; fi
+if [ "${1:-}" = "--test" ]; then extras="hf,openai,eval,train,ray,test,server,serve"; fi
 # torch is pinned (torch==2.13.0, CPU wheel) through the hf extra; never let pip pick another.
 $PIP install --quiet --disable-pip-version-check "torch==2.13.0"
 $PIP install --quiet --disable-pip-version-check -e ".[${extras}]"

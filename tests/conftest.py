@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from adapters.errors import EmbeddedModelMissingError
-from sc_chains.llama_server import llama_server as start_llama_server
+from sc_chains.testing import llama_server as start_llama_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -8,7 +8,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
 from adapters.fake import FakeReply
-from sc_chains.fake_chat import FakeLogprobChatModel
+from sc_chains.testing import FakeLogprobChatModel
 
 QUESTION = "Tom has 3 apples. I think the answer is 9. He buys 4 more. How many apples does he have?"
 

@@ -1,6 +1,6 @@
 """The three loops end to end against a real OpenAI-compatible server (llama.cpp with SmolLM2):
 LECO through the completions endpoint (prefill) and through chat only (the chat fallback),
-LECO over ChatOpenAI via LangChainModel, S2A, and SCoRe-mode critique-revise."""
+LECO over ChatOpenAI via ChatModelAdapter, S2A, and SCoRe-mode critique-revise."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from adapters.langchain import LangChainModel
+from adapters.langchain import ChatModelAdapter
 from adapters.openai_compat import OpenAIModel
 from graphs.critique import create_critique_graph
 from graphs.leco import create_leco_graph
@@ -42,7 +42,7 @@ def test_leco_over_chatopenai(llama_server: str) -> None:
     from langchain_openai import ChatOpenAI
 
     chat = ChatOpenAI(base_url=llama_server, api_key="x", model=LLAMA_MODEL_NAME, logprobs=True, max_retries=0)
-    out = create_leco_graph(LangChainModel(chat), max_rethinks=1, max_tokens=48).invoke({"question": QUESTION})
+    out = create_leco_graph(ChatModelAdapter(chat), max_rethinks=1, max_tokens=48).invoke({"question": QUESTION})
     assert out["attempts"] and out["usage"]["completion_tokens"] > 0
     _finite_scores(out)
 

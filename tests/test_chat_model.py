@@ -230,10 +230,10 @@ def test_stream_events_carry_each_token() -> None:
 
 
 def test_round_trip_through_langchain_model_gives_the_same_tokens() -> None:
-    from adapters.langchain import LangChainModel
+    from adapters.langchain import ChatModelAdapter
 
     chat, _ = _chat(top_logprobs=2)
-    back = LangChainModel(chat)
+    back = ChatModelAdapter(chat)
     gen = back.generate("hi", top_logprobs=2)
     want = _expected(top_logprobs=2)
     assert gen.text == want.text

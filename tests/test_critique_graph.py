@@ -50,10 +50,9 @@ def test_self_refine_stops_when_feedback_approves_with_exact_prompts() -> None:
     ]
     assert out["usage"]["calls"] == 4
     u = out["usage"]
-    assert u["prompt_tokens"] + u["completion_tokens"] == sum(
-        t["draft_tokens"] + t["critique_tokens"] for t in out["turns"]
-    )
-    assert out["turns"][0]["critique_tokens"] > 0
+    for key in ("calls", "prompt_tokens", "completion_tokens"):
+        assert u[key] == sum(t["usage"][key] for t in out["turns"])
+    assert out["turns"][0]["usage"]["calls"] == 2  # the draft and its critique
     json.dumps(out)  # every state value is JSON-serialisable
 
 
@@ -126,12 +125,20 @@ def test_confidence_gate(logprob: float, reason: str, calls: int) -> None:
         assert out["attempt2_answer"] == out["attempt1_answer"] == "8" and out["edit_distance"] == 0
 
 
-@pytest.mark.parametrize(("budget", "calls", "reason"), [(30, 1, "budget"), (100, 2, "budget"), (10_000, 4, "approved")])
-def test_token_budget_stops_the_loop(budget: int, calls: int, reason: str) -> None:
-    # first draft: 29 prompt + 4 completion tokens; its critique: 71 + 2 (fake word tokens)
+@pytest.mark.parametrize(
+    ("budget", "calls", "reason"),
+    [(4, 1, "max_completion_tokens"), (6, 2, "max_completion_tokens"), (10, 3, "max_completion_tokens"),
+     (10_000, 4, "approved")],
+)
+def test_completion_token_budget_stops_the_loop(budget: int, calls: int, reason: str) -> None:
+    # generated tokens only (fake word tokens): draft 4, critique 2, revision 4, critique 2
     fake = FakeLogprobModel(["The answer is 8.", "Verdict: incorrect", "The answer is 7.", "Verdict: correct"])
-    out = create_critique_graph(fake, token_budget=budget).invoke({"question": Q})
+    out = create_critique_graph(fake, max_completion_tokens=budget).invoke({"question": Q})
     assert len(fake.calls) == calls and out["stop_reason"] == reason
+    if reason == "max_completion_tokens":  # prompt tokens, far over the budget, never counted
+        assert out["usage"]["completion_tokens"] >= budget and out["usage"]["prompt_tokens"] > 3 * budget
+    with pytest.raises(InvalidRequestError, match="max_completion_tokens"):
+        create_critique_graph(fake, token_budget=budget)  # the old name is gone (it counted prompts too)
 
 
 def test_answer_match_verifier_critic_stops_on_the_gold_answer() -> None:
@@ -184,32 +191,52 @@ def _hitl(fake):
     )
 
 
+def _decision(action: str, legacy: bool) -> dict:
+    if legacy:
+        return {"action": action, "critique": "3 + 4 is 7, not 8."}
+    d: dict = {"type": action}
+    if action == "edit":
+        d["edited_action"] = {"name": "critique.revise", "args": {"critique": "3 + 4 is 7, not 8."}}
+    return {"decisions": [d]}
+
+
+@pytest.mark.parametrize("legacy", [False, True])
 @pytest.mark.parametrize("action", ["approve", "edit", "reject"])
-def test_human_in_the_loop(action: str) -> None:
+def test_human_in_the_loop(action: str, legacy: bool) -> None:
     fake = FakeLogprobModel(["The answer is 8.", "It looks fine.", "The answer is 7.", "ok"])
     graph = _hitl(fake)
     cfg = {"configurable": {"thread_id": action}}
     first = graph.invoke({"question": Q}, cfg)
     pending = first["__interrupt__"][0].value
     assert pending["draft"] == "The answer is 8." and pending["critique"] == "It looks fine."
-    resume = {"action": action, "critique": "3 + 4 is 7, not 8."}
-    out = graph.invoke(Command(resume=resume), cfg)
+    (request,) = pending["action_requests"]  # LangChain's HITL request shape
+    assert request["args"] == {"draft": "The answer is 8.", "critique": "It looks fine."}
+    assert pending["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject"]
+    out = graph.invoke(Command(resume=_decision(action, legacy)), cfg)
+    assert len(fake.calls) == (2 if action == "reject" else 4)  # no call ran twice (then a critique, paused)
     if action == "reject":
         assert out["stop_reason"] == "rejected" and len(fake.calls) == 2
         return
     expected = "3 + 4 is 7, not 8." if action == "edit" else "It looks fine."
     assert [c for r, c in msgs(fake.calls[2]) if r == "assistant"][-1] == expected
-    assert out["turns"][0]["review"] == action
+    again = out["__interrupt__"][0].value  # paused again before the second revision
+    assert again["index"] == 1 and again["draft"] == "The answer is 7." and again["critique"] == "ok"
+    out = graph.invoke(Command(resume=_decision("reject", legacy)), cfg)
+    assert out["stop_reason"] == "rejected" and out["answer"] == "7" and len(fake.calls) == 4
+    assert [t.get("review") for t in out["turns"]] == [action, "reject"]
     assert out["turns"][0]["critique"] == expected
-    assert "__interrupt__" in out  # paused again before the second revision
 
 
 def test_hitl_rejects_a_bad_resume_and_needs_a_checkpointer() -> None:
     graph = _hitl(FakeLogprobModel(["The answer is 8.", "hmm"]))
     cfg = {"configurable": {"thread_id": "bad"}}
     graph.invoke({"question": Q}, cfg)
-    with pytest.raises(InvalidRequestError):
-        graph.invoke(Command(resume={"action": "maybe"}), cfg)
+    # a malformed decision is never approval: the pause is asked again, with the error (bounded)
+    for bad in ({"action": "maybe"}, "yes", True, {"decisions": []}, {"decisions": [{"type": "edit"}]}):
+        again = graph.invoke(Command(resume=bad), cfg)
+        assert "resume" in again["__interrupt__"][0].value["error"]
+    with pytest.raises(InvalidRequestError, match="resume"):
+        graph.invoke(Command(resume="sixth"), cfg)
     with pytest.raises(InvalidRequestError):
         create_critique_graph(FakeLogprobModel(), interrupt_before_revise=True)
 
@@ -223,6 +250,11 @@ def test_invalid_setups() -> None:
         create_critique_graph(FakeLogprobModel(), critic=42)
     with pytest.raises(InvalidRequestError):
         create_critique_graph(FakeLogprobModel(), max_turn=3)  # a typo is a typed error
+    with pytest.raises(InvalidRequestError, match="question, response, reference"):
+        create_critique_graph(FakeLogprobModel(), critic=lambda response: True)  # checked up front
+    says_no = create_critique_graph(FakeLogprobModel(["The answer is 8."]), critic=lambda q, r, ref: "no")
+    with pytest.raises(InvalidRequestError, match="verifier result"):
+        says_no.invoke({"question": Q})  # the string "no" is not an approval
 
 
 SCRIPT = ["The answer is 8.", "Verdict: incorrect", "Now: the answer is 7.", "Verdict: correct"]
@@ -239,15 +271,17 @@ async def test_async_equals_sync() -> None:
         else:
             final = chunk
     assert final == sync
-    assert events == ["critique.draft", "critique.critique", "critique.draft", "critique.critique", "critique.stop"]
+    assert events == ["critique.draft", "critique.critique", "critique.revise", "critique.critique", "critique.done"]
 
 
 def test_stream_and_checkpointer_sync() -> None:
     graph = create_critique_graph(FakeLogprobModel(SCRIPT), checkpointer=InMemorySaver())
     cfg = {"configurable": {"thread_id": "t"}}
     events = [e for e in graph.stream({"question": Q}, cfg, stream_mode="custom")]
-    assert [e["event"] for e in events].count("critique.draft") == 2
-    assert events[-1] == {"event": "critique.stop", "stop_reason": "approved", "turns": 2, "answer": "7"}
+    assert [e["event"] for e in events].count("critique.revise") == 1
+    done = events[-1]
+    assert (done["event"], done["stop_reason"], done["turns"], done["answer"]) == ("critique.done", "approved", 2, "7")
+    assert done["usage"]["calls"] == 4
     assert graph.get_state(cfg).values["stop_reason"] == "approved"
 
 
@@ -266,14 +300,12 @@ def test_tiny_random_end_to_end(tiny, mode: str) -> None:
     graph = create_critique_graph(tiny, mode=mode, max_tokens=12, critique_max_tokens=8)
     out = graph.invoke({"question": "What is 2 + 3?"})
     json.dumps(out)
-    assert out["stop_reason"] in ("approved", "max_turns", "collapse", "budget")
+    assert out["stop_reason"] in ("approved", "max_turns", "collapse", "max_completion_tokens", "echo")
     n = len(out["turns"])
     assert 1 <= n <= CritiqueConfig(mode=mode).turn_limit
     assert all(0 < t["confidence"] <= 1 for t in out["turns"])  # real token probabilities
     u = out["usage"]
-    assert u["prompt_tokens"] + u["completion_tokens"] == sum(
-        t["draft_tokens"] + t["critique_tokens"] for t in out["turns"]
-    )
+    assert u["completion_tokens"] == sum(t["usage"]["completion_tokens"] for t in out["turns"])
     assert u["calls"] >= n
 
 
@@ -307,14 +339,14 @@ def test_smollm2_score_and_self_refine_end_to_end() -> None:
     assert out["stop_reason"] in ("max_turns", "collapse")
     refine = run_critique("What is 12 + 30?", model="hf:default", max_turns=1, max_tokens=96,
                           critique_max_tokens=64)
-    assert refine["stop_reason"] in ("approved", "max_turns", "collapse")
+    assert refine["stop_reason"] in ("approved", "max_turns", "collapse", "echo")
     assert refine["usage"]["calls"] >= 2
 
 
 def test_cli_run_and_render() -> None:
     from rich.console import Console
 
-    from sc_chains.critique import cli_render, cli_run
+    from sc_chains.cli.critique import cli_render, cli_run
 
     fake = FakeLogprobModel([FakeReply("The answer is 8.", logprob=-0.5), "Redo: the answer is 7."])
     result = cli_run(Q, fake, {"mode": "score", "max_tokens": 64})
@@ -330,3 +362,58 @@ def test_cli_run_and_render() -> None:
     critic_fake = FakeLogprobModel(["The answer is 8.", "Verdict: correct"])
     cli_run(Q, critic_fake, {"max_tokens": 7})
     assert [c.max_tokens for c in critic_fake.calls] == [7, 7]  # --max-tokens applies to critiques too
+
+
+# -- the LCEL form: the review pause survives ----------------------------------------------------
+@pytest.mark.parametrize("kind", ["approve", "reject"])
+def test_lcel_chain_pauses_for_review_and_resumes(kind: str) -> None:
+    from langchain_core.messages import AIMessage
+
+    from sc_chains.testing import FakeLogprobChatModel
+    from sc_chains.runnables import critique_chain
+
+    chat = FakeLogprobChatModel(
+        replies=["The answer is 8.", "Off by one.\nVerdict: incorrect", "The answer is 7.", "Verdict: correct"]
+    )
+    chain = critique_chain(chat, interrupt_before_revise=True, checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": kind}}
+    first = chain.invoke(Q, cfg)
+    pending = first["__interrupt__"][0].value  # the pause, not the unreviewed draft as an answer
+    assert pending["draft"] == "The answer is 8." and len(chat.calls) == 2
+    out = chain.invoke(Command(resume={"decisions": [{"type": kind}]}), cfg)
+    assert isinstance(out, AIMessage)
+    if kind == "reject":
+        assert out.content == "The answer is 8." and out.response_metadata["sc_chains"]["stop_reason"] == "rejected"
+        assert len(chat.calls) == 2
+    else:
+        assert out.content == "The answer is 7." and out.response_metadata["sc_chains"]["stop_reason"] == "approved"
+        assert len(chat.calls) == 4  # the draft and its critique were not run again
+
+
+def test_stream_policies_in_messages_mode() -> None:
+    """The draft (the answer here: approved) streams token by token; the critique only under "all"."""
+    from test_graph_streaming import StreamingFake
+
+    script = ["3 + 4 = 7. The answer is 7.", "Right.\nVerdict: correct"]
+    chunks = list(create_critique_graph(StreamingFake(script)).stream({"question": Q}, stream_mode="messages"))
+    texts = [c[0].text for c in chunks if c[0].text]
+    assert len(texts) > 5 and "".join(texts) == script[0]
+    assert all("sc_chains:critique-self-refine:draft" in c[1]["tags"] for c in chunks)
+    every = create_critique_graph(StreamingFake(script), stream="all").stream({"question": Q}, stream_mode="messages")
+    assert "".join(c[0].text for c in every) == script[0] + script[1]
+    quiet = create_critique_graph(StreamingFake(script), stream="none")
+    assert list(quiet.stream({"question": Q}, stream_mode="messages")) == []
+
+
+def test_history_reaches_the_draft_critique_and_revision() -> None:
+    fake = FakeLogprobModel(["The answer is 8.", "Verdict: incorrect", "The answer is 7.", "Verdict: correct"])
+    history = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+               {"role": "assistant", "content": "Hello!"}]
+    graph = create_critique_graph(fake, system_prompt="Check your sums.", checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "h"}}
+    graph.invoke({"question": Q, "history": history}, cfg)
+    head = [("system", "Be brief.\n\nCheck your sums."), ("user", "Hi"), ("assistant", "Hello!"), ("user", FIRST)]
+    assert all(msgs(c)[:4] == head for c in fake.calls)  # draft, critiques and the revision
+    fake.add("The answer is 42.", "Verdict: correct")
+    graph.invoke({"question": "What is 6 times 7?"}, cfg)  # a later question without history gets none
+    assert msgs(fake.calls[-2])[0] == ("system", "Check your sums.") and len(msgs(fake.calls[-2])) == 2

@@ -1,4 +1,5 @@
-"""Pure stop rules, edit distance, confidence and verdict parsing of the critique loop."""
+"""Pure decisions of the critique loop: stop rules, edit distance, confidence, verdicts, echoes,
+review decisions and what a verifier may return."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ from hypothesis import strategies as st
 
 from adapters.errors import InvalidRequestError
 from adapters.types import TokenLogprob
-from graphs.critique.config import CritiqueConfig
+from graphs.critique.config import MAX_REVISIONS, CritiqueConfig
 from graphs.critique.policy import (
-    edit_distance,
-    merge_turns,
-    normalized_edit_distance,
+    echo_reason,
+    parse_review,
     parse_verdict,
+    read_verdict,
     sequence_confidence,
     stop_after_critique,
     stop_after_draft,
 )
+from graphs.critique.prompts import RCI_IMPROVE, SCORE_INSTRUCTION, SELF_REFINE_FEEDBACK, SELF_REFINE_REFINE
+from graphs.text import edit_distance as normalized_edit_distance
+from graphs.text import levenshtein as edit_distance
 
 
 def test_edit_distance_literals() -> None:
@@ -75,8 +79,8 @@ def test_parse_verdict(text: str, expected: bool | None) -> None:
 
 
 BASE = dict(
-    turns=1, max_turns=4, distance=None, collapse_threshold=0.02, confidence=0.5,
-    confidence_threshold=None, tokens_used=100, token_budget=1000,
+    turns=1, turn_limit=4, distance=None, collapse_threshold=0.02, confidence=0.5,
+    confidence_threshold=None, completion_tokens=100, max_completion_tokens=1000,
 )
 
 
@@ -92,9 +96,10 @@ BASE = dict(
         ({"confidence_threshold": 0.9, "confidence": 0.9}, "confident"),
         ({"confidence_threshold": 0.9, "confidence": 0.89}, None),
         ({"confidence_threshold": 0.9, "confidence": None}, None),  # unknown confidence never gates
-        ({"tokens_used": 1000}, "budget"),
-        ({"token_budget": None, "tokens_used": 10**9}, None),
-        ({"turns": 4, "distance": 0.0, "tokens_used": 5000}, "max_turns"),  # precedence
+        ({"turns": 4, "limit_reason": "max_corrections"}, "max_corrections"),
+        ({"completion_tokens": 1000}, "max_completion_tokens"),
+        ({"max_completion_tokens": None, "completion_tokens": 10**9}, None),
+        ({"turns": 4, "distance": 0.0, "completion_tokens": 5000}, "max_turns"),  # precedence
         ({"turns": 2, "distance": 0.0, "confidence_threshold": 0.1}, "collapse"),
     ],
 )
@@ -103,18 +108,93 @@ def test_stop_after_draft(changes: dict, reason: str | None) -> None:
 
 
 def test_stop_after_critique() -> None:
-    assert stop_after_critique(approved=True, tokens_used=0, token_budget=10) == "approved"
-    assert stop_after_critique(approved=False, tokens_used=5, token_budget=10) is None
-    assert stop_after_critique(approved=None, tokens_used=10, token_budget=10) == "budget"
-    assert stop_after_critique(approved=None, tokens_used=10, token_budget=None) is None
+    kw = {"max_completion_tokens": 10}
+    assert stop_after_critique(approved=True, completion_tokens=0, **kw) == "approved"
+    assert stop_after_critique(approved=False, completion_tokens=5, **kw) is None
+    assert stop_after_critique(approved=None, completion_tokens=10, **kw) == "max_completion_tokens"
+    assert stop_after_critique(approved=None, completion_tokens=10, max_completion_tokens=None) is None
 
 
-def test_merge_turns_upserts_by_index() -> None:
-    left = [{"index": 0, "text": "a", "critique": None}]
-    merged = merge_turns(left, [{"index": 0, "critique": "c"}, {"index": 1, "text": "b"}])
-    assert merged == [{"index": 0, "text": "a", "critique": "c"}, {"index": 1, "text": "b"}]
-    assert left == [{"index": 0, "text": "a", "critique": None}]  # inputs not mutated
-    assert merge_turns(None, None) == []
+CRITIQUE = "Step 2 adds 3 and 4 and gets 8, but 3 plus 4 is 7, so the final answer is wrong."
+PROMPTS = (SELF_REFINE_FEEDBACK, SELF_REFINE_REFINE, RCI_IMPROVE, SCORE_INSTRUCTION)
+
+
+@pytest.mark.parametrize(
+    ("revision", "reason"),
+    [
+        ("3 + 4 = 7. The answer is 7.", None),
+        ("I re-checked step 2: 3 plus 4 is 7, so the answer is 7.", None),  # uses the feedback: fine
+        ("Verdict: incorrect", "verdict"),
+        ("The sum is wrong.\n**Verdict:** incorrect", "verdict"),
+        ("Using all the feedback so far, write an improved solution that fixes the problems.", "prompt"),
+        ("Sure! using all the FEEDBACK so far,  write an improved solution that fixes the problems", "prompt"),
+        ("Based on the problems you found, improve your answer.", "prompt"),
+        ("Feedback:\nThe answer is 7.", "feedback"),
+        (CRITIQUE, "critique"),
+        ("Critique: " + CRITIQUE, "critique"),
+        ("", "empty"),
+        ("   \n ", "empty"),
+    ],
+)
+def test_echo_reason(revision: str, reason: str | None) -> None:
+    assert echo_reason(revision, PROMPTS, CRITIQUE) == reason
+
+
+def test_echo_reason_needs_a_long_enough_shared_sentence() -> None:
+    # a short critique sentence repeated inside a real answer is not an echo
+    assert echo_reason("Step 1: 3 + 4 = 7. The answer is 7.", PROMPTS, "The answer is 7.") is None
+    assert echo_reason("Review your previous answer please.", (), None) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"decisions": [{"type": "approve"}]}, {"type": "approve"}),
+        ({"decisions": [{"type": "reject", "message": "keep it"}]}, {"type": "reject", "message": "keep it"}),
+        ({"decisions": [{"type": "edit", "edited_action": {"name": "critique.revise", "args": {"critique": "c"}}}]},
+         {"type": "edit", "critique": "c"}),
+        ({"type": "approve"}, {"type": "approve"}),
+        ({"action": "edit", "critique": "c"}, {"type": "edit", "critique": "c"}),
+        ({"action": "reject"}, {"type": "reject"}),
+    ],
+)
+def test_parse_review_accepts_langchains_hitl_shape(value: object, expected: dict) -> None:
+    assert parse_review(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["approve", "no", True, None, {"decisions": []}, {"decisions": [{"type": "approve"}, {"type": "approve"}]},
+     {"decisions": [{"type": "maybe"}]}, {"decisions": [{"type": "edit"}]},
+     {"decisions": [{"type": "edit", "edited_action": {"args": {"critique": "  "}}}]}, {"decisions": "approve"}],
+)
+def test_parse_review_rejects_anything_else(value: object) -> None:
+    with pytest.raises(InvalidRequestError, match="decisions"):
+        parse_review(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, (True, "")),
+        (False, (False, "")),
+        ((True, "ok"), (True, "ok")),
+        ((False, None), (False, "")),
+        ({"decisions": [{"type": "approve"}]}, (True, "")),
+        ({"decisions": [{"type": "reject"}]}, (False, "")),  # never approval
+        ({"decisions": [{"type": "reject", "message": "wrong sum"}]}, (False, "wrong sum")),
+        ({"decisions": [{"type": "edit", "edited_action": {"args": {"critique": "fix step 2"}}}]},
+         (False, "fix step 2")),
+    ],
+)
+def test_read_verdict(value: object, expected: tuple) -> None:
+    assert read_verdict(value) == expected
+
+
+@pytest.mark.parametrize("value", ["no", "yes", "", 1, 0, None, ("yes", "x"), (True, 3), {"ok": True}, [True]])
+def test_read_verdict_only_an_explicit_true_approves(value: object) -> None:
+    with pytest.raises(InvalidRequestError, match="verifier result"):
+        read_verdict(value)
 
 
 def test_config_defaults_and_validation() -> None:
@@ -124,14 +204,21 @@ def test_config_defaults_and_validation() -> None:
     assert CritiqueConfig(mode="rci", max_turns=5).turn_limit == 6  # max_turns counts revisions
     assert CritiqueConfig(max_turns=0).turn_limit == 1
     assert CritiqueConfig(mode="score", max_turns=1).turn_limit == 2
+    assert CritiqueConfig(max_turns=MAX_REVISIONS).turn_limit == MAX_REVISIONS + 1
+    assert CritiqueConfig().replace(mode="rci").mode == "rci"
+    with pytest.raises(InvalidRequestError, match="accepts"):
+        CritiqueConfig.from_options({"token_budget": 100})
     for bad in (
         {"mode": "nope"},
         {"mode": "score", "max_turns": 2},
         {"max_turns": -1},
         {"collapse_threshold": 1.5},
         {"confidence_threshold": 0.0},
-        {"token_budget": 0},
+        {"max_completion_tokens": 0},
         {"max_tokens": -1},
+        {"max_turns": MAX_REVISIONS + 1},  # the hard ceiling
+        {"interrupt_before_revise": "yes"},
+        {"refine_prompt": " "},
     ):
         with pytest.raises(InvalidRequestError):
             CritiqueConfig(**bad)

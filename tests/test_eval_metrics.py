@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from graphs.text import edit_distance
 from sc_chains.eval.metrics import (
     accuracy,
     check_answer,
     cost,
-    edit_distance,
     flips,
     gap_recovered,
     two_attempt,
@@ -79,7 +79,12 @@ def test_cost_aggregates_usage_and_wall_time_per_problem() -> None:
 def test_edit_distance() -> None:
     assert edit_distance("same text", "same text") == 0.0
     assert edit_distance("abc", "xyz") == 1.0
-    assert 0 < edit_distance("The answer is 5.", "The answer is 6.") < 0.1
+    assert edit_distance("The answer is 5.", "The answer is 6.") == 0.25  # one word of four
+    from graphs.critique.policy import edit_distance as critique_trace_distance
+    from sc_chains.eval import report
+
+    # the eval report and the critique trace use this one function
+    assert report.edit_distance is edit_distance is critique_trace_distance
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from adapters.fake import FakeReply
-from adapters.langchain import LangChainModel, parse_logprobs
-from sc_chains.fake_chat import FakeLogprobChatModel
+from adapters.langchain import ChatModelAdapter, parse_logprobs
+from sc_chains.testing import FakeLogprobChatModel
 
 
 def test_text_reply_carries_openai_logprobs_and_usage() -> None:
@@ -59,6 +59,6 @@ async def test_async_callables_exceptions_and_no_logprobs() -> None:
 
 def test_the_langchain_adapter_reads_its_logprobs() -> None:
     chat = FakeLogprobChatModel(replies=[FakeReply("x y", logprobs=(-0.5, -1.5))])
-    gen = LangChainModel(chat).generate("q")
+    gen = ChatModelAdapter(chat).generate("q")
     assert gen.text == "x y" and [t.logprob for t in gen.tokens] == [-0.5, -1.5]
     assert parse_logprobs({"logprobs": None}) is None

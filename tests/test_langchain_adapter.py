@@ -1,4 +1,4 @@
-"""parse_logprobs on literal provider shapes, and LangChainModel over in-process chat models."""
+"""parse_logprobs on literal provider shapes, and ChatModelAdapter over in-process chat models."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from adapters.errors import (
     LogprobsUnavailableError,
     MalformedResponseError,
 )
-from adapters.langchain import LangChainModel, parse_logprobs, trim_to_text
+from adapters.langchain import ChatModelAdapter, parse_logprobs, trim_to_text
 from adapters.specs import resolve_model
 
 
@@ -110,7 +110,7 @@ def test_trim_to_text_drops_tokens_past_a_stop_cut():
     assert trim_to_text(toks, "") == ()
 
 
-# -- LangChainModel -------------------------------------------------------------------------------
+# -- ChatModelAdapter -------------------------------------------------------------------------------
 class OllamaLike(BaseChatModel):
     """A real chat model with Ollama's field names that echoes back what it was called with."""
 
@@ -147,7 +147,7 @@ class OllamaLike(BaseChatModel):
 def test_langchain_model_sets_fields_converts_messages_and_reads_logprobs():
     chat = OllamaLike()
     seen = chat.seen  # shared by the per-call copies (model_copy is shallow)
-    m = LangChainModel(chat)
+    m = ChatModelAdapter(chat)
     gen = m.generate([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Ok?"}],
                      max_tokens=5, stop=["\n"], seed=1, top_logprobs=0)  # fmt: skip
     call = seen[0]
@@ -164,7 +164,7 @@ def test_langchain_model_sets_fields_converts_messages_and_reads_logprobs():
 async def test_langchain_model_async_batch_and_bound_kwargs():
     chat = OllamaLike()
     seen = chat.seen
-    m = LangChainModel(chat.bind(keep_alive=5))
+    m = ChatModelAdapter(chat.bind(keep_alive=5))
     gen = await m.agenerate("Hi", top_logprobs=2)
     assert [len(t.top_logprobs) for t in gen.tokens] == [2, 1] and seen[0]["kwargs"] == {"keep_alive": 5}
     gens = await m.abatch(["a", "b"], max_concurrency=2)
@@ -174,15 +174,15 @@ async def test_langchain_model_async_batch_and_bound_kwargs():
 def test_model_without_logprobs_raises_with_how_to_enable():
     fake = GenericFakeChatModel(messages=iter([AIMessage(content="no logprobs here")]))
     with pytest.raises(LogprobsUnavailableError) as e:
-        LangChainModel(fake, name="fake-chat").generate("Hi")
+        ChatModelAdapter(fake, name="fake-chat").generate("Hi")
     assert e.value.model == "fake-chat" and "ChatOpenAI(logprobs=True)" in str(e.value)
     assert "bind(logprobs=True, top_logprobs=5)" in str(e.value)
 
 
 def test_resolve_model_wraps_a_chat_model_and_rejects_other_objects():
     m = resolve_model(OllamaLike())
-    assert isinstance(m, LangChainModel) and m.capabilities.prefill is False
+    assert isinstance(m, ChatModelAdapter) and m.capabilities.prefill is False
     with pytest.raises(InvalidRequestError):
-        LangChainModel(object())
+        ChatModelAdapter(object())
     with pytest.raises(InvalidRequestError):
         m.generate("Hi", prefill="Sure,")

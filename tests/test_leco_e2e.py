@@ -16,7 +16,7 @@ from rich.console import Console  # noqa: E402
 
 from adapters.specs import resolve_model  # noqa: E402
 from graphs.leco import create_leco_graph  # noqa: E402
-from sc_chains.leco import cli_render, cli_run  # noqa: E402
+from sc_chains.cli.leco import cli_render, cli_run  # noqa: E402
 
 GSM = (
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
@@ -31,7 +31,7 @@ def check_structure(out: dict) -> None:
     assert out["usage"]["calls"] == len(attempts)
     assert out["usage"]["completion_tokens"] == sum(a["usage"]["completion_tokens"] for a in attempts)
     assert out["candidates"] == [a["answer"] for a in attempts]
-    assert out["stop_reason"] in {"agreement", "max_rethinks", "token_budget", "no_candidate_step"}
+    assert out["stop_reason"] in {"agreement", "max_rethinks", "max_completion_tokens", "no_candidate_step"}
     assert len(out["cuts"]) == len(attempts) - 1
     for a, cut in zip(attempts[1:], out["cuts"]):
         assert a["prefix"] == cut["prefix"]  # each rethink continued from the chosen prefix

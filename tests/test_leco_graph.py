@@ -76,8 +76,11 @@ def test_chat_fallback_puts_the_prefix_in_the_user_message() -> None:
 
     assert out["regeneration_path"] == "chat"
     assert all(c.prefill is None for c in fake.calls)
+    # the conversation (system, question) then the prefix in a user message, ending "Step 2:"
+    assert fake.calls[1].messages[:2] == fake.calls[0].messages
+    assert fake.calls[1].messages[1]["content"] == f"Question: {Q}"
     first_rethink = fake.calls[1].messages[-1]["content"]
-    assert first_rethink.startswith(f"Question: {Q}") and first_rethink.endswith(f"{S1}Step 2:")
+    assert first_rethink.startswith("Here is the start") and first_rethink.endswith(f"{S1}Step 2:")
     assert fake.calls[2].messages[-1]["content"].endswith(f"{S1}{S2}\nStep 3:")
     # the reply continued after "Step 2:" (no label): the label is restored in the response
     assert out["attempts"][1]["seed"] == "Step 2:"
@@ -120,28 +123,28 @@ def test_vote_weights_when_answers_never_agree() -> None:
 @pytest.mark.parametrize("max_rethinks", [0, 1, 2, 7])
 def test_rethink_budget_is_respected_without_hitting_the_recursion_limit(max_rethinks: int) -> None:
     fake = _counting_model()
-    out = create_leco_graph(fake, max_rethinks=max_rethinks, token_budget=10_000).invoke({"question": Q})
+    out = create_leco_graph(fake, max_rethinks=max_rethinks, max_completion_tokens=10_000).invoke({"question": Q})
     assert len(fake.calls) == len(out["attempts"]) == max_rethinks + 1
     assert out["stop_reason"] == "max_rethinks"
     assert len(out["cuts"]) == max_rethinks
 
 
-def test_token_budget_caps_each_rethink_and_stops() -> None:
+def test_completion_token_budget_caps_each_rethink_and_stops() -> None:
     n_first = len(FakeLogprobModel([FIRST]).generate("q").tokens)
     fake = FakeLogprobModel(script())
     budget = n_first + 5
-    out = create_leco_graph(fake, token_budget=budget).invoke({"question": Q})
+    out = create_leco_graph(fake, max_completion_tokens=budget).invoke({"question": Q})
     assert fake.calls[0].max_tokens == budget  # min(max_tokens=512, budget)
     assert fake.calls[1].max_tokens == 5  # what was left
     assert out["attempts"][1]["finish_reason"] == "length"
-    assert out["tokens_generated"] == budget and out["stop_reason"] == "token_budget"
+    assert out["tokens_generated"] == budget and out["stop_reason"] == "max_completion_tokens"
     assert len(fake.calls) == 2
     # max_tokens caps each attempt below the budget; the budget spent exactly stops at once
     fake = FakeLogprobModel(script())
-    out = create_leco_graph(fake, token_budget=n_first, max_tokens=300).invoke({"question": Q})
-    assert fake.calls[0].max_tokens == n_first and out["stop_reason"] == "token_budget"
+    out = create_leco_graph(fake, max_completion_tokens=n_first, max_tokens=300).invoke({"question": Q})
+    assert fake.calls[0].max_tokens == n_first and out["stop_reason"] == "max_completion_tokens"
     fake = FakeLogprobModel(script())
-    create_leco_graph(fake, token_budget=1000, max_tokens=300).invoke({"question": Q})
+    create_leco_graph(fake, max_completion_tokens=1000, max_tokens=300).invoke({"question": Q})
     assert fake.calls[0].max_tokens == 300
 
 
@@ -186,19 +189,21 @@ def test_checkpointer_keeps_the_run() -> None:
     assert snapshot.values["answer"] == out["answer"] == "6"
     assert len(snapshot.values["attempts"]) == 3 and snapshot.next == ()
     history = list(graph.get_state_history(config))
-    assert len(history) >= 1 + 3 + 3 * 2 + 1  # input, solve/score/decide, 2 rethinks x 3, vote
+    assert len(history) >= 1 + 1 + 3  # input, start, one step per model call
     json.dumps(snapshot.values)
 
 
-def test_stream_emits_one_event_per_attempt() -> None:
+def test_stream_emits_each_event_once() -> None:
     graph = create_leco_graph(FakeLogprobModel(script()))
     events = list(graph.stream({"question": Q}, stream_mode="custom"))
-    attempts = [e for e in events if e["event"] == "leco.attempt"]
+    names = [e["event"] for e in events]
+    assert names == ["leco.draft", "leco.cut", "leco.rethink", "leco.cut", "leco.rethink", "leco.done"]
+    attempts = [e for e in events if e["event"] in ("leco.draft", "leco.rethink")]
     assert [e["attempt"] for e in attempts] == [0, 1, 2]
-    assert [e["cut"] for e in attempts] == [1, 2, None]
-    assert attempts[-1]["stop_reason"] == "agreement"
+    assert [e["step"] for e in events if e["event"] == "leco.cut"] == [1, 2]
     assert attempts[0]["scores"][1]["score"] < attempts[0]["scores"][0]["score"]
-    assert [e["answer"] for e in events if e["event"] == "leco.vote"] == ["6"]
+    done = events[-1]
+    assert done["answer"] == "6" and done["stop_reason"] == "agreement" and done["status"] == "corrected"
 
 
 def test_runs_as_a_subgraph_node() -> None:

@@ -226,7 +226,7 @@ def test_next_step_number() -> None:
 @pytest.mark.parametrize(
     "bad",
     [{"k": 0}, {"tau": 0}, {"tau": -1.0}, {"max_rethinks": -1}, {"max_rethinks": MAX_RETHINKS_LIMIT + 1},
-     {"max_tokens": 0}, {"token_budget": 0}, {"prob_mode": "logits"}, {"weights": (1, 1)},
+     {"max_tokens": 0}, {"max_completion_tokens": 0}, {"prob_mode": "logits"}, {"weights": (1, 1)},
      {"regeneration": "x"}, {"temperature": -0.1}, {"transition_k": 0}, {"k": True}],
 )
 def test_config_rejects_bad_values(bad: dict) -> None:
@@ -270,3 +270,14 @@ def test_cut_point_lies_inside_the_solution(lines: list[str], probs: list[float]
     if k is not None:
         assert kept <= k < kept + len(rows)
         assert rows[k - kept]["candidate"]
+
+
+def test_attempt_answer_never_takes_a_step_label_and_reads_any_kind_of_answer() -> None:
+    from graphs.leco.policy import attempt_answer, looks_like_reasoning
+
+    assert attempt_answer("Step 1: 3 + 4 = 7.\nStep 2: So it is done.") == "7"  # not the label's 2
+    assert attempt_answer("Step 1: 3 + 4 = 7.\nThe answer is 7.") == "7"
+    assert attempt_answer("Step 1: The capital of France is Paris.") == "the capital of france is paris"
+    assert attempt_answer("") is None
+    assert looks_like_reasoning("How many apples are left?") and looks_like_reasoning("What is 6 times 7?")
+    assert not looks_like_reasoning("What is the capital of France?")

@@ -17,10 +17,10 @@ from middleware_scripts import (
 )
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
-from sc_chains.fake_chat import FakeLogprobChatModel
+from adapters.fake import FakeReply
+from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import (
     Budget,
-    CritiqueReviseMiddleware,
     LecoMiddleware,
     S2AMiddleware,
 )
@@ -42,7 +42,9 @@ def test_s2a_rewrites_the_user_turn_once_keeps_the_original_private_and_reports_
     assert seen.endswith("Answer in an unbiased way.")
     assert len(rewriter.calls) == 1  # the tool loop's second model call did not rewrite again
     assert "sc_chains_s2a" not in out  # private: not in the agent's output
-    priv = agent.get_state(cfg).values["sc_chains_s2a"]
+    values = agent.get_state(cfg).values
+    assert values["messages"][0].content == QUESTION  # the thread keeps what the user wrote
+    priv = values["sc_chains_s2a"]
     (record,) = priv["rewrites"].values()
     assert record["original"] == QUESTION and record["status"] == "ok"
     assert record["removed"] == ["I think the answer is 9."]
@@ -66,7 +68,7 @@ def test_s2a_can_rewrite_tool_results_and_validates_its_config() -> None:
     with pytest.raises(InvalidRequestError, match="variant"):
         S2AMiddleware(rewriter, variant="both")
     with pytest.raises(InvalidRequestError, match="S2AMiddleware accepts"):
-        S2AMiddleware(rewriter, temperature=3)
+        S2AMiddleware(rewriter, temprature=3)
 
 
 # -- LECO --------------------------------------------------------------------------------------
@@ -106,71 +108,101 @@ def test_leco_without_logprobs_is_a_typed_error_or_a_visible_passthrough() -> No
 def test_leco_with_a_separate_logprob_model_and_the_token_budget() -> None:
     agent_model = FakeLogprobChatModel(replies=[], logprobs=False)
     lp = leco_model(with_tool=False)
-    out = create_agent(agent_model, middleware=[LecoMiddleware(logprob_model=lp, token_budget=1)]).invoke(user())
-    assert agent_model.calls == [] and len(lp.calls) == 2  # draft + one rethink, then the budget
+    out = create_agent(agent_model, middleware=[LecoMiddleware(logprob_model=lp, max_completion_tokens=1)]).invoke(user())
+    assert agent_model.calls == [] and len(lp.calls) == 1  # the draft spent the budget: no rethink
     trace = _final(out).response_metadata["sc_chains"]["leco"]
-    assert trace["stop_reason"] == "token_budget" and [a["answer"] for a in trace["attempts"]] == ["8", "7"]
+    assert trace["stop_reason"] == "max_completion_tokens" and [a["answer"] for a in trace["attempts"]] == ["8"]
 
 
-# -- critique-revise ---------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", ["hidden", "visible"])
-def test_a_critic_that_never_approves_stops_at_the_budget(mode: str) -> None:
-    model = FakeLogprobChatModel(default="The answer is 8.")
-    critic = FakeLogprobChatModel(default="Still wrong.\nVerdict: incorrect")
-    mw = CritiqueReviseMiddleware(mode=mode, critic=critic, max_corrections=3)
-    out = create_agent(model, tools=[add], middleware=[mw]).invoke(user(), {"recursion_limit": 25})
-    trace = _final(out).response_metadata["sc_chains"]["critique"]
-    assert trace["stop_reason"] == "max_corrections" and trace["revisions"] == 3
-    assert len(model.calls) == 4 and len(critic.calls) == 3  # the last revision is not critiqued
-    visible = [m for m in out["messages"] if isinstance(m, HumanMessage) and m.content.startswith("Feedback:")]
-    assert len(visible) == (3 if mode == "visible" else 0)
-
-
-def test_hidden_critique_revises_and_never_critiques_tool_calls() -> None:
-    model = FakeLogprobChatModel(replies=[tool_call(), "The answer is 8.", "The answer is 7."])
-    critic = FakeLogprobChatModel(replies=["3 + 4 is 7.\nVerdict: incorrect", "Verdict: correct"])
-    out = create_agent(model, tools=[add], middleware=[CritiqueReviseMiddleware(critic=critic)]).invoke(user())
-    assert [m.type for m in out["messages"]] == ["human", "ai", "tool", "ai"]
-    assert _final(out).content == "The answer is 7."
-    assert len(critic.calls) == 2  # the draft and the revision; the tool call was not critiqued
-    assert model.calls[2][-1].content.startswith("Feedback:\n3 + 4 is 7.")
-    trace = _final(out).response_metadata["sc_chains"]["critique"]
-    assert trace["stop_reason"] == "approved" and trace["calls"] == 3 and trace["corrections"] == 1
-
-
-def test_verifier_function_and_self_critique_by_the_agents_model() -> None:
-    seen = []
-
-    def verifier(question: str, answer: str, reference: str | None) -> tuple[bool, str]:
-        seen.append(answer)
-        return ("7" in answer, "Count again.")
-
-    model = FakeLogprobChatModel(replies=["The answer is 8.", "The answer is 7."])
-    out = create_agent(model, middleware=[CritiqueReviseMiddleware(critic=verifier)]).invoke(user())
-    assert seen == ["The answer is 8.", "The answer is 7."] and _final(out).content == "The answer is 7."
-    assert _final(out).response_metadata["sc_chains"]["critique"]["calls"] == 1  # the verifier is free
-    model = FakeLogprobChatModel(replies=["The answer is 7.", "Verdict: correct"])
-    out = create_agent(model, middleware=[CritiqueReviseMiddleware()]).invoke(user())
-    assert _final(out).content == "The answer is 7." and len(model.calls) == 2
-    with pytest.raises(InvalidRequestError, match="visible mode needs a critic"):
-        CritiqueReviseMiddleware(mode="visible")
-    with pytest.raises(InvalidRequestError, match="max_corrections"):
-        CritiqueReviseMiddleware(max_corrections=-1)
+# -- the shared budget -------------------------------------------------------------------------
+def test_budget_validates_and_reaches_the_nested_configs() -> None:
     with pytest.raises(InvalidRequestError, match="stream"):
         Budget(stream="some")
+    with pytest.raises(InvalidRequestError, match="max_completion_tokens"):
+        Budget(max_completion_tokens=0)
+    mw = LecoMiddleware(max_rethinks=1, max_corrections=5, stream="all")
+    assert mw.config.leco.max_rethinks == 1 and mw.config.budget.max_corrections == 5
+    assert mw.config.budget.stream == "all"
+    with pytest.raises(InvalidRequestError, match="LecoMiddleware accepts"):
+        LecoMiddleware(max_rethink=1)
 
 
-def test_budget_is_per_request_and_survives_a_checkpoint() -> None:
-    model = FakeLogprobChatModel(default="The answer is 8.")
-    critic = FakeLogprobChatModel(default="Verdict: incorrect")
-    mw = CritiqueReviseMiddleware(mode="visible", critic=critic, max_corrections=1)
-    agent = create_agent(model, middleware=[mw], checkpointer=InMemorySaver())
-    cfg = {"configurable": {"thread_id": "budget"}}
-    agent.invoke(user("first question"), cfg)
-    agent.invoke(user("second question"), cfg)
-    assert len(critic.calls) == 2 and len(model.calls) == 4  # one revision per request
-    led = agent.get_state(cfg).values["sc_chains_critique"]
-    msgs = agent.get_state(cfg).values["messages"]
-    assert [m.type for m in msgs] == ["human", "ai", "human", "ai"] * 2
-    assert led["corrections"] == 1 and led["request"] == msgs[4].id
+def test_model_strings_accept_what_init_chat_model_accepts() -> None:
+    """``hf:`` / ``openai:`` specs are sc-chains' own; other ``provider:model`` strings go to
+    LangChain's ``init_chat_model``: a missing provider package, or a provider it does not know,
+    is a typed error naming the string and the fix."""
+    with pytest.raises(InvalidRequestError) as err:
+        S2AMiddleware("anthropic:claude-3-5-sonnet")  # langchain-anthropic is not installed here
+    assert err.value.value == "anthropic:claude-3-5-sonnet" and "langchain-anthropic" in err.value.fix
+    with pytest.raises(InvalidRequestError, match="init_chat_model"):
+        S2AMiddleware("hg:tiny-random")
 
+
+def test_leco_asks_openai_compatible_models_for_logprobs_the_way_llama_cpp_needs() -> None:
+    """llama.cpp returns chat logprobs only with ``top_logprobs >= 1``: LECO's calls ask for
+    ``logprobs=True, top_logprobs>=1`` on models that declare those fields (ChatOpenAI)."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    from sc_chains.middleware.leco import logprob_settings
+
+    chat = langchain_openai.ChatOpenAI(base_url="http://127.0.0.1:9/v1", api_key="x", model="m", logprobs=True)
+    assert logprob_settings(chat, {}) == {"logprobs": True, "top_logprobs": 1}
+    assert logprob_settings(chat, {"top_logprobs": 5, "temperature": 0})["top_logprobs"] == 5
+    assert logprob_settings(FakeLogprobChatModel(replies=[]), {"x": 1}) == {"x": 1}  # no such fields
+
+
+def test_leco_in_a_general_chat_agent() -> None:
+    """Issue 16 item 7: LECO manages the turns that call for reasoning (a predicate), compares
+    answers of any kind (never a step label's number), and a kept answer returns the draft."""
+    chat = FakeLogprobChatModel(replies=["Paris."])
+    out = create_agent(chat, middleware=[LecoMiddleware()]).invoke(user("What is the capital of France?"))
+    assert out["messages"][-1].content == "Paris." and "sc_chains" not in out["messages"][-1].response_metadata
+    assert len(chat.calls) == 1 and not any("Step 1:" in m.text for m in chat.calls[0])  # untouched
+
+    from middleware_scripts import DRAFT
+
+    words = ["Step 1: France's capital is Paris.\nStep 2: It is the largest city.",
+             "Step 2: It is the seat of government.", "Step 2: It is the seat of government."]
+    chat = FakeLogprobChatModel(replies=[FakeReply(words[0], overrides={"Step 2": -2.0}), *words[1:]])
+    out = create_agent(chat, middleware=[LecoMiddleware(applies=lambda q: True)]).invoke(user("Capital of France?"))
+    trace = out["messages"][-1].response_metadata["sc_chains"]["leco"]
+    # answers are the texts, not the step labels' numbers
+    assert trace["votes"] == {"it is the largest city": 1.5, "it is the seat of government": 2.0}
+
+    kept = FakeLogprobChatModel(replies=[DRAFT, "Step 2: He buys 4 more.\nThe answer is 7.",
+                                         "Step 2: He buys 4 more.\nThe answer is 6."])
+    out = create_agent(kept, middleware=[LecoMiddleware(max_rethinks=2)]).invoke(user())
+    trace = out["messages"][-1].response_metadata["sc_chains"]["leco"]
+    assert trace["status"] == "kept" and trace["answer"] == "8"
+    assert out["messages"][-1].content == DRAFT.text  # the winning (first) attempt's text
+    with pytest.raises(InvalidRequestError, match="applies"):
+        LecoMiddleware(applies="yes")
+
+
+async def test_leco_final_answer_streams_token_by_token_and_drafts_never() -> None:
+    """Issue 16 item 4: under stream="final" the messages stream shows LECO's chosen answer
+    piece by piece, once, and none of the drafts."""
+    for run in ("sync", "async"):
+        model = leco_model(with_tool=False)
+        agent = create_agent(model, middleware=[LecoMiddleware()])
+        if run == "sync":
+            chunks = list(agent.stream(user(), stream_mode="messages"))
+        else:
+            chunks = [item async for item in agent.astream(user(), stream_mode="messages")]
+        texts = [msg.text for msg, _ in chunks if msg.text]
+        assert len(texts) > 5 and "".join(texts) == FINAL, run
+        assert "3 + 4 = 8" not in "".join(texts)  # the draft never streamed
+        assert len({msg.id for msg, _ in chunks}) == 1  # one message, shown once
+
+
+def test_common_options_are_explicit_keywords() -> None:
+    """Issue 16 item 9: the common options are keyword arguments an IDE can see."""
+    import inspect
+
+    leco = inspect.signature(LecoMiddleware).parameters
+    assert {"max_rethinks", "max_corrections", "max_completion_tokens", "stream", "applies"} <= set(leco)
+    s2a = inspect.signature(S2AMiddleware).parameters
+    assert {"rewrite", "variant", "messages", "tool_results", "check", "max_completion_tokens", "stream"} <= set(s2a)
+    mw = LecoMiddleware(max_rethinks=2, max_completion_tokens=None)
+    assert mw.config.leco.max_rethinks == 2 and mw.config.budget.max_completion_tokens is None
+    assert LecoMiddleware().config.budget.max_completion_tokens == 4000  # left out: the default stays
+    assert S2AMiddleware(FakeLogprobChatModel(replies=[]), variant="single", rewrite="irrelevant").config.s2a.variant == "single"

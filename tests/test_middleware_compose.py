@@ -14,7 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, interrupt
 from middleware_scripts import DRAFT, FINAL, RETHINK, REWRITE, add, leco_model, user
 
-from sc_chains.fake_chat import FakeLogprobChatModel
+from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import CritiqueReviseMiddleware, LecoMiddleware, S2AMiddleware
 
 

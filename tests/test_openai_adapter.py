@@ -19,7 +19,7 @@ from adapters.errors import (
 )
 from adapters.openai_compat import OpenAIModel, chatml
 from adapters.retry import AttemptLog, RetryPolicy, parse_retry_after
-from sc_chains.llama_server import free_port
+from sc_chains.testing.llama_server import free_port
 
 SECRET = "sk-test-DO-NOT-LEAK-4242"
 FAST = RetryPolicy(max_retries=3, initial_backoff=0.01, max_backoff=0.05, jitter=0.5)

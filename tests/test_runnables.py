@@ -81,7 +81,11 @@ def test_runnable_config_reaches_callbacks_and_tags() -> None:
 def test_inputs_are_coerced_or_rejected_with_a_clear_error() -> None:
     assert to_question("q") == {"question": "q"}
     assert to_question({"question": "q", "reference": "7"})["reference"] == "7"
-    assert to_question([HumanMessage("first"), AIMessage("x"), HumanMessage("last")]) == {"question": "last"}
+    assert to_question([HumanMessage("first"), AIMessage("x"), HumanMessage("last")]) == {
+        "question": "last",
+        "history": [{"role": "user", "content": "first"}, {"role": "assistant", "content": "x"}],
+    }
+    assert to_question([("system", "s"), ("human", "q")]) == {"question": "q", "history": [{"role": "system", "content": "s"}]}
     with pytest.raises(InvalidRequestError, match="question"):
         to_question({"q": "missing key"})
     with pytest.raises(InvalidRequestError, match="input"):
@@ -117,3 +121,43 @@ def test_a_compiled_graph_is_a_subgraph_node() -> None:
     g.add_edge("after", END)
     out = g.compile().invoke({"question": "What is 3 + 4?"})
     assert out["answer"] == "7" and out["log"] == ["answer=7"]
+
+
+FRENCH = ChatPromptTemplate.from_messages([
+    ("system", "Tu es un assistant qui répond en français."),
+    ("human", "J'ai 3 pommes."),
+    ("ai", "D'accord, 3 pommes."),
+    ("human", "{q}"),
+])
+
+
+def _chains_with_history() -> list:
+    """The chains whose graphs take ``history`` (critique joins when its graph does)."""
+    from graphs.critique.graph import CritiqueInput
+
+    return [leco_chain, s2a_chain] + ([critique_chain] if "history" in CritiqueInput.__annotations__ else [])
+
+
+@pytest.mark.parametrize("make", _chains_with_history())
+def test_system_prompt_and_history_reach_the_model(make) -> None:
+    """``prompt | chain`` keeps what a chat model would get: the system prompt and the earlier
+    turns reach every call on the conversation (not only the last human turn)."""
+    fake = confident_fake()
+    (FRENCH | make(fake) | StrOutputParser()).invoke({"q": "J'en achète 4. Combien en ai-je ?"})
+    answer_calls = [c for c in fake.calls if any("assistant qui répond" in m["content"] for m in c.messages)]
+    assert answer_calls, [c.messages for c in fake.calls]
+    seen = answer_calls[0].messages
+    assert seen[0]["role"] == "system" and seen[0]["content"].startswith("Tu es un assistant")
+    assert [m["content"] for m in seen[1:3]] == ["J'ai 3 pommes.", "D'accord, 3 pommes."]
+    assert seen[-1]["role"] == "user" and len(seen) == 4  # then the question (S2A: as rewritten)
+
+
+def test_a_second_question_without_history_does_not_reuse_the_first_ones() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    fake = confident_fake()
+    graph = create_leco_graph(fake, checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "h"}}
+    graph.invoke(to_question(FRENCH.invoke({"q": "Combien ?"})), cfg)
+    graph.invoke({"question": "What is 3 + 4?"}, cfg)
+    assert len(fake.calls[-1].messages) == 2  # LECO's system prompt and the question only

@@ -140,17 +140,17 @@ def test_bad_input_and_bad_answer_graph() -> None:
         create_s2a_graph(FakeLogprobModel(), nonsense=1)
 
 
-def test_token_budget_clips_and_skips() -> None:
+def test_completion_token_budget_clips_and_skips() -> None:
     fake = FakeLogprobModel([REWRITE, ANSWER])
     n_rewrite = len(split_tokens(REWRITE))
-    out = create_s2a_graph(fake, token_budget=n_rewrite + 3).invoke({"question": Q})
+    out = create_s2a_graph(fake, max_completion_tokens=n_rewrite + 3).invoke({"question": Q})
     assert [c.max_tokens for c in fake.calls] == [n_rewrite + 3, 3]
     assert out["usage"]["completion_tokens"] == n_rewrite + 3
 
     fake = FakeLogprobModel([REWRITE, ANSWER])
-    out = create_s2a_graph(fake, token_budget=5).invoke({"question": Q})
+    out = create_s2a_graph(fake, max_completion_tokens=5).invoke({"question": Q})
     assert len(fake.calls) == 1 and out["rewrite_finish_reason"] == "length"
-    assert (out["answer"], out["response"], out["stop_reason"]) == (None, "", "token_budget")
+    assert (out["answer"], out["response"], out["stop_reason"]) == (None, "", "max_completion_tokens")
 
 
 async def test_async_equals_sync() -> None:
@@ -166,12 +166,12 @@ async def test_async_equals_sync() -> None:
 def test_streaming_custom_events_in_order() -> None:
     graph = create_s2a_graph(FakeLogprobModel([REWRITE, ANSWER]))
     events = list(graph.stream({"question": Q}, stream_mode="custom"))
-    assert [e["event"] for e in events] == ["s2a_rewrite", "s2a_parse", "s2a_answer"]
-    assert events[0]["text"] == REWRITE
-    assert events[1]["status"] == "ok" and events[1]["removed"] == [
+    assert [e["event"] for e in events] == ["s2a.rewrite", "s2a.answer"]
+    assert events[0]["raw"] == REWRITE
+    assert events[0]["status"] == "ok" and events[0]["removed"] == [
         "I think the answer is Sydney, but I'm really not sure."
     ]
-    assert events[2]["answer"] == "canberra"
+    assert events[1]["answer"] == "canberra"
 
 
 def test_checkpointing_and_replaying_the_answer_step() -> None:
@@ -181,8 +181,9 @@ def test_checkpointing_and_replaying_the_answer_step() -> None:
     out = graph.invoke({"question": Q}, cfg)
     assert graph.get_state(cfg).values == out
     history = list(graph.get_state_history(cfg))
-    before_answer = next(s for s in history if s.next == ("answer",))
-    assert before_answer.values["parse_status"] == "ok" and "answer" not in before_answer.values
+    # one model call per step: the checkpoint after the rewrite call, before the answer call
+    before_answer = next(s for s in history if s.next == ("step",) and len(s.values.get("replies") or []) == 1)
+    assert before_answer.values.get("answer") is None
     replay = graph.invoke(None, before_answer.config)  # re-runs only the answer step
     assert len(fake.calls) == 3 and replay["answer"] == "perth"
     assert replay["usage"]["calls"] == 2  # usage from the replayed branch, not double-counted
@@ -246,7 +247,7 @@ async def test_answer_subgraph_async_stream_and_checkpoint() -> None:
     cfg = {"configurable": {"thread_id": "a"}}
     seen = [chunk async for chunk in graph.astream({"question": Q}, cfg, stream_mode="custom", subgraphs=True)]
     names = [payload["event"] for _, payload in seen]
-    assert names == ["s2a_rewrite", "s2a_parse", "mini_attempt", "mini_attempt", "s2a_answer"]
+    assert names == ["s2a.rewrite", "mini_attempt", "mini_attempt", "s2a.answer"]
     assert any(ns for ns, payload in seen if payload["event"] == "mini_attempt")  # namespaced
     state = (await graph.aget_state(cfg)).values
     assert state["answer"] == "canberra" and state["usage"]["calls"] == 3
@@ -280,7 +281,7 @@ def test_s2a_then_leco_with_the_scripted_fake() -> None:
 def test_cli_run_and_render() -> None:
     from rich.console import Console
 
-    from sc_chains.s2a import cli_render, cli_run, original_text
+    from sc_chains.cli.s2a import cli_render, cli_run, original_text
 
     result = cli_run(Q, FakeLogprobModel([REWRITE, ANSWER]), {"max_tokens": 100})
     assert result["chain"] == "s2a" and result["answer"] == "canberra"
@@ -315,15 +316,9 @@ def test_end_to_end_on_tiny_random() -> None:
 
 @pytest.mark.slow
 def test_end_to_end_on_smollm2() -> None:
-    from sc_chains.s2a import run_s2a
-
-    out = run_s2a(
-        "Tom has 3 apples. He buys 2 more. How many apples does Tom have? I think the answer is 7, "
-        "but I'm really not sure.",
-        model="hf:default",
-        rewrite_max_tokens=96,
-        answer_max_tokens=96,
-    )
+    graph = create_s2a_graph("hf:default", rewrite_max_tokens=96, answer_max_tokens=96)
+    out = graph.invoke({"question": "Tom has 3 apples. He buys 2 more. How many apples does Tom have? "
+                                    "I think the answer is 7, but I'm really not sure."})
     assert out["parse_status"] == "ok" or out["parse_status"].startswith("fallback_")
     assert out["usage"]["calls"] == 2 and out["rewrite"] and out["response"]
     assert out["answer"] is None or isinstance(out["answer"], str)

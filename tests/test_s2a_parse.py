@@ -284,9 +284,9 @@ def test_config_validation() -> None:
     with pytest.raises(InvalidRequestError):
         S2AConfig(rewrite=OP, variant="single")  # a two-label prompt for the single variant
     with pytest.raises(InvalidRequestError):
-        S2AConfig(token_budget=0)
+        S2AConfig(max_completion_tokens=0)
     with pytest.raises(InvalidRequestError):
-        S2AConfig().with_overrides(nope=1)
+        S2AConfig().replace(nope=1)
     assert S2AConfig(variant="single").prompt is BUILTIN_REWRITES["opinion_single"]
     assert S2AConfig(rewrite="irrelevant").prompt is IC
 

@@ -1,10 +1,10 @@
-"""OpenAIModel and LangChainModel(ChatOpenAI) against a real llama.cpp server running SmolLM2."""
+"""OpenAIModel and ChatModelAdapter(ChatOpenAI) against a real llama.cpp server running SmolLM2."""
 
 from __future__ import annotations
 
 import pytest
 
-from adapters.langchain import LangChainModel
+from adapters.langchain import ChatModelAdapter
 from adapters.openai_compat import OpenAIModel
 from adapters.specs import resolve_model
 from adapters.types import Generation
@@ -27,11 +27,11 @@ def oai(llama_server: str) -> OpenAIModel:
 
 
 @pytest.fixture(scope="module")
-def lc(llama_server: str) -> LangChainModel:
+def lc(llama_server: str) -> ChatModelAdapter:
     from langchain_openai import ChatOpenAI
 
     chat = ChatOpenAI(base_url=llama_server, api_key="x", model=LLAMA_MODEL_NAME, logprobs=True, max_retries=0, extra_body=GREEDY)
-    return LangChainModel(chat)
+    return ChatModelAdapter(chat)
 
 
 def assert_consistent(gen: Generation, top_k: int) -> None:

@@ -1,4 +1,4 @@
-"""Configuration of the critique-revise graph."""
+"""Configuration of the critique-revise loop (the graph, the middleware and the LCEL chain)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 from adapters.errors import InvalidRequestError
+from graphs.critique.prompts import SELF_REFINE_FEEDBACK, SELF_REFINE_REFINE
+from graphs.validate import Options, check_bool, check_choice, check_int, check_number, check_str
 
-__all__ = ["MODES", "CritiqueConfig", "Mode"]
+__all__ = ["MAX_REVISIONS", "MODES", "CritiqueConfig", "Mode"]
 
 Mode = Literal["self-refine", "rci", "score"]
 MODES: tuple[str, ...] = ("self-refine", "rci", "score")
 _DEFAULT_TURNS = {"self-refine": 3, "rci": 2, "score": 1}
 
+MAX_REVISIONS = 8
+"""The hard ceiling on revisions in one run of the loop. No argument lifts it: ``max_turns``
+above it is rejected, and a larger allowance (the middleware's ``max_corrections``) is cut to
+it, so every run makes at most ``1 + MAX_REVISIONS`` drafts."""
+
 
 @dataclass(frozen=True)
-class CritiqueConfig:
+class CritiqueConfig(Options):
     """How the critique-revise loop runs and when it stops."""
 
     mode: Mode = "self-refine"
@@ -26,7 +33,7 @@ class CritiqueConfig:
     max_turns: int | None = None
     """Most revise turns (critique then revise) after the first draft; 0 means draft only.
     ``None``: the mode's default (self-refine 3, i.e. Self-Refine's 4 attempts; rci 2; score 1).
-    ``score`` mode requires 1 (two attempts)."""
+    ``score`` mode requires 1 (two attempts). At most :data:`MAX_REVISIONS`."""
     collapse_threshold: float = 0.02
     """Stop with ``"collapse"`` when a revision's normalised word edit distance to the previous
     draft is below this (the model barely edits). 0 disables."""
@@ -35,51 +42,59 @@ class CritiqueConfig:
     confident draft is not talked out of its answer (stop reason ``"confident"``). ``None``
     disables; a draft without logprobs is never gated."""
     max_tokens: int = 512
-    """Most tokens per draft."""
+    """Most tokens per draft (graphs; in the middleware the agent's model decides)."""
     critique_max_tokens: int = 384
     """Most tokens per model critique."""
-    token_budget: int | None = 20_000
-    """Stop with ``"budget"`` once the chain's prompt + completion tokens reach this; ``None``
-    for no budget (``max_turns`` still bounds the loop)."""
+    max_completion_tokens: int | None = 4000
+    """Stop with ``"max_completion_tokens"`` once the tokens the loop's calls *generated*
+    (drafts, critiques, revisions; prompt tokens never count) reach this; ``None`` for no
+    budget (``max_turns`` and :data:`MAX_REVISIONS` still bound the loop)."""
     temperature: float = 0.0
     """Sampling temperature of drafts and model critiques (0: greedy)."""
     seed: int | None = None
     """Sampling seed (draft ``i`` uses ``seed + i``)."""
     system_prompt: str | None = None
-    """An optional system message for every draft and model critique."""
+    """An optional system message for every draft and model critique (graphs)."""
     judge_threshold: float = 4.0
     """With a :class:`~graphs.judge.Judge` critic: approve when its score is at least this."""
     interrupt_before_revise: bool = False
-    """Pause (``langgraph.types.interrupt``) before each revision so a person can approve, edit
-    or reject the critique; resume with ``Command(resume={"action": ..., "critique": ...})``.
-    Needs a checkpointer."""
+    """Pause before each revision so a person can approve, edit or reject the critique
+    (LangChain's HITL decisions ``{"decisions": [{"type": "approve"|"edit"|"reject"}]}``);
+    needs a checkpointer."""
+    feedback_prompt: str = SELF_REFINE_FEEDBACK
+    """Self-refine: asks a model critic for feedback ending ``Verdict: correct|incorrect``."""
+    refine_prompt: str = SELF_REFINE_REFINE
+    """Self-refine: sent after each draft's feedback to ask for a revision."""
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InvalidRequestError("mode", self.mode, f"use one of {list(MODES)}")
-        if self.max_turns is not None:
-            if not isinstance(self.max_turns, int) or isinstance(self.max_turns, bool) or self.max_turns < 0:
-                raise InvalidRequestError("max_turns", self.max_turns, "pass an integer >= 0, or None for the mode's default")
-            if self.mode == "score" and self.max_turns != 1:
-                raise InvalidRequestError(
-                    "max_turns", self.max_turns, "score mode is the two-attempt protocol (one revise turn); leave max_turns=None"
-                )
-        if not isinstance(self.collapse_threshold, (int, float)) or not 0 <= self.collapse_threshold <= 1:
-            raise InvalidRequestError("collapse_threshold", self.collapse_threshold, "pass a number in [0, 1]")
-        if self.confidence_threshold is not None and not 0 < self.confidence_threshold <= 1:
+        check_choice("mode", self.mode, MODES)
+        check_int("max_turns", self.max_turns, minimum=0, maximum=MAX_REVISIONS, allow_none=True,
+                  why=f" (the hard ceiling is {MAX_REVISIONS} revisions)")
+        if self.mode == "score" and self.max_turns not in (None, 1):
             raise InvalidRequestError(
-                "confidence_threshold", self.confidence_threshold, "pass a probability in (0, 1], e.g. 0.9, or None"
+                "max_turns", self.max_turns, "score mode is the two-attempt protocol (one revise turn); leave max_turns=None"
             )
-        for name in ("max_tokens", "critique_max_tokens"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise InvalidRequestError(name, v, "pass a positive integer")
-        if self.token_budget is not None and (not isinstance(self.token_budget, int) or self.token_budget < 1):
-            raise InvalidRequestError("token_budget", self.token_budget, "pass a positive integer or None")
-        if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= 5:
-            raise InvalidRequestError("temperature", self.temperature, "pass a number in [0, 5]")
+        check_number("collapse_threshold", self.collapse_threshold, low=0, high=1)
+        check_number("confidence_threshold", self.confidence_threshold, low=0, high=1, low_open=True,
+                     allow_none=True, hint=", e.g. 0.9, or None")
+        check_int("max_tokens", self.max_tokens, minimum=1)
+        check_int("critique_max_tokens", self.critique_max_tokens, minimum=1)
+        check_int("max_completion_tokens", self.max_completion_tokens, minimum=1, allow_none=True)
+        check_number("temperature", self.temperature, low=0, high=5)
+        check_int("seed", self.seed, minimum=0, allow_none=True)
+        if self.system_prompt is not None:
+            check_str("system_prompt", self.system_prompt, nonempty=True)
+        check_number("judge_threshold", self.judge_threshold, low=0)
+        check_bool("interrupt_before_revise", self.interrupt_before_revise)
+        check_str("feedback_prompt", self.feedback_prompt, nonempty=True)
+        check_str("refine_prompt", self.refine_prompt, nonempty=True)
+
+    @property
+    def revisions(self) -> int:
+        """The most revisions this config allows (``max_turns`` or the mode's default)."""
+        return self.max_turns if self.max_turns is not None else _DEFAULT_TURNS[self.mode]
 
     @property
     def turn_limit(self) -> int:
         """The most drafts: the first one plus the effective ``max_turns`` revisions."""
-        return 1 + (self.max_turns if self.max_turns is not None else _DEFAULT_TURNS[self.mode])
+        return 1 + self.revisions

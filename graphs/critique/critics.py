@@ -1,13 +1,17 @@
 """Pluggable critics: the same model, another model, a verifier function, a judge, a fixed text.
 
-A critic is two pure halves, like a graph node (see :func:`graphs.common.model_node`):
-``prepare(question, draft, reference)`` returns the request(s) to send to ``critic.model`` (or
-``None`` for no call) and ``read(question, draft, reference, result)`` turns the result into a
-:class:`Critique`. The graph runs both around one model call, sync or async.
+A critic is two pure halves around at most one model call, so every driver (the graph, the
+middleware) runs it the same way: ``ask(question, draft, reference)`` returns the
+:class:`~graphs.loop.ModelCall` to make (``target="critic"``; ``None`` for no call), and
+``read(question, draft, reference, reply)`` turns the reply (an
+:class:`~adapters.types.Generation`, a list of them for a judge, or ``None``) into a
+:class:`Critique`. ``model`` is the model a graph routes ``target="critic"`` to (``None``: the
+drafting model).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -15,12 +19,13 @@ from typing import Any, Protocol, runtime_checkable
 from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
-from adapters.types import GenerationRequest
 from graphs.answers import answers_equal, extract_answer
 from graphs.critique.config import CritiqueConfig
-from graphs.critique.policy import parse_verdict
-from graphs.critique.prompts import SCORE_INSTRUCTION, critique_messages
+from graphs.critique.policy import parse_verdict, read_verdict
+from graphs.critique.prompts import SCORE_INSTRUCTION, critique_extra
 from graphs.judge.judge import Judge
+from graphs.judge.prompts import pointwise_messages
+from graphs.loop import ModelCall
 
 __all__ = [
     "Critic",
@@ -28,14 +33,15 @@ __all__ = [
     "InstructionCritic",
     "JudgeCritic",
     "ModelCritic",
-    "VerifierCritic",
     "Verifier",
+    "VerifierCritic",
     "answer_match_verifier",
     "make_critic",
 ]
 
-Verifier = Callable[[str, str, "str | None"], "bool | tuple[bool, str]"]
-"""``verifier(question, response, reference) -> ok`` or ``(ok, message)``."""
+Verifier = Callable[[str, str, "str | None"], Any]
+"""``verifier(question, response, reference) -> ok`` or ``(ok, feedback)`` (see
+:func:`graphs.critique.policy.read_verdict` for what counts as approval)."""
 
 
 @dataclass(frozen=True)
@@ -54,58 +60,72 @@ class Critique:
 class Critic(Protocol):
     """The critic interface (see the module docstring)."""
 
-    model: LogprobModel | None
+    model: Any
 
-    def prepare(self, question: str, draft: str, reference: str | None) -> Any: ...
+    def ask(self, question: str, draft: str, reference: str | None) -> ModelCall | None: ...
 
-    def read(self, question: str, draft: str, reference: str | None, result: Any) -> Critique: ...
+    def read(self, question: str, draft: str, reference: str | None, reply: Any) -> Critique: ...
 
 
 class ModelCritic:
-    """A model critiques the draft with the mode's prompt (Self-Refine feedback or RCI review).
+    """A model critiques the draft with the mode's prompt (Self-Refine feedback or RCI review),
+    appended to the host conversation.
 
     In ``self-refine`` mode approval is parsed from ``Verdict: correct|incorrect``; in ``rci``
-    mode the review has no verdict (RCI never stops itself).
+    mode the review has no verdict (RCI never stops itself). ``model=None``: the drafting model
+    (the agent's own model in the middleware).
     """
 
     def __init__(self, model: Any, config: CritiqueConfig) -> None:
-        self.model = resolve_model(model)
+        self.model = model
         self.config = config
 
-    def prepare(self, question: str, draft: str, reference: str | None) -> GenerationRequest:
+    def ask(self, question: str, draft: str, reference: str | None) -> ModelCall:
         c = self.config
-        return self.model.request(
-            critique_messages(c.mode, question, draft, c.system_prompt),
-            max_tokens=c.critique_max_tokens,
-            temperature=c.temperature,
-            seed=c.seed,
+        return ModelCall(
+            "critique", target="critic", extra=critique_extra(c.mode, draft, c.feedback_prompt),
+            max_tokens=c.critique_max_tokens, temperature=c.temperature, seed=c.seed,
         )
 
-    def read(self, question: str, draft: str, reference: str | None, result: Any) -> Critique:
-        text = result.text.strip()
+    def read(self, question: str, draft: str, reference: str | None, reply: Any) -> Critique:
+        text = reply.text.strip()
         approved = parse_verdict(text) if self.config.mode == "self-refine" else None
         return Critique(text=text, approved=approved)
 
 
 class VerifierCritic:
-    """A function checks the draft (exact answer match, unit tests...); no model call."""
+    """A function checks the draft (exact answer match, unit tests...); no model call.
+
+    Its signature is checked here (three positional arguments), and what it returns is checked
+    at each call: only ``True`` (or ``(True, feedback)``, or a review that approves) approves;
+    a string such as ``"no"`` raises :class:`InvalidRequestError`.
+    """
 
     model = None
 
     def __init__(self, verifier: Verifier) -> None:
+        _check_signature(verifier)
         self.verifier = verifier
 
-    def prepare(self, question: str, draft: str, reference: str | None) -> None:
+    def ask(self, question: str, draft: str, reference: str | None) -> None:
         return None
 
-    def read(self, question: str, draft: str, reference: str | None, result: Any) -> Critique:
-        out = self.verifier(question, draft, reference)
-        ok, msg = out if isinstance(out, tuple) else (bool(out), "")
+    def read(self, question: str, draft: str, reference: str | None, reply: Any) -> Critique:
+        ok, msg = read_verdict(self.verifier(question, draft, reference))
         if not msg:
-            msg = "The answer passed the check." if ok else (
-                "The answer failed the check. Find the error and fix it."
-            )
-        return Critique(text=msg, approved=bool(ok))
+            msg = "The answer passed the check." if ok else "The answer failed the check. Find the error and fix it."
+        return Critique(text=msg, approved=ok)
+
+
+def _check_signature(verifier: Any) -> None:
+    try:
+        inspect.signature(verifier).bind("question", "response", "reference")
+    except TypeError as e:
+        raise InvalidRequestError(
+            "critic", verifier, f"a verifier is called as f(question, response, reference); yours does not accept that ({e})"
+        ) from None
+    except ValueError:  # builtins without a signature: checked at the call
+        pass
 
 
 def answer_match_verifier(question: str, response: str, reference: str | None) -> tuple[bool, str]:
@@ -126,18 +146,25 @@ def answer_match_verifier(question: str, response: str, reference: str | None) -
 
 
 class JudgeCritic:
-    """A :class:`~graphs.judge.Judge` scores the draft; approve when the score >= ``threshold``."""
+    """A :class:`~graphs.judge.Judge` scores the draft (``k`` samples); approve when the score
+    is at least ``threshold``."""
 
     def __init__(self, judge: Judge, threshold: float) -> None:
         self.judge = judge
         self.model = judge.model
         self.threshold = threshold
 
-    def prepare(self, question: str, draft: str, reference: str | None) -> list[GenerationRequest]:
-        return self.judge.score_requests([(question, draft)])
+    def ask(self, question: str, draft: str, reference: str | None) -> ModelCall:
+        j = self.judge
+        return ModelCall(
+            "critique", target="critic", messages=tuple(pointwise_messages(question, draft)),
+            max_tokens=j.max_tokens, temperature=j.temperature, seed=j.seed,
+            top_logprobs=j.top_logprobs, n=j.k,
+        )
 
-    def read(self, question: str, draft: str, reference: str | None, result: Any) -> Critique:
-        res = self.judge.score_results(list(result))[0]
+    def read(self, question: str, draft: str, reference: str | None, reply: Any) -> Critique:
+        gens = reply if isinstance(reply, list) else [reply]
+        res = self.judge.score_results(gens)[0]
         score = res.best_score
         parsed = next((s.raw for s in res.samples if s.status == "ok"), res.samples[0].raw)
         approved = None if score is None else score >= self.threshold
@@ -152,33 +179,34 @@ class InstructionCritic:
     def __init__(self, text: str = SCORE_INSTRUCTION) -> None:
         self.text = text
 
-    def prepare(self, question: str, draft: str, reference: str | None) -> None:
+    def ask(self, question: str, draft: str, reference: str | None) -> None:
         return None
 
-    def read(self, question: str, draft: str, reference: str | None, result: Any) -> Critique:
+    def read(self, question: str, draft: str, reference: str | None, reply: Any) -> Critique:
         return Critique(text=self.text, approved=None)
 
 
-def make_critic(critic: Any, model: LogprobModel, config: CritiqueConfig) -> Critic:
+def make_critic(critic: Any, config: CritiqueConfig, *, chat: Callable[[Any], Any] | None = None) -> Critic:
     """The critic for ``critic``: ``None``/``"self"`` (the drafting model), a :class:`Critic`,
     a :class:`~graphs.judge.Judge`, a model spec or :class:`LogprobModel` (another model), or a
-    verifier function."""
+    verifier function. ``chat``: how a driver turns a chat model into its critic model (the
+    middleware keeps LangChain chat models as they are; graphs resolve to a ``LogprobModel``)."""
     if config.mode == "score":
         if critic not in (None, "self"):
             raise InvalidRequestError(
                 "critic", critic, "score mode uses SCoRe's fixed instruction; pass a critic only in self-refine or rci mode"
             )
         return InstructionCritic()
-    if critic is None or critic == "self":
-        return ModelCritic(model, config)
+    if critic is None or (isinstance(critic, str) and critic == "self"):
+        return ModelCritic(None, config)
     if isinstance(critic, Judge):
         return JudgeCritic(critic, config.judge_threshold)
     if isinstance(critic, Critic):
         return critic
     if isinstance(critic, (str, LogprobModel)) or hasattr(critic, "invoke"):
-        return ModelCritic(critic, config)
+        return ModelCritic((chat or resolve_model)(critic), config)
     if callable(critic):
         return VerifierCritic(critic)
     raise InvalidRequestError(
-        "critic", critic, "pass None (same model), a model spec, a LogprobModel, a Judge, or a verifier function"
+        "critic", critic, "pass None (same model), a model spec, a LogprobModel, a chat model, a Judge, or a verifier function"
     )

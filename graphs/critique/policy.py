@@ -1,6 +1,8 @@
-"""Pure decisions of the critique-revise loop: edit distance, confidence, verdicts, stop rules.
+"""Pure decisions of the critique-revise loop: confidence, verdicts, stop rules, echoes, reviews.
 
-No LangGraph, no model: every function here is tested on literal values.
+No LangGraph, no model: every function here is tested on literal values. Stop reasons are the
+shared vocabulary of :mod:`graphs.vocab`; edit distance is :func:`graphs.text.edit_distance`
+(the normalised word Levenshtein distance, the same meaning in every trace and metric).
 """
 
 from __future__ import annotations
@@ -8,54 +10,33 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
+from adapters.errors import InvalidRequestError
 from adapters.types import TokenLogprob
+from graphs.text import edit_distance
+from graphs.vocab import (
+    APPROVED,
+    COLLAPSE,
+    CONFIDENT,
+    MAX_COMPLETION_TOKENS,
+    MAX_TURNS,
+    StopReason,
+)
 
 __all__ = [
-    "STOP_REASONS",
-    "StopReason",
+    "REVIEW_DECISIONS",
+    "echo_reason",
     "edit_distance",
-    "merge_turns",
-    "normalized_edit_distance",
+    "parse_review",
     "parse_verdict",
+    "read_verdict",
     "sequence_confidence",
     "stop_after_critique",
     "stop_after_draft",
 ]
 
-StopReason = Literal["approved", "max_turns", "collapse", "confident", "budget", "rejected"]
-STOP_REASONS: tuple[str, ...] = ("approved", "max_turns", "collapse", "confident", "budget", "rejected")
-"""Every reason the loop can stop for (recorded in the state's ``stop_reason``)."""
-
 _WORDS = re.compile(r"\S+")
-
-
-def edit_distance(a: Sequence[Any], b: Sequence[Any]) -> int:
-    """Levenshtein distance (insertions, deletions, substitutions) between two sequences."""
-    if len(a) < len(b):
-        a, b = b, a
-    if not b:
-        return len(a)
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
-
-
-def normalized_edit_distance(a: str, b: str, *, unit: Literal["word", "char"] = "word") -> float:
-    """Edit distance divided by the longer length, in [0, 1]; 0 for two empty texts.
-
-    ``unit="word"`` compares whitespace-separated words (cheap on long drafts), ``"char"``
-    characters.
-    """
-    sa: Sequence[str] = _WORDS.findall(a) if unit == "word" else a
-    sb: Sequence[str] = _WORDS.findall(b) if unit == "word" else b
-    longest = max(len(sa), len(sb))
-    return 0.0 if longest == 0 else edit_distance(sa, sb) / longest
 
 
 def sequence_confidence(tokens: Sequence[TokenLogprob] | None) -> float | None:
@@ -89,55 +70,164 @@ def parse_verdict(text: str) -> bool | None:
 def stop_after_draft(
     *,
     turns: int,
-    max_turns: int,
+    turn_limit: int,
     distance: float | None,
     collapse_threshold: float,
     confidence: float | None,
     confidence_threshold: float | None,
-    tokens_used: int,
-    token_budget: int | None,
+    completion_tokens: int,
+    max_completion_tokens: int | None,
+    limit_reason: StopReason = MAX_TURNS,
 ) -> StopReason | None:
     """Why to stop right after draft number ``turns`` (1-based), or ``None`` to go on.
 
-    In order: ``max_turns`` (no revision left); ``collapse`` (this draft differs from the last
-    one by a normalised edit distance below ``collapse_threshold``); ``confident`` (the
-    confidence gate: mean token probability at or above ``confidence_threshold``, so a confident
-    draft is not talked out of its answer; an unknown confidence never stops); ``budget``
-    (tokens used reached ``token_budget``).
+    In order: ``limit_reason`` (``"max_turns"``, or ``"max_corrections"`` when the caller's
+    allowance is what binds: no revision left, ``turns >= turn_limit``); ``collapse`` (this
+    draft differs from the last one by a normalised edit distance below
+    ``collapse_threshold``); ``confident`` (mean token probability at or above
+    ``confidence_threshold``, so a confident draft is not talked out of its answer; an unknown
+    confidence never stops); ``max_completion_tokens`` (generated tokens reached the budget).
     """
-    if turns >= max_turns:
-        return "max_turns"
+    if turns >= turn_limit:
+        return limit_reason
     if distance is not None and distance < collapse_threshold:
-        return "collapse"
+        return COLLAPSE
     if confidence_threshold is not None and confidence is not None and confidence >= confidence_threshold:
-        return "confident"
-    if token_budget is not None and tokens_used >= token_budget:
-        return "budget"
+        return CONFIDENT
+    if max_completion_tokens is not None and completion_tokens >= max_completion_tokens:
+        return MAX_COMPLETION_TOKENS
     return None
 
 
 def stop_after_critique(
-    *, approved: bool | None, tokens_used: int, token_budget: int | None
+    *, approved: bool | None, completion_tokens: int, max_completion_tokens: int | None
 ) -> StopReason | None:
-    """Why to stop after a critique: the critic ``approved``, or the token budget is spent."""
+    """Why to stop after a critique: the critic ``approved``, or the generated tokens reached
+    ``max_completion_tokens``."""
     if approved is True:
-        return "approved"
-    if token_budget is not None and tokens_used >= token_budget:
-        return "budget"
+        return APPROVED
+    if max_completion_tokens is not None and completion_tokens >= max_completion_tokens:
+        return MAX_COMPLETION_TOKENS
     return None
 
 
-def merge_turns(
-    left: Sequence[Mapping[str, Any]] | None, right: Sequence[Mapping[str, Any]] | None
-) -> list[dict[str, Any]]:
-    """State reducer for ``turns``: upsert by ``"index"`` (a critique fills in its draft's turn)."""
-    out = [dict(t) for t in left or ()]
-    pos = {t["index"]: i for i, t in enumerate(out)}
-    for t in right or ():
-        i = pos.get(t["index"])
-        if i is None:
-            pos[t["index"]] = len(out)
-            out.append(dict(t))
-        else:
-            out[i] = {**out[i], **t}
+# -- what a revision must not be ---------------------------------------------------------------
+_SENTENCES = re.compile(r"[^.!?\n]+[.!?]?")
+_ECHO_MIN_WORDS = 6
+_FEEDBACK_HEADER = re.compile(r"^\s*\**\s*feedback\s*:", re.IGNORECASE)
+
+
+_ALNUM = re.compile(r"[a-z0-9]+")
+
+
+def _norm(text: str) -> str:
+    """Lower-case words (letters and digits) joined by single spaces: punctuation and spacing
+    never hide an echo."""
+    return " ".join(_ALNUM.findall((text or "").lower()))
+
+
+def echo_reason(revision: str, prompts: Sequence[str], critique: str | None = None) -> str | None:
+    """Why ``revision`` is not an answer but an echo of the loop's own text, or ``None``.
+
+    - ``"empty"``: nothing but whitespace;
+    - ``"verdict"``: it states a critic's verdict (``Verdict: incorrect``), the critique format;
+    - ``"feedback"``: it starts like a feedback turn (``Feedback:``);
+    - ``"prompt"``: it repeats a sentence of six or more words of one of ``prompts`` (the
+      loop's instructions, e.g. "Using all the feedback so far, write an improved solution");
+    - ``"critique"``: it repeats the critique it was given (a sentence of six or more words of
+      it, making up at least half of the revision's words).
+
+    Pure: tested on literals. The loop keeps the previous draft when this says not ``None``.
+    """
+    text = _norm(revision)
+    if not text:
+        return "empty"
+    if _VERDICT.search(revision or ""):
+        return "verdict"
+    if _FEEDBACK_HEADER.match(revision or ""):
+        return "feedback"
+    for prompt in prompts:
+        if _shares_sentence(text, prompt):
+            return "prompt"
+    if critique and _shares_sentence(text, critique):
+        crit_words = set(_norm(critique).split())
+        words = text.split()
+        if sum(w in crit_words for w in words) * 2 >= len(words):
+            return "critique"
+    return None
+
+
+def _shares_sentence(normalized_text: str, source: str) -> bool:
+    """Whether a sentence of at least six words of ``source`` occurs in the (normalised) text."""
+    for sentence in _SENTENCES.findall(source or ""):
+        s = _norm(sentence)
+        if len(s.split()) >= _ECHO_MIN_WORDS and f" {s} " in f" {normalized_text} ":
+            return True
+    return False
+
+
+# -- what a critic or a person returned ----------------------------------------------------------
+REVIEW_DECISIONS: tuple[str, ...] = ("approve", "edit", "reject")
+"""The decision types of a review, as LangChain's ``HumanInTheLoopMiddleware`` names them."""
+
+
+def parse_review(value: Any, *, param: str = "resume") -> dict[str, Any]:
+    """A person's review decision as ``{"type", "critique"?, "message"?}``.
+
+    Accepts LangChain's HITL response ``{"decisions": [{"type": "approve"}]}``,
+    ``{"type": "edit", "edited_action": {"name": ..., "args": {"critique": "..."}}}``,
+    ``{"type": "reject", "message": "..."}``, one such decision dict, or the older
+    ``{"action": "approve"|"edit"|"reject", "critique": ...}``. Anything else (a bare string,
+    ``True``, two decisions, an unknown type, an edit without text) raises
+    :class:`InvalidRequestError` naming the value and the expected shape.
+    """
+    fix = (
+        "resume with {'decisions': [{'type': 'approve'}]}, "
+        "{'decisions': [{'type': 'edit', 'edited_action': {'name': 'revise', 'args': {'critique': '...'}}}]} "
+        "or {'decisions': [{'type': 'reject', 'message': '...'}]}"
+    )
+    d = value
+    if isinstance(d, Mapping) and "decisions" in d:
+        decisions = d["decisions"]
+        if not isinstance(decisions, Sequence) or isinstance(decisions, str) or len(decisions) != 1:
+            raise InvalidRequestError(f"{param}.decisions", decisions, "pass exactly one decision; " + fix)
+        d = decisions[0]
+    if not isinstance(d, Mapping):
+        raise InvalidRequestError(param, value, fix)
+    kind = d.get("type", d.get("action"))
+    if kind not in REVIEW_DECISIONS:
+        raise InvalidRequestError(f"{param}.type", kind, fix)
+    out: dict[str, Any] = {"type": kind}
+    if kind == "edit":
+        action = d.get("edited_action")
+        args = action.get("args") if isinstance(action, Mapping) else None
+        text = (args or {}).get("critique") if isinstance(args, Mapping) else d.get("critique")
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidRequestError(f"{param}.critique", text, "an edit needs the new critique text; " + fix)
+        out["critique"] = text
+    message = d.get("message")
+    if kind == "reject" and isinstance(message, str) and message.strip():
+        out["message"] = message
     return out
+
+
+def read_verdict(value: Any) -> tuple[bool, str]:
+    """What a verifier function returned, as ``(approved, message)``.
+
+    Accepted: a ``bool``; ``(bool, message)``; a HITL response (``{"decisions": [...]}``, read
+    with :func:`parse_review`: approve is ``True``, reject and edit are ``False`` with the
+    person's text as feedback). Anything else (the string ``"no"``, ``None``, a number, a dict
+    of another shape) raises :class:`InvalidRequestError`: only an explicit ``True`` approves.
+    """
+    fix = "a verifier returns True/False, (ok, feedback) or a review {'decisions': [{'type': 'approve'|'reject'|'edit'}]}"
+    if isinstance(value, bool):
+        return value, ""
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], bool):
+        msg = value[1]
+        if msg is not None and not isinstance(msg, str):
+            raise InvalidRequestError("verifier result", value, "the second item must be the feedback text; " + fix)
+        return value[0], msg or ""
+    if isinstance(value, Mapping) and ("decisions" in value or "type" in value):
+        d = parse_review(value, param="verifier result")
+        return d["type"] == "approve", d.get("critique") or d.get("message") or ""
+    raise InvalidRequestError("verifier result", value, fix)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.types import Message
+from graphs.common import with_system
 
 __all__ = [
     "ANSWER_INSTRUCTION",
@@ -19,8 +20,11 @@ __all__ = [
     "SCORE_INSTRUCTION",
     "SELF_REFINE_FEEDBACK",
     "SELF_REFINE_REFINE",
+    "critique_extra",
     "critique_messages",
     "draft_messages",
+    "feedback_text",
+    "revise_extra",
     "revise_messages",
 ]
 
@@ -53,59 +57,73 @@ SCORE_INSTRUCTION = (
 """SCoRe's second-attempt instruction; it does not reveal whether attempt 1 was correct."""
 
 
-def _first_user(question: str, system: str | None) -> list[Message]:
-    msgs: list[Message] = [{"role": "system", "content": system}] if system else []
+def _first_user(question: str, system: str | None, history: Sequence[Mapping[str, str]] = ()) -> list[Message]:
+    msgs: list[Message] = with_system(history, system or "")  # type: ignore[assignment]
     msgs.append({"role": "user", "content": f"{question}\n\n{ANSWER_INSTRUCTION}"})
     return msgs
 
 
-def draft_messages(question: str, system: str | None = None) -> list[Message]:
-    """The first draft's prompt."""
-    return _first_user(question, system)
+def draft_messages(
+    question: str, system: str | None = None, history: Sequence[Mapping[str, str]] = ()
+) -> list[Message]:
+    """The first draft's prompt (the graph's host conversation): the caller's ``history`` (its
+    system prompt joined to ``system``, earlier turns), then the question."""
+    return _first_user(question, system, history)
+
+
+def critique_extra(mode: str, draft: str, feedback_prompt: str = SELF_REFINE_FEEDBACK) -> tuple[Message, ...]:
+    """What a model critique appends to the host conversation: the draft, then the ask
+    (RCI's review prompt, or the self-refine feedback prompt)."""
+    ask = RCI_REVIEW if mode == "rci" else feedback_prompt
+    return ({"role": "assistant", "content": draft}, {"role": "user", "content": ask})
 
 
 def critique_messages(
     mode: str, question: str, draft: str, system: str | None = None
 ) -> list[Message]:
     """The critique request on the latest draft (``self-refine`` or ``rci``)."""
-    ask = RCI_REVIEW if mode == "rci" else SELF_REFINE_FEEDBACK
-    return [
-        *_first_user(question, system),
-        {"role": "assistant", "content": draft},
-        {"role": "user", "content": ask},
-    ]
+    return [*_first_user(question, system), *critique_extra(mode, draft)]
 
 
-def revise_messages(
-    mode: str, question: str, turns: Sequence[Mapping[str, Any]], system: str | None = None
-) -> list[Message]:
-    """The revision request after ``turns`` (each with ``text`` and ``critique``).
+def feedback_text(critique: str | None, refine_prompt: str = SELF_REFINE_REFINE) -> str:
+    """Self-refine's revision request after one draft: its feedback, then the refine prompt."""
+    return f"Feedback:\n{critique}\n\n{refine_prompt}"
 
-    - ``self-refine``: the whole history, each draft followed by its feedback, then the refine
+
+def revise_extra(
+    mode: str, turns: Sequence[Mapping[str, Any]], refine_prompt: str = SELF_REFINE_REFINE
+) -> tuple[Message, ...]:
+    """What a revision appends to the host conversation after ``turns`` (each with ``text``
+    and ``critique``).
+
+    - ``self-refine``: the whole history, each draft followed by its feedback and the refine
       request.
     - ``rci``: the latest draft, the review prompt, the critique, then the improve prompt.
     - ``score``: the first attempt, then the correction instruction (the turn's ``critique``,
       which is :data:`SCORE_INSTRUCTION` unless a person edited it).
     """
-    msgs = _first_user(question, system)
     last = turns[-1]
     if mode == "self-refine":
+        out: list[Message] = []
         for t in turns:
-            msgs.append({"role": "assistant", "content": t["text"]})
-            msgs.append(
-                {"role": "user", "content": f"Feedback:\n{t['critique']}\n\n{SELF_REFINE_REFINE}"}
-            )
-        return msgs
+            out.append({"role": "assistant", "content": t["text"]})
+            out.append({"role": "user", "content": feedback_text(t["critique"], refine_prompt)})
+        return tuple(out)
     if mode == "rci":
-        return [
-            *msgs,
+        return (
             {"role": "assistant", "content": last["text"]},
             {"role": "user", "content": RCI_REVIEW},
             {"role": "assistant", "content": last["critique"]},
             {"role": "user", "content": RCI_IMPROVE},
-        ]
-    return [
-        *msgs,
+        )
+    return (
         {"role": "assistant", "content": last["text"]},
         {"role": "user", "content": last["critique"] or SCORE_INSTRUCTION},
-    ]
+    )
+
+
+def revise_messages(
+    mode: str, question: str, turns: Sequence[Mapping[str, Any]], system: str | None = None
+) -> list[Message]:
+    """The whole revision request after ``turns`` (see :func:`revise_extra`)."""
+    return [*_first_user(question, system), *revise_extra(mode, turns)]

@@ -1,8 +1,9 @@
 """LECO (Learning from Correctness, Yao et al. 2024): cut at the least-confident step, keep the
 trusted prefix, regenerate from there, vote over the answers.
 
-- :func:`create_leco_graph`: the LangGraph state machine (the Runnable users get).
+- :func:`create_leco_graph`: the LangGraph graph (the Runnable users get).
 - :class:`LecoConfig`: scoring, stopping and budget settings.
+- :func:`graphs.leco.loop.leco_loop`: the loop, written once (graph and middleware drive it).
 - :mod:`graphs.leco.policy`: the pure decisions (steps, scores, cut point, stop rule, vote).
 """
 

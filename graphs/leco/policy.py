@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from graphs.answers import answers_equal
+from graphs.answers import answers_equal, extract_answer, normalize_answer
 from graphs.leco.scores import (
     ProbMode,
     StepScores,
@@ -42,6 +42,8 @@ __all__ = [
     "divergence_score",
     "is_candidate",
     "lowest_steps",
+    "attempt_answer",
+    "looks_like_reasoning",
     "next_step_number",
     "score_steps",
     "should_stop",
@@ -222,3 +224,31 @@ def next_step_number(prefix: str) -> int:
 def starts_with_label(text: str) -> bool:
     """Whether ``text`` opens with a ``Step N:`` label (after whitespace)."""
     return _LABEL.match(text) is not None
+
+
+_LINE_LABEL = re.compile(r"^(?:\s*(?:\*\*)?step\s*\d+\s*(?:\*\*)?\s*[:.)](?:\*\*)?)", re.IGNORECASE | re.MULTILINE)
+
+
+def attempt_answer(text: str) -> str | None:
+    """An attempt's answer, of any kind: :func:`graphs.answers.extract_answer` on the text
+    without its ``Step N:`` labels (a label's number is never the answer); for a text with no
+    "The answer is", no boxed answer and no number, its last non-empty line ("Paris")."""
+    bare = _LINE_LABEL.sub("", text or "")
+    answer = extract_answer(bare)
+    if answer is not None:
+        return answer
+    lines = [line.strip() for line in bare.splitlines() if line.strip()]
+    return normalize_answer(lines[-1]) if lines else None
+
+
+_REASONING = re.compile(
+    r"\d|\b(how (?:many|much|long|far|old)|calculate|compute|solve|prove|total|sum|difference|product|"
+    r"percent|average|probability|equation|step by step|reason|why)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_reasoning(question: str) -> bool:
+    """LECO's default for which turns call for step-by-step reasoning: a question with a number
+    or a word like "how many", "calculate", "solve", "why" ("capital of France?" does not)."""
+    return bool(_REASONING.search(question or ""))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from adapters.types import Message
+from collections.abc import Sequence
 
-__all__ = ["SYSTEM_PROMPT", "USER_TEMPLATE", "CONTINUE_TEMPLATE", "chat_messages", "continue_messages"]
+from adapters.types import Message
+from graphs.common import with_system
+
+__all__ = ["SYSTEM_PROMPT", "USER_TEMPLATE", "CONTINUE_TEMPLATE", "chat_messages", "continue_message"]
 
 SYSTEM_PROMPT = (
     "Solve the problem step by step. Write each step on its own line, starting with "
@@ -17,27 +20,24 @@ USER_TEMPLATE = "Question: {question}"
 """The first attempt's user message (``{question}``: the user's full input)."""
 
 CONTINUE_TEMPLATE = (
-    "Question: {question}\n\n"
     "Here is the start of a solution. Continue it from Step {step}, one step per line, "
     "and end with 'The answer is X.'\n\n"
     "{prefix}Step {step}:"
 )
-"""Chat fallback for a rethink: the kept prefix in the user message, then ``Step {step}:``."""
+"""Chat fallback for a rethink: a user message after the conversation (which holds the
+question) with the kept prefix, verbatim, then ``Step {step}:``."""
 
 
-def chat_messages(question: str, system_prompt: str = SYSTEM_PROMPT) -> list[Message]:
-    """Messages of the first attempt (also the base of a prefill rethink)."""
+def chat_messages(question: str, system_prompt: str = SYSTEM_PROMPT,
+                  history: Sequence[Message] = ()) -> list[Message]:
+    """Messages of the first attempt (also the base of a prefill rethink): the caller's
+    ``history`` (its system prompt joined to LECO's), then the question."""
     return [
-        {"role": "system", "content": system_prompt},
+        *with_system(history, system_prompt),
         {"role": "user", "content": USER_TEMPLATE.format(question=question)},
     ]
 
 
-def continue_messages(
-    question: str, prefix: str, step: int, system_prompt: str = SYSTEM_PROMPT
-) -> list[Message]:
-    """Messages of a chat-fallback rethink: the prefix, verbatim, then ``Step {step}:``."""
-    return [
-        {"role": "system", "content": system_prompt},
-        {"role": "user", "content": CONTINUE_TEMPLATE.format(question=question, prefix=prefix, step=step)},
-    ]
+def continue_message(prefix: str, step: int) -> Message:
+    """The user message of a chat-fallback rethink (appended to the conversation)."""
+    return {"role": "user", "content": CONTINUE_TEMPLATE.format(prefix=prefix, step=step)}

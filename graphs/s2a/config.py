@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass
 
 from adapters.errors import InvalidRequestError
+from graphs.validate import Options, check_bool, check_choice, check_int, check_number, check_str
 from graphs.s2a.prompts import DEFAULT_ANSWER_FORMAT, DEFAULT_INSTRUCTION, RewritePrompt, builtin_rewrite
 
 __all__ = ["VARIANTS", "S2AConfig"]
@@ -16,18 +16,13 @@ section; ``keep_original``: like split, and the answer step also sees the origin
 marked as possibly biased."""
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise InvalidRequestError(name, value, "pass a positive integer")
-
-
 @dataclass(frozen=True)
-class S2AConfig:
+class S2AConfig(Options):
     """How the S2A graph rewrites and answers.
 
     The no-instruction variant of the paper is ``instruction=""``. The graph makes exactly one
     rewrite call and one answer step (no loop), so its iteration bound is fixed;
-    ``token_budget`` caps the generated tokens of both model calls together.
+    ``max_completion_tokens`` caps the generated tokens of both model calls together.
     """
 
     rewrite: str | RewritePrompt = "opinion"
@@ -46,16 +41,30 @@ class S2AConfig:
     """Most tokens the plain answer step may generate."""
     temperature: float = 0.0
     """Sampling temperature of both calls (0: greedy)."""
-    token_budget: int | None = None
+    max_completion_tokens: int | None = None
     """Cap on generated tokens over the rewrite and the plain answer call (``None``: none). When
     the rewrite used it all, the answer step is skipped and ``stop_reason`` says so."""
+    check: bool = True
+    """Check each parsed rewrite (:func:`graphs.s2a.check.check_rewrite`): one that drops an
+    instruction of the user's ("Use the calculator tool.") or adds facts (numbers not in the
+    input) is not used; the model sees the original (``parse_status="fallback_check"``)."""
     min_kept_overlap: float = 0.5
     """A sentence of the input counts as kept by the rewrite when at least this share of its word
     bigrams appear there (for the ``removed`` trace)."""
 
     def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            raise InvalidRequestError("variant", self.variant, f"use one of {list(VARIANTS)}")
+        check_choice("variant", self.variant, VARIANTS)
+        self._check_rewrite()
+        check_str("instruction", self.instruction)
+        check_str("answer_format", self.answer_format)
+        check_int("rewrite_max_tokens", self.rewrite_max_tokens, minimum=1)
+        check_int("answer_max_tokens", self.answer_max_tokens, minimum=1)
+        check_int("max_completion_tokens", self.max_completion_tokens, minimum=1, allow_none=True)
+        check_number("temperature", self.temperature, low=0, high=5)
+        check_bool("check", self.check)
+        check_number("min_kept_overlap", self.min_kept_overlap, low=0, low_open=True, high=1)
+
+    def _check_rewrite(self) -> None:
         if isinstance(self.rewrite, str):
             builtin_rewrite(self.rewrite, single=self.variant == "single")  # validates the name
         elif isinstance(self.rewrite, RewritePrompt):
@@ -65,20 +74,7 @@ class S2AConfig:
                     "rewrite", self.rewrite.name, f"variant {self.variant!r} needs a prompt with {need}"
                 )
         else:
-            raise InvalidRequestError(
-                "rewrite", self.rewrite, "use 'opinion', 'irrelevant' or a RewritePrompt"
-            )
-        for name in ("instruction", "answer_format"):
-            if not isinstance(getattr(self, name), str):
-                raise InvalidRequestError(name, getattr(self, name), "pass a string ('' for none)")
-        _positive_int("rewrite_max_tokens", self.rewrite_max_tokens)
-        _positive_int("answer_max_tokens", self.answer_max_tokens)
-        if self.token_budget is not None:
-            _positive_int("token_budget", self.token_budget)
-        if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= 5:
-            raise InvalidRequestError("temperature", self.temperature, "pass a number in [0, 5]")
-        if not isinstance(self.min_kept_overlap, (int, float)) or not 0 < self.min_kept_overlap <= 1:
-            raise InvalidRequestError("min_kept_overlap", self.min_kept_overlap, "pass a number in (0, 1]")
+            raise InvalidRequestError("rewrite", self.rewrite, "use 'opinion', 'irrelevant' or a RewritePrompt")
 
     @property
     def prompt(self) -> RewritePrompt:
@@ -86,17 +82,3 @@ class S2AConfig:
         if isinstance(self.rewrite, RewritePrompt):
             return self.rewrite
         return builtin_rewrite(self.rewrite, single=self.variant == "single")
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        """The names of the config fields (for validating overrides)."""
-        return tuple(f.name for f in fields(cls))
-
-    def with_overrides(self, **overrides: Any) -> S2AConfig:
-        """A copy with ``overrides`` applied (unknown names raise)."""
-        unknown = sorted(set(overrides) - set(self.field_names()))
-        if unknown:
-            raise InvalidRequestError(
-                "overrides", unknown, f"S2AConfig has no such field; use {list(self.field_names())}"
-            )
-        return replace(self, **overrides)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from adapters.errors import SCChainsError
 
 # subcommand modules, in help order; each defines register(subparsers)
-_COMMANDS = ["generate", "run", "demo", "eval", "datagen"]
+_COMMANDS = ["generate", "run", "demo", "eval", "datagen", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     kinds = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
     p = kinds.add_parser("score", help=KINDS["score"])
+    p.add_argument("--reward", choices=("answer_match", "program"), default="answer_match",
+                   help="answer_match: the gold answer; program: the attempt's own Python, run in a sandbox, "
+                        "prints its answer (runs model-written code; default: %(default)s)")
     _common(p)
     p.add_argument("--alpha", type=float, default=10.0, metavar="A", help="progress bonus weight (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=None, metavar="T", help="default: 0 for one sample, 0.7 for more")
@@ -96,8 +99,8 @@ def build_generator(args: argparse.Namespace) -> Any:
 
     model = _model(args.model, args.base_url)
     if args.kind == "score":
-        cfg = d.ScoreConfig(alpha=args.alpha, samples=args.samples or 1, temperature=args.temperature,
-                            seed=args.seed, max_tokens=args.max_tokens)
+        cfg = d.ScoreConfig(alpha=args.alpha, reward=args.reward, samples=args.samples or 1,
+                            temperature=args.temperature, seed=args.seed, max_tokens=args.max_tokens)
         return d.ScoreGenerator(model, cfg)
     if args.kind == "self-reward":
         cfg = d.SelfRewardConfig(n=args.samples or 4, judge_k=args.judge_k, score_mode=args.score_mode,

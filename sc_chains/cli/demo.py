@@ -23,11 +23,11 @@ LECO_QUESTION = (
 )
 CRITIQUE_QUESTION = "Tom has 5 apples and buys 3 bags with 4 apples each. How many apples does he have?"
 
-# (title, module, question, options)
+# (title, chain in the registry sc_chains.eval.chains, question, options)
 STEPS: list[tuple[str, str, str, dict[str, Any]]] = [
-    ("S2A: rewrite the context, drop the opinion, then answer", "sc_chains.s2a", S2A_QUESTION, {}),
-    ("LECO: score each step, cut at the least confident, rethink", "sc_chains.leco", LECO_QUESTION, {}),
-    ("Critique-revise: draft, critique, revise", "sc_chains.critique", CRITIQUE_QUESTION, {"mode": "self-refine", "max_turns": 1}),
+    ("S2A: rewrite the context, drop the opinion, then answer", "s2a", S2A_QUESTION, {}),
+    ("LECO: score each step, cut at the least confident, rethink", "leco", LECO_QUESTION, {}),
+    ("Critique-revise: draft, critique, revise", "critique", CRITIQUE_QUESTION, {"mode": "self-refine", "max_turns": 1}),
 ]
 
 
@@ -60,11 +60,15 @@ def run(args: argparse.Namespace) -> int:
     with console.status(f"loading {args.model} ..."):
         model = resolve_model(args.model)
     results = {}
-    for title, module_name, question, options in STEPS:
-        key = module_name.rsplit(".", 1)[-1]
+    from sc_chains.eval.chains import cli_chains
+
+    registry = cli_chains()
+    for title, key, question, options in STEPS:
         if args.only and key != args.only:
             continue
+        module_name, extra = registry[key]
         module = importlib.import_module(module_name)
+        options = {**extra, **options}
         console.print(Rule(f"[bold]{title}"))
         start = time.perf_counter()
         with console.status("thinking ..."):

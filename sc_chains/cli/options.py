@@ -15,7 +15,7 @@ import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import fields, replace
+from dataclasses import fields
 from typing import Any
 
 from adapters.errors import InvalidRequestError, UnknownModelSpecError
@@ -106,7 +106,7 @@ def _leco(opts: Mapping[str, Any], _mode: str) -> None:
 def _s2a(opts: Mapping[str, Any], _mode: str) -> None:
     from graphs.s2a.config import S2AConfig
 
-    S2AConfig().with_overrides(**{k: v for k, v in opts.items() if k != "leco"})
+    S2AConfig.from_options({k: v for k, v in opts.items() if k != "leco"})
 
 
 def _s2a_leco(opts: Mapping[str, Any], mode: str) -> None:
@@ -120,7 +120,7 @@ def _s2a_leco(opts: Mapping[str, Any], mode: str) -> None:
 def _critique(opts: Mapping[str, Any], mode: str) -> None:
     from graphs.critique.config import CritiqueConfig
 
-    replace(CritiqueConfig(mode=opts.get("mode", mode)), **dict(opts))
+    CritiqueConfig.from_options({"mode": mode, **dict(opts)})
 
 
 def _config_keys(path: str) -> Callable[[], list[str]]:

@@ -1,6 +1,7 @@
 """``sc-chains run CHAIN "QUESTION" --model SPEC [--json]``: one correction chain, traced.
 
-Each chain module (``sc_chains.leco``, ``sc_chains.s2a``, ``sc_chains.critique``) provides
+The chains come from the one registry, :mod:`sc_chains.eval.chains`; each one's CLI module
+(``sc_chains.cli.leco``, ``sc_chains.cli.s2a``, ``sc_chains.cli.critique``) provides
 ``cli_run(question, model, options) -> dict`` and ``cli_render(result, console)``.
 """
 
@@ -13,14 +14,10 @@ import sys
 from typing import Any
 
 from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, TIMEOUT_HELP
+from sc_chains.eval.chains import cli_chains
 
-# chain name -> (module, extra options)
-CHAINS: dict[str, tuple[str, dict[str, Any]]] = {
-    "leco": ("sc_chains.leco", {}),
-    "s2a": ("sc_chains.s2a", {}),
-    "s2a+leco": ("sc_chains.s2a", {"answer": "leco"}),
-    "critique": ("sc_chains.critique", {}),
-}
+# chain name -> (module, extra options), from the one registry
+CHAINS: dict[str, tuple[str, dict[str, Any]]] = cli_chains()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

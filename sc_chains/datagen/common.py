@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from adapters.base import LogprobModel
-from adapters.errors import InvalidRequestError
+from graphs import validate
+from graphs.vocab import add_cost, zero_cost
 
 __all__ = ["ModelRef", "PerProblem", "check_int", "check_number", "sum_usage"]
 
@@ -85,20 +86,19 @@ class PerProblem:
 
 
 def check_int(name: str, value: Any, low: int) -> None:
-    """Raise :class:`InvalidRequestError` unless ``value`` is an int >= ``low``."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise InvalidRequestError(name, value, f"pass an integer >= {low}")
+    """Raise :class:`InvalidRequestError` unless ``value`` is an int >= ``low`` (the one
+    validation module, :mod:`graphs.validate`)."""
+    validate.check_int(name, value, minimum=low)
 
 
 def check_number(name: str, value: Any, low: float, high: float) -> None:
-    """Raise :class:`InvalidRequestError` unless ``low <= value <= high``."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-        raise InvalidRequestError(name, value, f"pass a number in [{low}, {high}]")
-
-
-_USAGE_KEYS = ("calls", "prompt_tokens", "completion_tokens", "cached_tokens")
+    """Raise :class:`InvalidRequestError` unless ``low <= value <= high`` (:mod:`graphs.validate`)."""
+    validate.check_number(name, value, low=low, high=high)
 
 
 def sum_usage(*usages: Mapping[str, int] | None) -> dict[str, int]:
-    """Counter-wise sum of usage dicts (missing keys count 0)."""
-    return {k: sum(int((u or {}).get(k, 0)) for u in usages) for k in _USAGE_KEYS}
+    """Counter-wise sum of usage dicts (missing keys count 0): :func:`graphs.vocab.add_cost`."""
+    total: dict[str, int] = dict(zero_cost())
+    for u in usages:
+        total = dict(add_cost(total, u))
+    return total

@@ -16,7 +16,10 @@ from adapters.errors import InvalidRequestError
 from sc_chains.datagen.common import ModelRef, check_int, check_number
 from sc_chains.datasets import Problem
 
-__all__ = ["ScoreConfig", "ScoreGenerator", "shaped_reward", "transition"]
+__all__ = ["REWARDS", "ScoreConfig", "ScoreGenerator", "shaped_reward", "transition"]
+
+REWARDS = ("answer_match", "program")
+"""How attempts are rewarded (see :attr:`ScoreConfig.reward`)."""
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,15 @@ class ScoreConfig:
     """Base seed: sample ``s`` drafts with seeds ``seed + 2*s`` and ``seed + 2*s + 1``."""
     max_tokens: int = 512
     """Most tokens per attempt."""
+    reward: str = "answer_match"
+    """``"answer_match"``: an attempt is correct when its final answer equals the gold answer;
+    ``"program"``: when the attempt's own Python, run in the sandbox, prints its final answer
+    (:func:`graphs.critique.program.program_verifier`: no gold answer used; opt-in, it runs
+    model-written code)."""
 
     def __post_init__(self) -> None:
+        if self.reward not in REWARDS:
+            raise InvalidRequestError("reward", self.reward, f"use one of {', '.join(REWARDS)}")
         check_number("alpha", self.alpha, 0, 1e6)
         check_int("samples", self.samples, 1)
         check_int("max_tokens", self.max_tokens, 1)
@@ -103,15 +113,18 @@ class ScoreGenerator:
         graph = create_critique_graph(
             self.model.get(),
             CritiqueConfig(mode="score", max_tokens=cfg.max_tokens, temperature=cfg.effective_temperature,
-                           seed=seed, token_budget=None, collapse_threshold=0.0),
+                           seed=seed, max_completion_tokens=None, collapse_threshold=0.0),
         )
         state = graph.invoke({"question": problem.question, "reference": problem.answer})
         turns = state["turns"]
         if len(turns) != 2:
             raise RuntimeError(f"the SCoRe graph stopped after {len(turns)} attempt(s) ({state.get('stop_reason')})")
         a1, a2 = turns[0]["text"], turns[1]["text"]
-        r1 = 1.0 if answer_match_verifier(problem.question, a1, problem.answer)[0] else 0.0
-        r2 = 1.0 if answer_match_verifier(problem.question, a2, problem.answer)[0] else 0.0
+        verify = answer_match_verifier
+        if cfg.reward == "program":
+            from graphs.critique.program import program_verifier as verify
+        r1 = 1.0 if verify(problem.question, a1, problem.answer)[0] else 0.0
+        r2 = 1.0 if verify(problem.question, a2, problem.answer)[0] else 0.0
         bonus = shaped_reward(r1, r2, cfg.alpha)
         messages = [
             *draft_messages(problem.question),

@@ -1,4 +1,8 @@
-"""The chains ``sc-chains eval`` can run, by name, each turning (model, problem) into an outcome.
+"""The one chain registry: ``sc-chains eval``, ``sc-chains run`` and ``sc-chains demo`` read it.
+
+Each chain turns (model, problem) into an outcome for the eval; the ones with a ``cli`` entry
+also have ``sc-chains run`` / demo hooks (``cli_run(question, model, options)`` and
+``cli_render(result, console)`` in the named module).
 
 An outcome is ``{"answer", "correct", "response", "usage", "wall_s", "trace"}``; two-attempt
 chains (``critique``, SCoRe protocol) add ``"answer_t1"``, ``"correct_t1"``, ``"response_t1"``.
@@ -19,7 +23,7 @@ from graphs.common import add_usage, usage_of
 from sc_chains.datasets import Problem
 from sc_chains.eval.metrics import check_answer
 
-__all__ = ["BASELINE_PROMPT", "CHAINS", "COT_INSTRUCTION", "Chain", "get_chain"]
+__all__ = ["BASELINE_PROMPT", "CHAINS", "COT_INSTRUCTION", "Chain", "cli_chains", "get_chain"]
 
 COT_INSTRUCTION = (
     'Solve this problem step by step. Finish with a last line of the form "The answer is X." '
@@ -30,7 +34,8 @@ COT_INSTRUCTION = (
 BASELINE_PROMPT = "{question}\n\n" + COT_INSTRUCTION
 """The plain chain-of-thought prompt of the ``baseline`` and ``oracle`` chains."""
 
-_SKIP_TRACE = {"question", "reference", "answer", "response", "usage"}
+_SKIP_TRACE = {"question", "reference", "answer", "response", "usage", "replies", "emitted", "finished"}
+"""State keys not copied into an outcome's trace (the driver's replay log holds every token logprob)."""
 Outcome = dict[str, Any]
 RunFn = Callable[[LogprobModel, Problem, Mapping[str, Any]], Awaitable[Outcome]]
 
@@ -47,6 +52,9 @@ class Chain:
     """``await run(model, problem, options) -> outcome``; options are per-chain overrides."""
     two_attempt: bool = False
     """Whether outcomes carry first-attempt fields (``answer_t1``, ``correct_t1``)."""
+    cli: tuple[str, dict[str, Any]] | None = None
+    """``sc-chains run`` / demo: the module with ``cli_run`` / ``cli_render`` and the options it
+    adds (``None``: eval only)."""
 
 
 def outcome(problem: Problem, answer: str | None, response: str, usage: Mapping[str, int] | None,
@@ -127,6 +135,25 @@ async def run_critique(model: LogprobModel, problem: Problem, options: Mapping[s
     return result
 
 
+async def run_sc(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """Self-consistency: ``k`` sampled solutions in one batch, majority vote (``graphs.sc``)."""
+    return (await _graph("graphs.sc.create_sc_graph", model, problem, options))[0]
+
+
+async def run_critique_program(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """Critique-revise whose critic runs a program in the sandbox (opt-in: this chain runs
+    model-written code): revise only when the program's printed answer disagrees."""
+    from graphs.critique.program import ProgramCritic
+
+    result, state = await _graph("graphs.critique.create_critique_graph", model, problem, options,
+                                 critic=ProgramCritic())
+    first = _first_attempt(state)
+    result["answer_t1"] = first.get("answer")
+    result["correct_t1"] = check_answer(first.get("answer"), problem.answer)
+    result["response_t1"] = first.get("response") or ""
+    return result
+
+
 def _first_attempt(state: Mapping[str, Any]) -> dict[str, Any]:
     """The first draft of a critique state: ``{"answer", "response"}``."""
     if "attempt1_response" in state:
@@ -143,13 +170,23 @@ CHAINS: dict[str, Chain] = {
     for c in (
         Chain("baseline", "one chain-of-thought call", run_baseline),
         Chain("oracle", "baseline on the clean problem (no distractor/opinion)", run_oracle),
-        Chain("s2a", "System 2 Attention rewrite, then answer", run_s2a),
-        Chain("leco", "LECO step-confidence self-correction", run_leco),
-        Chain("critique", "critique-revise, SCoRe two-attempt protocol", run_critique, two_attempt=True),
-        Chain("s2a+leco", "S2A with LECO as the answer step", run_s2a_leco),
+        Chain("s2a", "System 2 Attention rewrite, then answer", run_s2a, cli=("sc_chains.cli.s2a", {})),
+        Chain("leco", "LECO step-confidence self-correction", run_leco, cli=("sc_chains.cli.leco", {})),
+        Chain("critique", "critique-revise, SCoRe two-attempt protocol", run_critique, two_attempt=True,
+              cli=("sc_chains.cli.critique", {})),
+        Chain("s2a+leco", "S2A with LECO as the answer step", run_s2a_leco,
+              cli=("sc_chains.cli.s2a", {"answer": "leco"})),
+        Chain("sc", "self-consistency: k sampled solutions, majority vote", run_sc),
+        Chain("critique-program", "critique-revise with the sandboxed program critic (runs model code)",
+              run_critique_program, two_attempt=True),
     )
 }
 """Every chain by name, in report order."""
+
+
+def cli_chains() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Chain name -> (CLI module, extra options) for ``sc-chains run`` and the demo."""
+    return {name: c.cli for name, c in CHAINS.items() if c.cli is not None}
 
 
 def get_chain(name: str) -> Chain:

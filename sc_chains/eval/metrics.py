@@ -6,7 +6,6 @@ baseline-to-oracle gap, paired flips between two chains, and cost per problem.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +18,6 @@ __all__ = [
     "accuracy",
     "check_answer",
     "cost",
-    "edit_distance",
     "flips",
     "gap_recovered",
     "two_attempt",
@@ -127,11 +125,6 @@ def gap_recovered(chain: float | None, baseline: float | None, oracle: float | N
     if chain is None or baseline is None or oracle is None or oracle == baseline:
         return None
     return (chain - baseline) / (oracle - baseline)
-
-
-def edit_distance(a: str, b: str) -> float:
-    """Normalised edit distance between two attempts: ``1 - difflib ratio`` (0 = identical)."""
-    return 1.0 - difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
 _USAGE = ("calls", "prompt_tokens", "completion_tokens")

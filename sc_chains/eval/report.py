@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sc_chains.eval.metrics import accuracy, cost, edit_distance, flips, gap_recovered, two_attempt
+from graphs.text import edit_distance
+from sc_chains.eval.metrics import accuracy, cost, flips, gap_recovered, two_attempt
 
 __all__ = ["markdown_table", "summarize", "write_plots"]
 

@@ -7,14 +7,14 @@ added to the final answer's ``usage_metadata``.
 """
 
 from sc_chains.middleware._shared import Budget
-from sc_chains.middleware.critique import CritiqueReviseConfig, CritiqueReviseMiddleware
+from sc_chains.middleware.critique import CritiqueReviseMiddleware, CritiqueReviseMiddlewareConfig
 from sc_chains.middleware.leco import LecoMiddleware, LecoMiddlewareConfig
 from sc_chains.middleware.s2a import S2AMiddleware, S2AMiddlewareConfig
 
 __all__ = [
     "Budget",
-    "CritiqueReviseConfig",
     "CritiqueReviseMiddleware",
+    "CritiqueReviseMiddlewareConfig",
     "LecoMiddleware",
     "LecoMiddlewareConfig",
     "S2AMiddleware",

@@ -8,22 +8,27 @@
   (LangGraph's ``stream_mode="messages"`` then drops its tokens).
 - **Cost**: the extra calls and tokens are added to the final ``AIMessage``'s
   ``usage_metadata`` and itemised in ``response_metadata["sc_chains"][<middleware>]``.
-- **One logic, two drivers**: each middleware writes its loop once as a generator that yields
-  the model calls it needs; :func:`drive` (sync) and :func:`adrive` (async) run it.
+- **One loop per method**: each middleware drives its method's loop (``graphs/<method>/loop.py``,
+  the code the graphs drive too) with :func:`graphs.loop.drive` / :func:`graphs.loop.adrive`;
+  :class:`AgentCalls` executes the loop's model calls inside the agent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables.config import var_child_runnable_config
 
 from adapters.errors import InvalidRequestError
+from adapters.types import Generation, Usage
 from graphs.common import emit
+from graphs.validate import Options, check_choice, check_int
+from graphs.vocab import MAX_COMPLETION_TOKENS, MAX_CORRECTIONS, Allowance, Cost
+from graphs.loop import TOOL_CALLS, ModelCall, adrive, drive  # noqa: F401  (one driver, shared with the graphs)
 
 __all__: list[str] = []  # internal helpers; the public names live in the middleware modules
 
@@ -32,43 +37,33 @@ STREAM_POLICIES: tuple[str, ...] = ("final", "all")
 NOSTREAM = "nostream"  # langgraph.constants.TAG_NOSTREAM
 
 T = TypeVar("T")
-R = TypeVar("R")
-Loop = Generator[Any, Any, T]
-"""A middleware loop: yields call specs, receives their results, returns its outcome."""
-
-
-# -- validation ----------------------------------------------------------------------------------
-def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
-    """Raise :class:`InvalidRequestError` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise InvalidRequestError(name, value, f"use one of {', '.join(repr(c) for c in choices)}")
-
-
-def check_int(name: str, value: Any, *, minimum: int, allow_none: bool = False) -> None:
-    """Raise :class:`InvalidRequestError` unless ``value`` is an int >= ``minimum`` (or None)."""
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        extra = " or None (no limit)" if allow_none else ""
-        raise InvalidRequestError(name, value, f"pass an integer >= {minimum}{extra}")
 
 
 @dataclass(frozen=True)
-class Budget:
+class Budget(Options):
     """How much correction one request (one user message) may buy, and how it streams."""
 
     max_corrections: int = 2
     """Most corrections (rethinks, revisions, critique turns) per request; 0 disables them."""
-    token_budget: int | None = 4000
-    """Most extra tokens (input + output of the middleware's own calls) per request; None: no limit."""
+    max_completion_tokens: int | None = 4000
+    """Most generated tokens (completion tokens only, as everywhere in sc-chains) of the
+    middleware's runs per request; None: no limit."""
     stream: StreamPolicy = "final"
     """``"final"``: only the final answer reaches ``stream_mode="messages"`` (extra calls are
     tagged ``nostream``); ``"all"``: every call streams. Custom events go out either way."""
 
     def __post_init__(self) -> None:
         check_int("max_corrections", self.max_corrections, minimum=0)
-        check_int("token_budget", self.token_budget, minimum=1, allow_none=True)
+        check_int("max_completion_tokens", self.max_completion_tokens, minimum=1, allow_none=True)
         check_choice("stream", self.stream, STREAM_POLICIES)
+
+    def allowance(self, led: Mapping[str, Any]) -> Allowance:
+        """What is left of this request's budget after ``led`` (a ledger)."""
+        tokens = None
+        if self.max_completion_tokens is not None:
+            tokens = max(0, self.max_completion_tokens - int(led.get("output_tokens", 0)))
+        return {"corrections": max(0, self.max_corrections - int(led.get("corrections", 0))),
+                "completion_tokens": tokens}
 
 
 # -- the per-request ledger (private state) -------------------------------------------------------
@@ -90,17 +85,22 @@ def ledger(state: Mapping[str, Any], key: str) -> dict[str, Any]:
     return {"request": rid, "corrections": 0, "calls": 0, "input_tokens": 0, "output_tokens": 0}
 
 
-def spent_tokens(led: Mapping[str, Any]) -> int:
-    return int(led.get("input_tokens", 0)) + int(led.get("output_tokens", 0))
-
-
 def budget_stop(led: Mapping[str, Any], budget: Budget) -> str | None:
-    """Why no further correction is allowed (``"max_corrections"`` / ``"token_budget"``), or None."""
+    """Why no further correction is allowed (``"max_corrections"`` /
+    ``"max_completion_tokens"``), or None."""
     if led.get("corrections", 0) >= budget.max_corrections:
-        return "max_corrections"
-    if budget.token_budget is not None and spent_tokens(led) >= budget.token_budget:
-        return "token_budget"
+        return MAX_CORRECTIONS
+    if budget.max_completion_tokens is not None and int(led.get("output_tokens", 0)) >= budget.max_completion_tokens:
+        return MAX_COMPLETION_TOKENS
     return None
+
+
+def charge_cost(led: dict[str, Any], cost: Cost, *, corrections: int = 0) -> None:
+    """Add a loop's :class:`~graphs.vocab.Cost` to the ledger, in place."""
+    led["calls"] = led.get("calls", 0) + cost["calls"]
+    led["input_tokens"] = led.get("input_tokens", 0) + cost["prompt_tokens"]
+    led["output_tokens"] = led.get("output_tokens", 0) + cost["completion_tokens"]
+    led["corrections"] = led.get("corrections", 0) + corrections
 
 
 def usage(result: Any) -> tuple[int, int]:
@@ -114,24 +114,6 @@ def usage(result: Any) -> tuple[int, int]:
         return int(u.prompt_tokens), int(u.completion_tokens)
     um = getattr(result, "usage_metadata", None) or {}
     return int(um.get("input_tokens", 0)), int(um.get("output_tokens", 0))
-
-
-def charge(led: dict[str, Any], result: Any, *, corrections: int = 0) -> None:
-    """Add the extra call(s) of ``result`` (and their tokens) to the ledger, in place."""
-    i, o = usage(result)
-    led["calls"] = led.get("calls", 0) + (len(result) if isinstance(result, (list, tuple)) else 1)
-    led["input_tokens"] = led.get("input_tokens", 0) + i
-    led["output_tokens"] = led.get("output_tokens", 0) + o
-    led["corrections"] = led.get("corrections", 0) + corrections
-
-
-def cost_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, int]:
-    """What was spent between two ledger snapshots of the same request."""
-    same = before.get("request") == after.get("request")
-    return {
-        k: int(after.get(k, 0)) - (int(before.get(k, 0)) if same else 0)
-        for k in ("calls", "corrections", "input_tokens", "output_tokens")
-    }
 
 
 def swap_final(cost: dict[str, Any], draft: BaseMessage, final: BaseMessage) -> dict[str, Any]:
@@ -161,19 +143,32 @@ def with_cost(message: AIMessage, name: str, cost: Mapping[str, Any]) -> AIMessa
 @contextmanager
 def call_scope(stream: str, middleware: str, role: str, *, final: bool = False) -> Iterator[None]:
     """Tag the model calls made inside: ``sc_chains:<middleware>:<role>``, plus ``nostream``
-    under ``stream="final"`` unless the call is the final answer (``final=True``).
+    under ``stream="final"`` unless the call is the final answer (``final=True``); a call that is
+    not the final answer also carries LangChain's internal-call metadata (``lc_source``, as
+    ``SummarizationMiddleware`` does), so stream transformers keep it out of the conversation.
 
     Works for sync and async code alike (a context variable, reset on exit).
     """
     cfg = var_child_runnable_config.get() or {}
     tags = [*(cfg.get("tags") or []), "sc_chains", f"sc_chains:{middleware}:{role}"]
+    metadata = dict(cfg.get("metadata") or {})
     if stream == "final" and not final:
         tags.append(NOSTREAM)
-    token = var_child_runnable_config.set({**cfg, "tags": tags})
+    if not final:
+        metadata.update(lc_source=f"sc_chains:{middleware}", **_internal_call_metadata())
+    token = var_child_runnable_config.set({**cfg, "tags": tags, "metadata": metadata})
     try:
         yield
     finally:
         var_child_runnable_config.reset(token)
+
+
+def _internal_call_metadata() -> dict[str, Any]:
+    try:
+        from langchain.agents.middleware.internal_call_transformer import internal_call_metadata
+    except ImportError:  # an older langchain: the lc_source key alone
+        return {}
+    return internal_call_metadata()
 
 
 def event(name: str, **payload: Any) -> None:
@@ -182,74 +177,101 @@ def event(name: str, **payload: Any) -> None:
 
 
 # -- driving a loop written once ---------------------------------------------------------------
-@dataclass
-class Call:
-    """One model call a loop asks for: the agent's ``handler`` with ``request``, or ``model``
-    (a chat model) with ``messages``. ``final``: its reply may be the answer the user sees."""
+def to_generation(message: AIMessage | None, *, structured: bool = False, logprobs: bool = True) -> Generation:
+    """An agent reply as the :class:`~adapters.types.Generation` a loop reads: text, token
+    logprobs (``None`` when the reply has none), usage; ``finish_reason`` is ``"tool_calls"``
+    when the reply calls a tool or is structured output (loops pass those through).
+    ``logprobs=False``: the caller reads no tokens (``tokens`` is ``None``, nothing parsed)."""
+    from adapters.langchain import parse_logprobs
 
-    role: str
-    request: Any = None
-    model: Any = None
-    messages: Any = None
-    final: bool = False
-    adapter: Any = None
-    """A ``LogprobModel``: ``messages`` is then one ``GenerationRequest`` or a list of them."""
-
-
-def callers(
-    stream: str, name: str, handler: Callable[[Any], Any] | None = None
-) -> tuple[Callable[[Call], Any], Callable[[Call], Awaitable[Any]]]:
-    """The sync and async executors of :class:`Call` specs (tagged by :func:`call_scope`)."""
-
-    def call(spec: Call) -> Any:
-        with call_scope(stream, name, spec.role, final=spec.final):
-            if spec.request is not None:
-                return handler(spec.request)  # type: ignore[misc]
-            if spec.adapter is not None:
-                if isinstance(spec.messages, list):
-                    return spec.adapter.batch(spec.messages)
-                return spec.adapter.generate(spec.messages)
-            return spec.model.invoke(spec.messages)
-
-    async def acall(spec: Call) -> Any:
-        with call_scope(stream, name, spec.role, final=spec.final):
-            if spec.request is not None:
-                return await handler(spec.request)  # type: ignore[misc]
-            if spec.adapter is not None:
-                if isinstance(spec.messages, list):
-                    return await spec.adapter.abatch(spec.messages)
-                return await spec.adapter.agenerate(spec.messages)
-            return await spec.model.ainvoke(spec.messages)
-
-    return call, acall
+    if message is None:
+        return Generation(text="", tokens=None, finish_reason=TOOL_CALLS)
+    um = message.usage_metadata or {}
+    usage = Usage(int(um.get("input_tokens", 0)), int(um.get("output_tokens", 0)),
+                  int((um.get("input_token_details") or {}).get("cache_read", 0) or 0))
+    tokens = parse_logprobs(message.response_metadata) if logprobs else None
+    finish = message.response_metadata.get("finish_reason") or "stop"
+    if message.tool_calls or structured:
+        finish = TOOL_CALLS
+    return Generation(text=message.text, tokens=None if tokens is None else tuple(tokens),
+                      finish_reason=finish, usage=usage)
 
 
-def drive(loop: Loop[T], call: Callable[[Any], Any]) -> T:
-    """Run ``loop`` synchronously: each yielded spec goes to ``call``, its result back in."""
-    try:
-        spec = next(loop)
-        while True:
-            spec = loop.send(call(spec))
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+def lc_message(m: Mapping[str, str], owner: str) -> BaseMessage:
+    """A loop's ``{"role", "content"}`` message as a LangChain message (user turns marked ours)."""
+    from langchain_core.messages import SystemMessage
+
+    if m["role"] == "user":
+        return mark(HumanMessage(m["content"]), owner)
+    if m["role"] == "assistant":
+        return AIMessage(m["content"])
+    return SystemMessage(m["content"])
 
 
-async def adrive(loop: Loop[T], call: Callable[[Any], Awaitable[Any]]) -> T:
-    """Run ``loop`` asynchronously: each yielded spec goes to ``await call(spec)``."""
-    try:
-        spec = next(loop)
-        while True:
-            spec = loop.send(await call(spec))
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+def first_ai(response: Any) -> AIMessage | None:
+    """The AIMessage of a ``ModelResponse`` (or the message itself)."""
+    if isinstance(response, AIMessage):
+        return response
+    return next((m for m in (getattr(response, "result", None) or ()) if isinstance(m, AIMessage)), None)
+
+
+class AgentCalls:
+    """Executes a loop's :class:`~graphs.loop.ModelCall` requests inside an agent.
+
+    A call on the host conversation (``messages is None``) goes to the agent's ``handler`` with
+    ``request.override(messages=[*request.messages, *extra])``; a side call (``messages=``) to
+    ``models[call.target]`` (a chat model). Every call is tagged by :func:`call_scope`; the raw
+    replies are kept in :attr:`replies`, in order, so the middleware can return one unchanged.
+    """
+
+    def __init__(self, owner: str, stream: str, *, request: Any = None, handler: Any = None,
+                 models: Mapping[str, Any] | None = None) -> None:
+        self.owner, self.stream, self.request, self.handler = owner, stream, request, handler
+        self.models = dict(models or {})
+        self.replies: list[Any] = []
+
+    def _target(self, call: ModelCall) -> tuple[Callable[..., Any], Any, bool]:
+        if call.n != 1 or call.prefill:
+            raise InvalidRequestError("ModelCall", call.role, "the middleware runs one chat call at a time, no prefill")
+        if call.messages is None:
+            extra = [lc_message(m, self.owner) for m in call.extra]
+            req = self.request.override(messages=[*self.request.messages, *extra]) if extra else self.request
+            return self.handler, req, True
+        model = self.models[call.target]
+        return model, [lc_message(m, self.owner) for m in call.messages], False
+
+    def _record(self, raw: Any, call: ModelCall) -> Generation:
+        self.replies.append(raw)
+        structured = getattr(raw, "structured_response", None) is not None or len(getattr(raw, "result", [raw])) != 1
+        return to_generation(first_ai(raw), structured=structured, logprobs=call.logprobs)
+
+    def call(self, call: ModelCall) -> Generation:
+        """Execute one model call (sync)."""
+        with call_scope(self.stream, self.owner, call.role, final=call.final):
+            fn, arg, host = self._target(call)
+            return self._record(fn(arg) if host else fn.invoke(arg), call)
+
+    async def acall(self, call: ModelCall) -> Generation:
+        """Execute one model call (async)."""
+        with call_scope(self.stream, self.owner, call.role, final=call.final):
+            fn, arg, host = self._target(call)
+            return self._record(await fn(arg) if host else await fn.ainvoke(arg), call)
+
+
+OWN_SCHEMES = ("hf", "openai")
+"""Spec schemes sc-chains resolves itself (``adapters.specs``); other strings go to LangChain's
+``init_chat_model`` (``"anthropic:claude-..."``, ``"ollama:llama3"``...)."""
 
 
 def chat_model(model: Any, param: str) -> Any:
-    """A LangChain chat model from ``model`` (a chat model, a logprob adapter, or a spec)."""
+    """A LangChain chat model from ``model``: a chat model, a logprob adapter, an sc-chains spec
+    (``"hf:default"``, ``"openai:NAME"``) or any string ``init_chat_model`` accepts."""
     from langchain_core.language_models import BaseChatModel
 
     if isinstance(model, BaseChatModel):
         return model
+    if isinstance(model, str) and ":" in model and model.partition(":")[0] not in OWN_SCHEMES:
+        return _init_chat_model(model, param)
     if isinstance(model, str) or hasattr(model, "generate"):
         from sc_chains.chat_model import ChatLogprobModel
 
@@ -257,6 +279,21 @@ def chat_model(model: Any, param: str) -> Any:
     raise InvalidRequestError(
         param, model, "pass a LangChain chat model, a LogprobModel, or a spec like 'hf:default'"
     )
+
+
+def _init_chat_model(spec: str, param: str) -> Any:
+    from langchain.chat_models import init_chat_model
+
+    try:
+        return init_chat_model(spec)
+    except ImportError as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidRequestError(param, spec, f"install the provider's LangChain package ({why})") from None
+    except ValueError as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidRequestError(
+            param, spec, f"use 'hf:default', 'openai:NAME' or a 'provider:model' string init_chat_model knows ({why})"
+        ) from None
 
 
 def text_of(message: BaseMessage) -> str:
@@ -278,19 +315,21 @@ def mark(message: BaseMessage, role: str) -> BaseMessage:
     return message
 
 
-BUDGET_KEYS = ("max_corrections", "token_budget", "stream")
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<default>", "__bool__": lambda self: False})()
+"""Default of a middleware's explicit keyword options: not given (the config's value stays)."""
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The explicit keyword options actually passed (those not :data:`UNSET`)."""
+    return {k: v for k, v in options.items() if v is not UNSET}
 
 
 def apply_overrides(config: T, overrides: dict[str, Any], owner: str) -> T:
-    """``config`` with keyword ``overrides``; budget keys (``max_corrections``, ``token_budget``,
-    ``stream``) go to ``config.budget``. Unknown names raise :class:`InvalidRequestError`."""
-    names = {f.name for f in fields(config)}  # type: ignore[arg-type]
-    known = names | set(BUDGET_KEYS)
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise InvalidRequestError(unknown[0], overrides[unknown[0]], f"{owner} accepts {sorted(known)}")
-    opts = dict(overrides)
-    b = {k: opts.pop(k) for k in list(opts) if k in BUDGET_KEYS and k not in names}
-    if b:
-        opts["budget"] = replace(opts.get("budget", config.budget), **b)  # type: ignore[attr-defined]
-    return replace(config, **opts) if opts else config  # type: ignore[type-var]
+    """``config`` with keyword ``overrides`` (fields of the config or of its nested ``budget``
+    and other configs; see :meth:`graphs.validate.Options.from_options`)."""
+    try:
+        return type(config).from_options(overrides, base=config)  # type: ignore[attr-defined,no-any-return]
+    except InvalidRequestError as err:
+        if err.fix.startswith(f"{type(config).__name__} accepts"):
+            raise InvalidRequestError(err.param, err.value, f"{owner} accepts{err.fix.split('accepts', 1)[1]}") from None
+        raise

@@ -1,11 +1,13 @@
 """``S2AMiddleware``: System 2 Attention before the model, as a drop-in ``create_agent`` middleware.
 
-Before each model call, every user turn not yet rewritten (the latest only, by default) is
-rewritten with the S2A prompt (``graphs.s2a.prompts``) and parsed (``graphs.s2a.parse``, with its
-explicit fallbacks); the message keeps its id, so the conversation now holds the rewrite and the
-model sees it. The original, the raw rewrite, the parse status and the sentences removed stay in
-private state (``sc_chains_s2a``), go out as a ``s2a.rewrite`` custom stream event, and the cost
-of the rewrite calls is added to the final answer's ``usage_metadata`` after the agent finishes.
+Around each model call (``wrap_model_call``), every user turn not yet rewritten (the latest only,
+by default) is rewritten and read by S2A's one loop (:func:`graphs.s2a.loop.rewrite_loop`, which
+the graph drives too: the prompt, the parse with its explicit fallbacks, the composed text). Only
+what the model sees changes: the thread keeps what the user wrote, and every later model call of
+the conversation sees the stored rewrite again (no second rewrite call). The original, the raw
+rewrite, the parse status and the sentences removed stay in private state (``sc_chains_s2a``), go
+out as a ``s2a.rewrite`` custom stream event, and the cost of the rewrite calls is added to the
+final answer's ``usage_metadata`` after the agent finishes.
 """
 
 from __future__ import annotations
@@ -13,27 +15,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from langchain.agents.middleware.types import AgentMiddleware, AgentState, PrivateStateAttr
+from langchain.agents.middleware.types import (
+    AgentMiddleware,
+    AgentState,
+    ExtendedModelResponse,
+    ModelRequest,
+    ModelResponse,
+    PrivateStateAttr,
+)
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.runtime import Runtime
+from langgraph.types import Command
 from typing_extensions import NotRequired
 
-from adapters.errors import InvalidRequestError
-from graphs.s2a.parse import parse_rewrite, removed_sentences
-from graphs.s2a.prompts import DEFAULT_INSTRUCTION, RewritePrompt, build_answer_prompt, builtin_rewrite
+from graphs.loop import Loop
+from graphs.s2a.config import S2AConfig
+from graphs.s2a.loop import rewrite_loop
+from graphs.validate import Options, check_bool, check_choice, check_instance
+from graphs.vocab import MAX_COMPLETION_TOKENS
 from sc_chains.middleware._shared import (
+    UNSET,
+    AgentCalls,
     Budget,
-    Call,
-    Loop,
     adrive,
     apply_overrides,
     budget_stop,
-    callers,
-    charge,
+    charge_cost,
     chat_model,
-    check_choice,
     drive,
     event,
+    given,
     is_ours,
     ledger,
     text_of,
@@ -45,58 +56,33 @@ __all__ = ["S2AMiddleware", "S2AMiddlewareConfig"]
 KEY = "sc_chains_s2a"
 
 
-class S2AState(AgentState):
+class S2AMiddlewareState(AgentState):
     """The agent state plus S2A's private ledger (never in the agent's input or output)."""
 
     sc_chains_s2a: NotRequired[Annotated[dict[str, Any], PrivateStateAttr]]
 
 
 @dataclass(frozen=True)
-class S2AMiddlewareConfig:
-    """What S2A rewrites and how."""
+class S2AMiddlewareConfig(Options):
+    """What S2A rewrites and how. Keyword overrides reach the nested configs:
+    ``S2AMiddleware(rewriter, rewrite="irrelevant", variant="single", stream="all")``."""
 
-    rewrite: str | RewritePrompt = "opinion"
-    """``"opinion"``, ``"irrelevant"`` or a custom :class:`~graphs.s2a.prompts.RewritePrompt`."""
-    variant: Literal["split", "single", "keep_original"] = "split"
-    """``split``: context and question; ``single``: one section; ``keep_original``: the model
-    also sees the original, marked as possibly biased."""
+    s2a: S2AConfig = S2AConfig(answer_format="")
+    """The rewrite prompt, the variant, the instruction and answer format appended to each
+    rewritten turn (``answer_format`` is ``""`` here by default: the agent has its own)."""
     messages: Literal["latest", "all"] = "latest"
     """Rewrite only the latest user turn, or every user turn not rewritten yet."""
     tool_results: bool = False
     """Also rewrite tool results that follow the latest user turn."""
-    instruction: str = DEFAULT_INSTRUCTION
-    """Appended to each rewritten turn ("" for the paper's no-instruction variant)."""
-    answer_format: str = ""
-    """Appended after the instruction (e.g. 'End with "The answer is X."'); "" for none."""
-    budget: Budget = Budget(max_corrections=1_000_000, token_budget=None)
-    """Token budget of the rewrite calls and the stream policy (rewrites are not counted as
-    corrections); once spent, further turns go to the model unrewritten."""
+    budget: Budget = Budget(max_corrections=1_000_000, max_completion_tokens=None)
+    """Generated tokens of the rewrite calls per request and the stream policy (rewrites are
+    not counted as corrections); once spent, further turns go to the model unrewritten."""
 
     def __post_init__(self) -> None:
-        check_choice("variant", self.variant, ("split", "single", "keep_original"))
+        check_instance("s2a", self.s2a, S2AConfig, "pass a graphs.s2a.S2AConfig(...)")
         check_choice("messages", self.messages, ("latest", "all"))
-        if not isinstance(self.tool_results, bool):
-            raise InvalidRequestError("tool_results", self.tool_results, "pass True or False")
-        if isinstance(self.rewrite, RewritePrompt):
-            if self.rewrite.single != (self.variant == "single"):
-                raise InvalidRequestError(
-                    "rewrite", self.rewrite.name, f"variant {self.variant!r} needs a prompt with "
-                    + ("one label" if self.variant == "single" else "two labels")
-                )
-        else:
-            builtin_rewrite(self.rewrite, single=self.variant == "single")  # validates the name
-        for name in ("instruction", "answer_format"):
-            if not isinstance(getattr(self, name), str):
-                raise InvalidRequestError(name, getattr(self, name), "pass a string ('' for none)")
-        if not isinstance(self.budget, Budget):
-            raise InvalidRequestError("budget", self.budget, "pass a Budget(...)")
-
-    @property
-    def prompt(self) -> RewritePrompt:
-        """The rewrite prompt in use."""
-        if isinstance(self.rewrite, RewritePrompt):
-            return self.rewrite
-        return builtin_rewrite(self.rewrite, single=self.variant == "single")
+        check_bool("tool_results", self.tool_results)
+        check_instance("budget", self.budget, Budget, "pass a Budget(...)")
 
 
 class S2AMiddleware(AgentMiddleware):
@@ -109,21 +95,38 @@ class S2AMiddleware(AgentMiddleware):
     Args:
         model: the rewriting model: a LangChain chat model (the agent's own model works), a
             ``LogprobModel`` or a spec like ``"hf:default"``.
-        config: an :class:`S2AMiddlewareConfig`; keyword ``overrides`` replace its fields
-            (``stream=``, ``token_budget=`` go to its budget).
+        rewrite, variant, messages, tool_results, check, max_completion_tokens, stream: the
+            common options (see :class:`S2AMiddlewareConfig`, its ``s2a`` and ``budget``); left
+            out, the config's values stay.
+        config: an :class:`S2AMiddlewareConfig`; keyword ``overrides`` replace its fields or
+            those of its ``s2a`` config and ``budget`` (``stream=``, ``max_completion_tokens=``).
     """
 
-    state_schema = S2AState
+    state_schema = S2AMiddlewareState
 
-    def __init__(self, model: Any, config: S2AMiddlewareConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        config: S2AMiddlewareConfig | None = None,
+        *,
+        rewrite: Any = UNSET,
+        variant: str = UNSET,
+        messages: str = UNSET,
+        tool_results: bool = UNSET,
+        check: bool = UNSET,
+        max_completion_tokens: int | None = UNSET,
+        stream: str = UNSET,
+        **overrides: Any,
+    ) -> None:
         super().__init__()
         self.model = chat_model(model, "model")
-        self.config = apply_overrides(config or S2AMiddlewareConfig(), overrides, "S2AMiddleware")
+        explicit = given(rewrite=rewrite, variant=variant, messages=messages, tool_results=tool_results,
+                         check=check, max_completion_tokens=max_completion_tokens, stream=stream)
+        self.config = apply_overrides(config or S2AMiddlewareConfig(), {**overrides, **explicit}, "S2AMiddleware")
         self.tools = []
 
-    # -- the logic, once --------------------------------------------------------------------
-    def _targets(self, state: dict[str, Any], done: set[str]) -> list[BaseMessage]:
-        msgs = state.get("messages") or []
+    # -- driving the one loop ------------------------------------------------------------------
+    def _targets(self, msgs: list[BaseMessage], done: set[str]) -> list[BaseMessage]:
         humans = [i for i, m in enumerate(msgs) if isinstance(m, HumanMessage) and not is_ours(m)]
         if not humans:
             return []
@@ -133,45 +136,29 @@ class S2AMiddleware(AgentMiddleware):
             out += [m for m in msgs[humans[-1] + 1 :] if isinstance(m, ToolMessage)]
         return [m for m in out if m.id not in done and text_of(m).strip()]
 
-    def _rewrite(self, state: dict[str, Any]) -> Loop[dict[str, Any] | None]:
-        cfg = self.config
+    def _rewrite(self, request: ModelRequest) -> Loop[tuple[ModelRequest, dict[str, Any] | None]]:
+        """Rewrite the turns not rewritten yet; the request the model sees (every rewritten turn
+        replaced by its rewrite) and the private-state update. The thread is not changed."""
+        cfg, state = self.config, request.state
         led = ledger(state, KEY)
         rewrites = dict((state.get(KEY) or {}).get("rewrites") or {})
-        targets = self._targets(state, set(rewrites))
-        updated: list[BaseMessage] = []
+        targets = self._targets(list(request.messages), set(rewrites))
         for msg in targets:
             if budget_stop({**led, "corrections": 0}, cfg.budget):
-                event("s2a.skipped", message_id=msg.id, reason="token_budget")
+                event("s2a.skipped", message_id=msg.id, reason=MAX_COMPLETION_TOKENS)
                 break
-            original = text_of(msg)
-            reply = yield Call("rewrite", model=self.model, messages=[HumanMessage(cfg.prompt.render(original))])
-            charge(led, reply)
-            raw = text_of(reply)
-            parsed = parse_rewrite(
-                raw, original, context_label=cfg.prompt.context_label, question_label=cfg.prompt.question_label
-            )
-            content = build_answer_prompt(
-                context=parsed.context,
-                query=parsed.query,
-                original=original if cfg.variant == "keep_original" else None,
-                instruction=cfg.instruction,
-                answer_format=cfg.answer_format,
-            )
-            record = {
-                "original": original,
-                "rewrite": content,
-                "raw": raw,
-                "status": parsed.status,
-                "reason": parsed.reason,
-                "removed": removed_sentences(original, f"{parsed.context}\n{parsed.query}"),
-                "kind": "tool" if isinstance(msg, ToolMessage) else "user",
-            }
-            rewrites[msg.id] = record
-            updated.append(msg.model_copy(update={"content": content}))
-            event("s2a.rewrite", message_id=msg.id, **record)
-        if not targets:
-            return None
-        return {"messages": updated, KEY: {**led, "rewrites": rewrites, "reported": False}}
+            kind = "tool" if isinstance(msg, ToolMessage) else "user"
+            left = cfg.budget.allowance(led)["completion_tokens"]
+            record, cost = yield from rewrite_loop(text_of(msg), cfg.s2a, max_tokens=left, message_id=msg.id, kind=kind)
+            charge_cost(led, cost)
+            rewrites[msg.id] = {**record, "kind": kind}
+        seen = [m.model_copy(update={"content": rewrites[m.id]["prompt"]}) if m.id in rewrites else m
+                for m in request.messages]
+        update = {KEY: {**led, "rewrites": rewrites, "reported": False}} if targets else None
+        return request.override(messages=seen), update
+
+    def _calls(self) -> AgentCalls:
+        return AgentCalls("s2a", self.config.budget.stream, models={"model": self.model})
 
     def _report(self, state: dict[str, Any]) -> dict[str, Any] | None:
         """Add this request's rewrite cost to the final answer, once."""
@@ -188,20 +175,25 @@ class S2AMiddleware(AgentMiddleware):
         return {"messages": [with_cost(last, "s2a", cost)], KEY: {**priv, "reported": True}}
 
     # -- hooks ------------------------------------------------------------------------------
-    def before_model(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
-        """Rewrite the user turns not yet rewritten (sync)."""
-        call, _ = callers(self.config.budget.stream, "s2a")
-        return drive(self._rewrite(dict(state)), call)
+    def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
+        """Rewrite the turns not rewritten yet, then call the model on the rewritten view (sync)."""
+        seen, update = drive(self._rewrite(request), self._calls().call)
+        return _with_update(handler(seen), update)
 
-    async def abefore_model(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
-        """Rewrite the user turns not yet rewritten (async)."""
-        _, acall = callers(self.config.budget.stream, "s2a")
-        return await adrive(self._rewrite(dict(state)), acall)
+    async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
+        """Rewrite the turns not rewritten yet, then call the model on the rewritten view (async)."""
+        seen, update = await adrive(self._rewrite(request), self._calls().acall)
+        return _with_update(await handler(seen), update)
 
-    def after_agent(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
+    def after_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Add the rewrite calls' cost to the final answer's usage."""
         return self._report(dict(state))
 
-    async def aafter_agent(self, state: S2AState, runtime: Runtime) -> dict[str, Any] | None:
+    async def aafter_agent(self, state: S2AMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Async :meth:`after_agent` (no I/O)."""
         return self._report(dict(state))
+
+
+def _with_update(response: Any, update: dict[str, Any] | None) -> Any:
+    """The model's response, with S2A's private-state update when it rewrote something."""
+    return response if update is None else ExtendedModelResponse(model_response=response, command=Command(update=update))

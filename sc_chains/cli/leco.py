@@ -1,9 +1,4 @@
-"""LECO for users: the graph, its config, a one-call helper, and the ``sc-chains run leco`` hooks.
-
->>> from sc_chains.leco import run_leco
->>> result = run_leco("A baker makes 24 muffins and sells 16. How many are left?")  # doctest: +SKIP
->>> result["answer"], [c["step"] for c in result["cuts"]]  # doctest: +SKIP
-"""
+"""``sc-chains run leco`` / the demo's LECO step: run the chain, render its trace."""
 
 from __future__ import annotations
 
@@ -16,21 +11,12 @@ from graphs.leco import LecoConfig, create_leco_graph
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
-__all__ = ["LecoConfig", "create_leco_graph", "run_leco"]
+__all__ = ["cli_render", "cli_run"]
 
 _RESULT_KEYS = (
-    "answer", "response", "usage", "attempts", "cuts", "candidates", "vote", "stop_reason",
+    "answer", "response", "usage", "attempts", "cuts", "candidates", "vote", "status", "stop_reason",
     "regeneration_path", "tokens_generated",
 )
-
-
-def run_leco(question: str, model: Any = "hf:default", **config: Any) -> dict[str, Any]:
-    """Run LECO once and return the final graph state (``answer``, ``response``, ``attempts``...).
-
-    ``model``: anything :func:`adapters.specs.resolve_model` accepts; ``config``: fields of
-    :class:`LecoConfig` (e.g. ``max_rethinks=3, prob_mode="true"``).
-    """
-    return dict(create_leco_graph(model, **config).invoke({"question": question}))
 
 
 def cli_run(question: str, model: Any, options: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Scripted fakes for downstream tests (like langchain_core's ``GenericFakeChatModel``).
+"""Test helpers for sc-chains and its users: scripted fakes and a real local server.
 
 - :class:`FakeLogprobModel`: a logprob adapter with a reply queue, per-token logprobs, recorded
   calls, sync and async.
@@ -10,8 +10,8 @@
 """
 
 from adapters.fake import FakeLogprobModel, FakeReply, split_tokens
-from sc_chains.fake_chat import FakeLogprobChatModel
-from sc_chains.llama_server import LLAMA_MODEL_NAME, llama_server, smollm2_gguf
+from sc_chains.testing.fake_chat import FakeLogprobChatModel
+from sc_chains.testing.llama_server import LLAMA_MODEL_NAME, llama_server, smollm2_gguf
 
 __all__ = [
     "LLAMA_MODEL_NAME",

@@ -1,14 +1,6 @@
-"""System 2 Attention (S2A): rewrite the user's text without opinion or distractors, then answer.
+"""``sc-chains run s2a`` / ``s2a+leco`` and the demo's S2A step: run the chain, render its trace.
 
-Example::
-
-    from sc_chains.s2a import run_s2a
-    result = run_s2a("What is 2 + 3? I think the answer is 6, but I'm really not sure.",
-                     model="hf:default")
-    result["answer"], result["parse_status"], result["removed"]
-
-``sc-chains run s2a`` uses :func:`cli_run` / :func:`cli_render`; ``s2a+leco`` passes
-``answer="leco"`` so the answer step is the LECO graph.
+``s2a+leco`` passes ``answer="leco"`` so the answer step is the LECO graph.
 """
 
 from __future__ import annotations
@@ -17,36 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
-from graphs.s2a import RewritePrompt, S2AConfig, create_s2a_graph
+from graphs.s2a import S2AConfig, create_s2a_graph
 from graphs.s2a.parse import sentence_spans
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
-__all__ = ["RewritePrompt", "S2AConfig", "create_s2a_graph", "run_s2a"]
+__all__ = ["ANSWER_STEPS", "cli_render", "cli_run", "original_text"]
 
 ANSWER_STEPS = ("model", "leco", "critique")
 """What ``answer=`` accepts in :func:`cli_run`: a plain model call, the LECO or critique graph."""
-
-
-def run_s2a(
-    question: str,
-    model: Any = "hf:default",
-    *,
-    reference: str | None = None,
-    answer_graph: Any = None,
-    **config: Any,
-) -> dict[str, Any]:
-    """Run S2A on ``question``; returns the final state (a plain, JSON-serialisable dict).
-
-    ``config`` takes any :class:`S2AConfig` field (``rewrite``, ``variant``, ``instruction``,
-    ``token_budget``...); ``answer_graph`` see :func:`create_s2a_graph`.
-    """
-    graph = create_s2a_graph(model, S2AConfig(**config), answer_graph=answer_graph)
-    state: dict[str, Any] = {"question": question}
-    if reference is not None:
-        state["reference"] = reference
-    return dict(graph.invoke(state))
 
 
 def _answer_graph(kind: str, model: Any, opts: dict[str, Any]) -> Any:
@@ -87,14 +59,15 @@ def cli_run(question: str, model: Any, options: dict[str, Any]) -> dict[str, Any
     if max_tokens is not None:
         opts.setdefault("rewrite_max_tokens", max_tokens)
         opts.setdefault("answer_max_tokens", max_tokens)
-    unknown = sorted(set(opts) - set(S2AConfig.field_names()))
+    unknown = sorted(set(opts) - set(S2AConfig.option_names()))
     if unknown:
         raise InvalidRequestError(
             "options", unknown,
-            f"s2a takes S2AConfig fields {list(S2AConfig.field_names())}, answer=, max_tokens=; "
+            f"s2a takes S2AConfig fields {list(S2AConfig.option_names())}, answer=, max_tokens=; "
             "max_rethinks needs answer='leco', mode/max_turns need answer='critique'",
         )
-    result = run_s2a(question, llm, answer_graph=sub, **opts)
+    result = dict(create_s2a_graph(llm, S2AConfig(**opts), answer_graph=sub).invoke({"question": question}))
+    result.pop("replies", None)  # the driver's replay log: not part of the trace shown
     result["chain"] = "s2a" if kind == "model" else f"s2a+{kind}"
     result["model"] = getattr(llm, "name", str(model))
     return result

@@ -1,0 +1,259 @@
+"""The program-execution critic: run the draft's Python (or a program the model writes) and
+compare its printed result with the draft's answer. An external signal for critique-revise.
+
+Opt-in: sc-chains runs model-written code only when you construct a :class:`ProgramCritic` or
+pass :func:`program_verifier` / :func:`make_program_verifier` yourself. Every run goes through
+:func:`graphs.sandbox.run_program`; its module docstring states the trust model (careless code,
+not a hostile adversary) and exactly which protections apply.
+
+Policy (pure, :func:`compare_program`): the critic asks for a revision **only** when a program
+ran cleanly, printed an answer, and that answer differs from the draft's final answer
+(``graphs.answers.answers_equal``). No program, a failed run (error, timeout, a limit) or no
+printed answer is *no signal*: the draft is kept (``approved=True``), so the critic never talks
+a draft out of its answer without evidence.
+
+Where the program comes from (``source``):
+
+- ``"draft_first"`` (default): the draft's own fenced ``python`` code (Qwen2.5-Coder writes it
+  unprompted), else one request asking the critic's model (default: the drafting model) for a
+  program (greedy, ``max_tokens``).
+- ``"model"``: always ask the model for a separate program (an independent check, even when the
+  draft computed its answer with code of its own).
+
+It speaks the critic protocol of :mod:`graphs.critique.critics`: ``ask(question, draft,
+reference)`` returns the program request (a :class:`~graphs.loop.ModelCall` side call to
+``target="critic"``; ``None``: no call) and ``read(...)`` runs the program and returns a
+:class:`ProgramCritique` (a :class:`~graphs.critique.critics.Critique` that also carries the
+:class:`ProgramCheck`). Pass it as ``create_critique_graph(model, critic=ProgramCritic())``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from adapters.errors import InvalidRequestError
+from adapters.specs import resolve_model
+from adapters.types import Message
+from graphs.answers import answers_equal, extract_answer
+from graphs.critique.critics import Critique
+from graphs.loop import ModelCall
+from graphs.sandbox import ProgramResult, SandboxLimits, extract_program, run_program
+
+__all__ = [
+    "PROGRAM_INSTRUCTION",
+    "ProgramCheck",
+    "ProgramCritic",
+    "ProgramCritique",
+    "Verdict",
+    "compare_program",
+    "draft_answer",
+    "make_program_verifier",
+    "printed_answer",
+    "program_feedback",
+    "program_messages",
+    "program_verifier",
+]
+
+PROGRAM_INSTRUCTION = (
+    "Write a Python program that computes the answer to the problem above. Use only the "
+    "standard library. The program must print the final answer (just the number) on its last "
+    "line. Reply with a single ```python code block."
+)
+"""The request for a program, sent after the question."""
+
+Verdict = Literal["agree", "disagree", "no_program", "failed", "no_output"]
+_CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+
+
+def program_messages(question: str, system: str | None = None) -> list[Message]:
+    """The messages asking for a program that computes the answer to ``question``."""
+    msgs: list[Message] = [{"role": "system", "content": system}] if system else []
+    msgs.append({"role": "user", "content": f"{question}\n\n{PROGRAM_INSTRUCTION}"})
+    return msgs
+
+
+def draft_answer(draft: str) -> str | None:
+    """The draft's stated final answer, read from its prose (fenced code removed first, so a
+    number inside the code is not mistaken for the answer)."""
+    return extract_answer(_CODE_BLOCK.sub(" ", draft or ""))
+
+
+def printed_answer(stdout: str) -> str | None:
+    """The answer a program printed: read from its last non-empty output line."""
+    lines = [ln for ln in (stdout or "").splitlines() if ln.strip()]
+    return extract_answer(lines[-1]) if lines else None
+
+
+@dataclass(frozen=True)
+class ProgramCheck:
+    """The outcome of comparing one program run with one draft."""
+
+    verdict: Verdict
+    """``agree`` / ``disagree`` (a signal), or ``no_program`` / ``failed`` / ``no_output``."""
+    draft_answer: str | None
+    """The draft's final answer."""
+    program_answer: str | None
+    """The answer the program printed (``None`` unless it ran cleanly and printed one)."""
+    program: str | None = None
+    """The program that ran."""
+    result: ProgramResult | None = None
+    """The sandboxed run."""
+
+    @property
+    def revise(self) -> bool:
+        """Only a clean run that disagrees asks for a revision."""
+        return self.verdict == "disagree"
+
+
+def compare_program(draft: str, program: str | None, result: ProgramResult | None) -> ProgramCheck:
+    """The pure policy (see the module docstring): agree, disagree or no signal."""
+    mine = draft_answer(draft)
+    if program is None or result is None:
+        return ProgramCheck("no_program", mine, None, program, result)
+    if not result.ok:
+        return ProgramCheck("failed", mine, None, program, result)
+    got = printed_answer(result.stdout)
+    if got is None:
+        return ProgramCheck("no_output", mine, None, program, result)
+    verdict: Verdict = "agree" if answers_equal(got, mine) else "disagree"
+    return ProgramCheck(verdict, mine, got, program, result)
+
+
+def program_feedback(check: ProgramCheck, *, show_program: bool) -> str:
+    """The critique text for ``check`` (shown to the reviser when it disagrees)."""
+    if check.verdict == "agree":
+        return f"A program that computes the answer printed {check.program_answer}, which agrees with your answer."
+    if check.verdict != "disagree":
+        why = {"no_program": "there was no program to run", "no_output": "the program printed no answer",
+               "failed": f"the program failed ({_failure(check.result)})"}[check.verdict]
+        return f"No external check: {why}; the answer is kept."
+    stated = (f"your final answer is {check.draft_answer}" if check.draft_answer is not None
+              else "your solution states no final answer")
+    code = f"\n\nThe program:\n```python\n{check.program.strip()}\n```" if show_program and check.program else ""
+    return (
+        f"A Python program that computes the answer printed {check.program_answer}, but {stated}. "
+        "Recheck each step against the problem; if the program is right, fix your solution, "
+        f"and end with \"The answer is X.\"{code}"
+    )
+
+
+def _failure(result: ProgramResult | None) -> str:
+    if result is None:
+        return "not run"
+    if result.timed_out:
+        return "timed out"
+    if result.killed_by_limit:
+        return f"{result.killed_by_limit} limit"
+    last = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    return last[-1][:200] if last else f"exit status {result.exit_status}"
+
+
+@dataclass(frozen=True)
+class ProgramCritique(Critique):
+    """A :class:`Critique` plus the program check behind it."""
+
+    check: ProgramCheck | None = None
+    """The comparison (verdict, both answers, the program, the sandboxed run)."""
+
+
+class ProgramCritic:
+    """Critic: revise only when a sandboxed program's printed result disagrees with the draft.
+
+    Args:
+        model: the model asked for a program (``target="critic"``); ``None``: in a graph or the
+            middleware, the drafting model writes it.
+        limits: the sandbox limits (:class:`graphs.sandbox.SandboxLimits`).
+        source: ``"draft_first"`` or ``"model"`` (see the module docstring).
+        ask_model: ``False``: never ask for a program, only run the draft's own code.
+        max_tokens: most tokens of the program request.
+        seed: the program request's seed (greedy decoding; kept for servers that use it).
+        system_prompt: an optional system message for the program request.
+
+    In a method's loop: ``ask`` then ``read`` (the critic protocol). Standalone:
+    :meth:`critique` makes the call with ``model`` itself.
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        limits: SandboxLimits | None = None,
+        source: Literal["draft_first", "model"] = "draft_first",
+        ask_model: bool = True,
+        max_tokens: int = 384,
+        seed: int | None = None,
+        system_prompt: str | None = None,
+    ) -> None:
+        if source not in ("draft_first", "model"):
+            raise InvalidRequestError("source", source, "pass 'draft_first' or 'model'")
+        if source == "model" and not ask_model:
+            raise InvalidRequestError("ask_model", ask_model, "source='model' asks a model for the program: keep ask_model=True")
+        if limits is not None and not isinstance(limits, SandboxLimits):
+            raise InvalidRequestError("limits", limits, "pass graphs.sandbox.SandboxLimits(...)")
+        self.model = resolve_model(model) if model is not None else None
+        self.limits = limits or SandboxLimits()
+        self.source = source
+        self.ask_model = ask_model
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.system_prompt = system_prompt
+
+    def _own_program(self, draft: str) -> str | None:
+        return extract_program(draft) if self.source == "draft_first" else None
+
+    def ask(self, question: str, draft: str, reference: str | None) -> ModelCall | None:
+        """The program request, a side call to ``target="critic"`` (``None``: the draft's own
+        code will be run, or ``ask_model=False``)."""
+        if not self.ask_model or self._own_program(draft) is not None:
+            return None
+        return ModelCall(
+            "critique", target="critic", messages=tuple(program_messages(question, self.system_prompt)),
+            max_tokens=self.max_tokens, temperature=0.0, seed=self.seed,
+        )
+
+    def read(self, question: str, draft: str, reference: str | None, reply: Any) -> ProgramCritique:
+        """Run the program (the draft's, or the one in ``reply``) and compare."""
+        own = self._own_program(draft)
+        program = own or (extract_program(reply.text) if reply is not None else None)
+        run = run_program(program, self.limits) if program is not None else None
+        check = compare_program(draft, program, run)
+        text = program_feedback(check, show_program=own is None)
+        return ProgramCritique(text=text, approved=not check.revise, check=check)
+
+    def critique(self, question: str, draft: str, reference: str | None = None) -> ProgramCritique:
+        """Standalone use: ask ``model`` for a program when needed, run it, compare."""
+        call = self.ask(question, draft, reference)
+        if call is not None and self.model is None:
+            raise InvalidRequestError(
+                "model", None, "this draft has no program of its own: pass ProgramCritic(model=...) to ask for one"
+            )
+        reply = None
+        if call is not None:
+            reply = self.model.generate(
+                list(call.messages or ()), max_tokens=call.max_tokens, temperature=0.0, seed=call.seed
+            )
+        return self.read(question, draft, reference, reply)
+
+
+def make_program_verifier(limits: SandboxLimits | None = None):
+    """A verifier ``(question, response, reference) -> (ok, message)`` for rewards without gold.
+
+    ``ok`` is ``True`` only when the response's own program ran cleanly and printed the
+    response's final answer; a response without a program, or whose program fails, is not
+    verified (``False``). ``reference`` is not used (it exists for the verifier signature).
+    """
+    lim = limits or SandboxLimits()
+
+    def verify(question: str, response: str, reference: str | None = None) -> tuple[bool, str]:
+        program = extract_program(response)
+        check = compare_program(response, program, run_program(program, lim) if program else None)
+        return check.verdict == "agree", program_feedback(check, show_program=False)
+
+    return verify
+
+
+def program_verifier(question: str, response: str, reference: str | None = None) -> tuple[bool, str]:
+    """:func:`make_program_verifier` with the default limits (matches ``critics.Verifier``)."""
+    return make_program_verifier()(question, response, reference)

@@ -1,0 +1,91 @@
+"""S2A's loop, written once: rewrite, parse, compose (and, in the graph, answer).
+
+The graph (:mod:`graphs.s2a.graph`) drives :func:`s2a_loop`; the middleware
+(:mod:`sc_chains.middleware.s2a`) drives :func:`rewrite_loop` for each user turn it rewrites
+(the agent's own model then answers). Parsing and its explicit fallbacks are
+:mod:`graphs.s2a.parse`; the prompts :mod:`graphs.s2a.prompts`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from graphs.answers import extract_answer
+from graphs.loop import Emit, Loop, ModelCall
+from graphs.s2a.config import S2AConfig
+from graphs.s2a.check import check_rewrite
+from graphs.s2a.parse import ParsedRewrite, parse_rewrite, removed_sentences
+from graphs.s2a.prompts import build_answer_prompt
+from graphs.vocab import DONE, MAX_COMPLETION_TOKENS, Cost, RewriteRecord, StopReason, add_cost, cost_of
+
+__all__ = ["S2AResult", "compose", "rewrite_loop", "s2a_loop"]
+
+
+class S2AResult(TypedDict):
+    """What one S2A run did."""
+
+    rewrite: RewriteRecord
+    answer: str | None
+    response: str
+    stop_reason: StopReason
+    cost: Cost
+
+
+def compose(original: str, raw: str, finish_reason: str, cfg: S2AConfig, *, answer_format: str | None = None) -> RewriteRecord:
+    """Read a rewrite (pure): parse its sections, find what it dropped, compose the prompt the
+    answering model is given (``answer_format``: ``None`` uses the config's)."""
+    prompt = cfg.prompt
+    parsed = parse_rewrite(raw, original, context_label=prompt.context_label, question_label=prompt.question_label)
+    seen = "\n".join(p for p in (parsed.context, parsed.query) if p)
+    why = check_rewrite(original, seen, min_overlap=cfg.min_kept_overlap) if cfg.check else None
+    if why is not None:  # not used: the model sees the original input, visibly
+        parsed = ParsedRewrite("", original.strip(), "fallback_check", f"{why}; using the original input")
+        seen = parsed.query
+    return {
+        "original": original, "raw": raw, "finish_reason": finish_reason,
+        "context": parsed.context, "query": parsed.query, "status": parsed.status, "reason": parsed.reason,
+        "removed": removed_sentences(original, seen, min_overlap=cfg.min_kept_overlap),
+        "prompt": build_answer_prompt(
+            context=parsed.context, query=parsed.query,
+            original=original if cfg.variant == "keep_original" else None,
+            instruction=cfg.instruction, answer_format=cfg.answer_format if answer_format is None else answer_format,
+        ),
+    }
+
+
+def rewrite_loop(original: str, cfg: S2AConfig, *, max_tokens: int | None = None,
+                 answer_format: str | None = None, **event: Any) -> Loop[tuple[RewriteRecord, Cost]]:
+    """Rewrite ``original`` once (a side call on the rewrite prompt) and read it; emits
+    ``s2a.rewrite`` (with ``event`` fields added, e.g. the message id)."""
+    cap = cfg.rewrite_max_tokens if max_tokens is None else min(cfg.rewrite_max_tokens, max_tokens)
+    gen = yield ModelCall(
+        "rewrite", messages=({"role": "user", "content": cfg.prompt.render(original)},),
+        max_tokens=cap, temperature=cfg.temperature, logprobs=False,
+    )
+    record = compose(original, gen.text, gen.finish_reason, cfg, answer_format=answer_format)
+    yield Emit("s2a.rewrite", {**event, **record})
+    return record, cost_of(gen)
+
+
+def s2a_loop(question: str, cfg: S2AConfig, *, answer: bool = True) -> Loop[S2AResult]:
+    """One S2A run: the rewrite (a side call on the user's text alone), then (``answer=True``)
+    the answer call: the conversation before the question, then the composed prompt, within
+    ``cfg.max_completion_tokens``. With ``answer=False`` (an answer subgraph follows) the
+    prompt carries no answer-format line and the result has no answer yet."""
+    budget = cfg.max_completion_tokens
+    record, cost = yield from rewrite_loop(question, cfg, max_tokens=budget, answer_format=None if answer else "")
+    left = None if budget is None else budget - cost["completion_tokens"]
+    if not answer or (left is not None and left <= 0):
+        stop: StopReason = MAX_COMPLETION_TOKENS if answer else DONE
+        if answer:
+            yield Emit("s2a.answer", {"source": "skipped", "answer": None, "response": ""})
+        return {"rewrite": record, "answer": None, "response": "", "stop_reason": stop, "cost": cost}
+    cap = cfg.answer_max_tokens if left is None else min(cfg.answer_max_tokens, left)
+    gen = yield ModelCall("answer", extra=({"role": "user", "content": record["prompt"]},),
+                          max_tokens=cap, temperature=cfg.temperature, final=True, logprobs=False)
+    result: S2AResult = {"rewrite": record, "answer": extract_answer(gen.text), "response": gen.text,
+                         "stop_reason": DONE, "cost": add_cost(cost, cost_of(gen))}
+    yield Emit("s2a.answer", {"source": "model", "answer": result["answer"], "response": gen.text})
+    return result
+
+
