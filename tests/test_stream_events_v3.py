@@ -11,7 +11,7 @@ from middleware_scripts import FINAL, add, leco_model, user
 
 from adapters.hf.tiny import tiny_random_model
 from sc_chains.chat_model import ChatLogprobModel
-from sc_chains.fake_chat import FakeLogprobChatModel
+from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import LecoMiddleware
 
 pytestmark = pytest.mark.filterwarnings("ignore::langchain_core._api.beta_decorator.LangChainBetaWarning")

@@ -287,7 +287,7 @@ def test_agent_with_two_tools_round_trip_on_the_embedded_model():
 
 
 def test_critique_in_an_agent_with_tools_revises_only_the_final_answer():
-    from sc_chains.fake_chat import FakeLogprobChatModel
+    from sc_chains.testing import FakeLogprobChatModel
     from sc_chains.middleware import CritiqueReviseMiddleware
 
     chat, fake = scripted(call("add", a=3, b=4), call("multiply", a=7, b=1), "The answer is 8.", "The answer is 7.")
@@ -301,7 +301,7 @@ def test_critique_in_an_agent_with_tools_revises_only_the_final_answer():
 
 
 def test_s2a_in_an_agent_with_tools_rewrites_the_question_once():
-    from sc_chains.fake_chat import FakeLogprobChatModel
+    from sc_chains.testing import FakeLogprobChatModel
     from sc_chains.middleware import S2AMiddleware
 
     rewriter = FakeLogprobChatModel(replies=[
