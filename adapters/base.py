@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
+from adapters.streaming import aiterate_in_thread, single_chunk
+from adapters.tools import fallback_messages, has_tool_turns
 from adapters.types import REQUEST_OPTIONS, Capabilities, Generation, GenerationRequest
 
 __all__ = ["LogprobModel"]
@@ -44,6 +47,19 @@ class LogprobModel(ABC):
         """Async twin; by default the sync path in a worker thread."""
         return await asyncio.to_thread(self._generate, request)
 
+    def _stream(self, request: GenerationRequest) -> Iterator[Generation]:
+        """Deltas of one validated request; by default the whole reply as one delta."""
+        yield single_chunk(self._generate(request))
+
+    async def _astream(self, request: GenerationRequest) -> AsyncIterator[Generation]:
+        """Async twin: an overridden :meth:`_stream` driven by a thread of its own, otherwise
+        :meth:`_agenerate`'s whole reply as one delta (the adapter's own async path)."""
+        if type(self)._stream is LogprobModel._stream:
+            yield single_chunk(await self._agenerate(request))
+            return
+        async for delta in aiterate_in_thread(lambda: self._stream(request), name=f"sc-chains-stream[{self.name}]"):
+            yield delta
+
     # -- public API ------------------------------------------------------------------------------
     def request(self, messages: Any, **kwargs: Any) -> GenerationRequest:
         """Validate arguments into a :class:`GenerationRequest` (and check capabilities)."""
@@ -54,6 +70,9 @@ class LogprobModel(ABC):
             )
         req = messages if isinstance(messages, GenerationRequest) else GenerationRequest.build(messages, **kwargs)
         caps = self.capabilities
+        if not caps.tool_template and (req.tools or has_tool_turns(req.messages)):
+            # no tools section in this model's template: the documented text format instead
+            req = replace(req, messages=tuple(fallback_messages(req.messages, req.tools)), tools=())
         if req.top_logprobs > caps.max_top_logprobs:
             raise InvalidRequestError(
                 "top_logprobs",
@@ -77,6 +96,23 @@ class LogprobModel(ABC):
     async def agenerate(self, messages: Any, **kwargs: Any) -> Generation:
         """Async :meth:`generate`."""
         return await self._agenerate(self.request(messages, **kwargs))
+
+    def stream(self, messages: Any, **kwargs: Any) -> Iterator[Generation]:
+        """Generate one reply as it is produced: an iterator of :class:`Generation` *deltas*.
+
+        Each delta holds a text piece and that piece's tokens (offsets count from the start of
+        the whole reply); ``finish_reason`` is ``None`` except on the last delta, which also
+        carries the usage. ``adapters.streaming.join_chunks`` rebuilds what :meth:`generate`
+        returns. The request is validated before the first delta (typed errors come at once).
+        Adapters that cannot stream yield the whole reply as one delta.
+        """
+        request = self.request(messages, **kwargs)
+        return self._stream(request)
+
+    def astream(self, messages: Any, **kwargs: Any) -> AsyncIterator[Generation]:
+        """Async :meth:`stream`."""
+        request = self.request(messages, **kwargs)
+        return self._astream(request)
 
     def batch(
         self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any

@@ -24,7 +24,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from adapters.base import LogprobModel
@@ -301,6 +301,23 @@ class OpenAIModel(LogprobModel):
             return exc
         except asyncio.TimeoutError:
             return _deadline_error(self.timeout)
+
+    # -- streaming (SSE): adapters/openai_stream.py parses the events -------------------------------
+    def _stream(self, request: GenerationRequest) -> Iterator[Generation]:
+        from adapters.openai_stream import SSEDeltas, stream_sse
+
+        path, payload = self._payload(request)
+        parser = SSEDeltas(request, self.name, self.logprobs_hint)
+        return stream_sse(self._client, path, payload, parser, self._attempt_log(path), _verdict)
+
+    async def _astream(self, request: GenerationRequest) -> AsyncIterator[Generation]:
+        from adapters.openai_stream import SSEDeltas, astream_sse
+
+        path, payload = self._payload(request)
+        parser = SSEDeltas(request, self.name, self.logprobs_hint)
+        client = self._async_client()  # here: the event loop is running
+        async for delta in astream_sse(client, path, payload, parser, self._attempt_log(path), _verdict):
+            yield delta
 
     def _attempt_log(self, path: str) -> AttemptLog:
         return AttemptLog(self.retry, f"POST {self.base_url}{path}", self.base_url)

@@ -11,6 +11,7 @@ text, whatever the tokenizer) and, where the adapter sees the full distribution,
 from __future__ import annotations
 
 import inspect
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,8 +34,10 @@ __all__ = [
 ]
 
 
-Message = dict[str, str]
-"""A chat message: ``{"role": "system" | "user" | "assistant", "content": str}``."""
+Message = dict[str, Any]
+"""A chat message: ``{"role": "system" | "user" | "assistant" | "tool", "content": str}``; an
+assistant turn that called tools also has ``tool_calls`` (``[{"id", "type": "function",
+"function": {"name", "arguments": dict}}]``), a tool result ``tool_call_id``."""
 
 _ROLES = {"system", "user", "assistant", "developer", "tool"}
 _LC_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
@@ -127,8 +130,9 @@ class Generation:
     """The generated text. With ``prefill``, only the continuation (the prefill is not repeated)."""
     tokens: tuple[TokenLogprob, ...] | None
     """Per-token logprobs; ``None`` only when the request asked for none and the model gave none."""
-    finish_reason: Literal["stop", "length"] | str = "stop"
-    """``"stop"`` (end of text or a stop sequence) or ``"length"`` (hit ``max_tokens``)."""
+    finish_reason: Literal["stop", "length"] | str | None = "stop"
+    """``"stop"`` (end of text or a stop sequence) or ``"length"`` (hit ``max_tokens``); ``None``
+    only on a streamed delta that is not the last (see :mod:`adapters.streaming`)."""
     usage: Usage = field(default_factory=Usage)
     """Token accounting."""
     model: str = ""
@@ -204,6 +208,9 @@ class Capabilities:
     """Can continue an assistant text exactly (``prefill=``)."""
     max_top_logprobs: int = 20
     """Largest ``top_logprobs`` the backend accepts."""
+    tool_template: bool = False
+    """The model's own chat template renders ``tools`` and tool turns (Qwen2.5's does); when
+    ``False``, requests with tools are rewritten into plain text (:mod:`adapters.tools`)."""
 
 
 def normalize_messages(messages: Any) -> list[Message]:
@@ -238,19 +245,59 @@ def normalize_messages(messages: Any) -> list[Message]:
             raise InvalidRequestError(
                 f"messages[{i}].role", role, f"use one of {sorted(_ROLES)}"
             )
-        if isinstance(content, list) and all(
-            isinstance(p, Mapping) and p.get("type") == "text" for p in content
-        ):
-            content = "".join(p.get("text", "") for p in content)
-        if not isinstance(content, str):
-            raise InvalidRequestError(
-                f"messages[{i}].content",
-                content,
-                "content must be a string (text parts only; images are not supported)",
-            )
-        check_text(f"messages[{i}].content", content)
-        out.append({"role": role, "content": content})
+        fields = _tool_fields(m)
+        if content is None and "tool_calls" in fields:
+            content = ""  # an assistant turn that only calls tools (OpenAI sends None)
+        message: Message = {"role": role, "content": _text_content(i, content)}
+        check_text(f"messages[{i}].content", message["content"])
+        message.update(fields)
+        out.append(message)
     return out
+
+
+_CALL_PARTS = {"tool_use", "tool_call", "function_call"}
+"""Content parts that repeat a tool call (the message's ``tool_calls`` carries it): skipped."""
+
+
+def _text_content(i: int, content: Any) -> str:
+    if isinstance(content, list) and all(
+        isinstance(p, str) or (isinstance(p, Mapping) and p.get("type") in {"text", *_CALL_PARTS}) for p in content
+    ):
+        content = "".join(p if isinstance(p, str) else p.get("text", "") for p in content if isinstance(p, str) or p.get("type") == "text")
+    if not isinstance(content, str):
+        raise InvalidRequestError(
+            f"messages[{i}].content",
+            content,
+            "content must be a string (text parts only; images are not supported)",
+        )
+    return content
+
+
+def _tool_fields(m: Any) -> dict[str, Any]:
+    """``tool_calls`` of an assistant turn and ``tool_call_id`` of a tool result, if any."""
+    get = m.get if isinstance(m, Mapping) else (lambda k, d=None: getattr(m, k, d))
+    out: dict[str, Any] = {}
+    calls = get("tool_calls", None)
+    if calls:
+        out["tool_calls"] = [_openai_call(c) for c in calls]
+    call_id = get("tool_call_id", None)
+    if call_id:
+        out["tool_call_id"] = str(call_id)
+    return out
+
+
+def _openai_call(call: Mapping[str, Any]) -> dict[str, Any]:
+    """A call in OpenAI's shape, arguments as a dict (chat templates render them as JSON)."""
+    if "function" in call:
+        fn = call["function"]
+        args = fn.get("arguments", {})
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except ValueError:
+                pass
+        return {"id": call.get("id"), "type": "function", "function": {"name": fn.get("name"), "arguments": args}}
+    return {"id": call.get("id"), "type": "function", "function": {"name": call.get("name"), "arguments": call.get("args", {})}}
 
 
 def check_text(name: str, text: str) -> None:
@@ -291,6 +338,9 @@ class GenerationRequest:
     """Alternatives to return per token (0 to the adapter's ``max_top_logprobs``)."""
     prefill: str | None = None
     """An assistant text to continue exactly; the reply's ``text`` is the continuation only."""
+    tools: tuple[Mapping[str, Any], ...] = ()
+    """Tools the model may call, in OpenAI's shape (``{"type": "function", "function": {"name",
+    "description", "parameters"}}``); see :mod:`adapters.tools`."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_tokens, int) or isinstance(self.max_tokens, bool) or self.max_tokens <= 0:
@@ -314,6 +364,12 @@ class GenerationRequest:
             check_text(f"stop[{i}]", s)
         if self.prefill is not None:
             check_text("prefill", self.prefill)
+        for t in self.tools:
+            fn = t.get("function") if isinstance(t, Mapping) else None
+            if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str) or not fn["name"]:
+                raise InvalidRequestError(
+                    "tools", t, "pass tools as {'type': 'function', 'function': {'name', 'description', 'parameters'}}"
+                )
 
     @classmethod
     def build(
@@ -327,6 +383,7 @@ class GenerationRequest:
         seed: int | None = None,
         top_logprobs: int = 0,
         prefill: str | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> GenerationRequest:
         if stop is None:
             stop_t: tuple[str, ...] = ()
@@ -343,6 +400,7 @@ class GenerationRequest:
             seed=seed,
             top_logprobs=top_logprobs,
             prefill=prefill if prefill else None,
+            tools=tuple(tools or ()),
         )
 
     def with_messages(self, messages: Any) -> GenerationRequest:

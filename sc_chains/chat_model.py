@@ -8,29 +8,36 @@ per-token logprobs in OpenAI's shape (``response_metadata["logprobs"]``), so cod
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, PrivateAttr
 
+from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
-from adapters.types import Generation
-from sc_chains.render import token_segments
+from adapters.tools import forced_prefill
+from sc_chains._chat_convert import ChunkCursor, ToolPlan, to_result
+from sc_chains._logprob_events import LogprobEventsMixin
 
 __all__ = ["ChatLogprobModel"]
 
 _PARAMS = ("max_tokens", "temperature", "top_p", "top_logprobs", "stop", "seed")
-_CALL_ONLY = ("prefill",)
-_IGNORED = ("stream",)  # LangChain's own switch, not a generation parameter
+_CALL_ONLY = ("prefill", "tools", "tool_choice", "model")
+_IGNORED = ("stream", "ls_structured_output_format")  # LangChain's own switches
+_TOOL_STOP = "<tool_response>"
+"""With tools, generation stops where a model would start imagining a tool's result."""
+_MUST_CALL = "Answer with a tool call in <tool_call></tool_call> tags{name}, nothing else."
+"""The instruction for ``tool_choice`` on an adapter that cannot prefill the reply."""
 
 
-class ChatLogprobModel(BaseChatModel):
+class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
     """A LangChain chat model that returns per-token logprobs from any :class:`LogprobModel`.
 
     Example::
@@ -41,13 +48,23 @@ class ChatLogprobModel(BaseChatModel):
         msg.usage_metadata  # {"input_tokens", "output_tokens", "total_tokens"}
 
     Call-time keyword arguments (``max_tokens``, ``temperature``, ``top_p``, ``top_logprobs``,
-    ``stop``, ``seed``, and ``prefill`` where the adapter supports it) override the fields.
+    ``stop``, ``seed``, ``prefill`` where the adapter supports it, and ``model=`` another
+    adapter or spec for this call) override the fields.
 
-    Streaming yields one ``AIMessageChunk`` per generated token, each with that token's
-    logprob in ``response_metadata["logprobs"]["content"]`` (chunks add up to the whole list),
-    then a last chunk with ``finish_reason``, ``model_name`` and ``usage_metadata``. The
-    adapters generate a whole reply per call (none is incremental today), so the tokens are
-    produced first and then streamed: the first chunk arrives when generation has finished.
+    Streaming yields one ``AIMessageChunk`` per generated token as the adapter produces it
+    (local Hugging Face models token by token as they decode, OpenAI-compatible servers as
+    their SSE events arrive; other adapters give the whole reply at once), each with that
+    token's logprob in ``response_metadata["logprobs"]["content"]`` (chunks add up to the whole
+    list), then a last chunk with ``finish_reason``, ``model_name`` and ``usage_metadata``.
+
+    Tools (:meth:`bind_tools`, ``with_structured_output``, ``create_agent(model, tools=...)``):
+    a model whose chat template renders tools (Qwen2.5) gets them through its template; any
+    other (SmolLM2, ``hf:tiny-random``, servers) gets the documented text prompt of
+    :mod:`adapters.tools` (:data:`adapters.tools.TOOL_PROMPT`) in its system message. Replies
+    are read as ``<tool_call>{"name", "arguments"}</tool_call>`` blocks into ``tool_calls``
+    (unparsable blocks into ``invalid_tool_calls``); results go back as ``ToolMessage``s.
+    ``tool_choice="any"``/``"required"``/a tool name forces a call by prefilling the reply with
+    the start of a call (an explicit instruction where the adapter cannot prefill).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -66,6 +83,10 @@ class ChatLogprobModel(BaseChatModel):
     """Default stop sequences (a call's ``stop=`` replaces them)."""
     seed: int | None = None
     """Sampling seed."""
+    streaming: bool = False
+    """LangChain's switch: ``True`` makes ``invoke`` run through the streaming path (same result)."""
+
+    _overrides: dict[str, LogprobModel] = PrivateAttr(default_factory=dict)
 
     def __init__(self, model: Any = None, /, **data: Any) -> None:
         """``ChatLogprobModel(adapter_or_spec, **fields)`` or ``ChatLogprobModel(model=..., ...)``."""
@@ -73,6 +94,13 @@ class ChatLogprobModel(BaseChatModel):
             data["model"] = model
         if "model" not in data:
             raise InvalidRequestError("model", None, "pass an adapter or a spec, e.g. model='hf:default'")
+        unknown = sorted(set(data) - _known_fields(type(self)))
+        if unknown:
+            raise InvalidRequestError(
+                unknown[0], data[unknown[0]],
+                f"ChatLogprobModel takes model, {', '.join(_PARAMS)} and LangChain's BaseChatModel "
+                "fields (callbacks, tags, metadata, rate_limiter, disable_streaming, ...)",
+            )  # fmt: skip
         # resolved before pydantic runs, so spec errors keep their own type (UnknownModelSpecError)
         data["model"] = resolve_model(data["model"])
         super().__init__(**data)
@@ -92,6 +120,34 @@ class ChatLogprobModel(BaseChatModel):
             params["stop"] = stop
         return params
 
+    def _adapter(self, spec: Any) -> LogprobModel:
+        """The adapter of a call: the field, or a call-time ``model=`` (resolved once, kept)."""
+        if spec is None or spec is self.model or spec == self.model.name:
+            return self.model
+        key = spec if isinstance(spec, str) else str(id(spec))
+        if key not in self._overrides:
+            self._overrides[key] = resolve_model(spec)
+        return self._overrides[key]
+
+    def _plan(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> tuple[LogprobModel, list[BaseMessage], dict[str, Any], ToolPlan]:
+        """Everything one call needs: its adapter, messages, generation arguments, tool handling."""
+        params = self._params(stop, **kwargs)
+        adapter = self._adapter(params.pop("model", None))
+        tools = params.pop("tools", None) or []
+        choice = params.pop("tool_choice", None)
+        if not tools or choice == "none":
+            return adapter, messages, params, ToolPlan(parse=bool(tools), tools=tuple(tools), prefix=params.get("prefill") or "")
+        params["tools"] = tools
+        params["stop"] = [*(params.get("stop") or []), _TOOL_STOP]
+        forced = forced_prefill(choice, tools)
+        if forced and not params.get("prefill"):
+            if adapter.capabilities.prefill:
+                params["prefill"] = forced
+            else:
+                name = f" calling {_choice_name(choice)}" if _choice_name(choice) else ""
+                messages = [*messages, SystemMessage(_MUST_CALL.format(name=name))]
+        return adapter, messages, params, ToolPlan(parse=True, tools=tuple(tools), prefix=params.get("prefill") or "")
+
     @property
     def _llm_type(self) -> str:
         return "sc-chains-logprob"
@@ -103,10 +159,29 @@ class ChatLogprobModel(BaseChatModel):
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
         params = super()._get_ls_params(stop=stop, **kwargs)
         params["ls_provider"] = "sc-chains"
-        params["ls_model_name"] = self.model.name
+        override = kwargs.get("model")
+        params["ls_model_name"] = override if isinstance(override, str) else self._adapter(override).name
         params["ls_max_tokens"] = kwargs.get("max_tokens", self.max_tokens)
         params["ls_temperature"] = kwargs.get("temperature", self.temperature)
         return params
+
+    # -- tools -------------------------------------------------------------------------------
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: str | bool | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer ``tools`` (LangChain tools, functions, Pydantic models, JSON schemas) to the model.
+
+        ``tool_choice``: ``None``/``"auto"`` (the model decides), ``"none"``, ``"any"``/
+        ``"required"``/``True`` (some tool must be called), or a tool's name.
+        """
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        names = [t["function"]["name"] for t in formatted]
+        _check_choice(tool_choice, names)
+        return super().bind(tools=formatted, tool_choice=tool_choice, **kwargs)
 
     # -- generation --------------------------------------------------------------------------
     def _generate(
@@ -116,7 +191,8 @@ class ChatLogprobModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return _result(self.model.generate(messages, **self._params(stop, **kwargs)))
+        adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
+        return to_result(adapter.generate(msgs, **params), plan)
 
     async def _agenerate(
         self,
@@ -125,7 +201,8 @@ class ChatLogprobModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return _result(await self.model.agenerate(messages, **self._params(stop, **kwargs)))
+        adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
+        return to_result(await adapter.agenerate(msgs, **params), plan)
 
     def _stream(
         self,
@@ -134,7 +211,13 @@ class ChatLogprobModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        yield from _chunks(self.model.generate(messages, **self._params(stop, **kwargs)))
+        adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
+        cursor = ChunkCursor(plan)
+        for delta in adapter.stream(msgs, **params):
+            for chunk in cursor.chunks(delta):
+                if run_manager is not None and chunk.text:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
 
     async def _astream(
         self,
@@ -143,62 +226,39 @@ class ChatLogprobModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        gen = await self.model.agenerate(messages, **self._params(stop, **kwargs))
-        for chunk in _chunks(gen):
-            yield chunk
+        adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
+        cursor = ChunkCursor(plan)
+        async for delta in adapter.astream(msgs, **params):
+            for chunk in cursor.chunks(delta):
+                if run_manager is not None and chunk.text:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
 
 
-# -- conversion: Generation -> LangChain messages ------------------------------------------------
-def _usage(gen: Generation) -> UsageMetadata:
-    usage = UsageMetadata(
-        input_tokens=gen.usage.prompt_tokens,
-        output_tokens=gen.usage.completion_tokens,
-        total_tokens=gen.usage.total_tokens,
-    )
-    if gen.usage.cached_tokens:
-        usage["input_token_details"] = {"cache_read": gen.usage.cached_tokens}
-    return usage
+def _known_fields(cls: type) -> set[str]:
+    fields = set()
+    for name, info in cls.model_fields.items():
+        fields.add(name)
+        if info.alias:
+            fields.add(info.alias)
+    return fields
 
 
-def _metadata(gen: Generation) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "finish_reason": gen.finish_reason,
-        "model_name": gen.model,
-        "model_provider": "sc-chains",
-    }
-    if gen.prefill:
-        meta["prefill"] = gen.prefill
-    return meta
+def _choice_name(choice: Any) -> str | None:
+    if isinstance(choice, dict):
+        return (choice.get("function") or {}).get("name") or choice.get("name")
+    if isinstance(choice, str) and choice not in ("auto", "none", "any", "required"):
+        return choice
+    return None
 
 
-def _logprobs(gen: Generation) -> dict[str, Any] | None:
-    return gen.to_openai_logprobs() if gen.tokens is not None else None
+def _check_choice(choice: Any, names: list[str]) -> None:
+    if choice in (None, True, False, "auto", "none", "any", "required"):
+        return
+    name = _choice_name(choice)
+    if name not in names:
+        raise InvalidRequestError(
+            "tool_choice", choice, f"use 'auto', 'none', 'any', 'required' or one of the tools' names {names}"
+        )
 
 
-def _result(gen: Generation) -> ChatResult:
-    message = AIMessage(
-        content=gen.text,
-        response_metadata={**_metadata(gen), "logprobs": _logprobs(gen)},
-        usage_metadata=_usage(gen),
-    )
-    return ChatResult(
-        generations=[ChatGeneration(message=message)],
-        llm_output={"model_name": gen.model, "token_usage": gen.usage.to_dict()},
-    )
-
-
-def _chunks(gen: Generation) -> list[ChatGenerationChunk]:
-    """One chunk per token (its text span and its logprob), then a last chunk with the totals.
-
-    Contents concatenate to ``gen.text``; the ``logprobs.content`` lists concatenate to
-    :meth:`Generation.to_openai_logprobs` (LangChain merges chunk metadata by adding lists).
-    """
-    out = []
-    for piece, tok in token_segments(gen):
-        meta = {"logprobs": {"content": [tok.to_openai()]}} if tok is not None else {}
-        out.append(ChatGenerationChunk(message=AIMessageChunk(content=piece, response_metadata=meta)))
-    last_meta = _metadata(gen)
-    last_meta["logprobs"] = {"content": []} if gen.tokens is not None else None
-    last = AIMessageChunk(content="", response_metadata=last_meta, usage_metadata=_usage(gen), chunk_position="last")
-    out.append(ChatGenerationChunk(message=last))
-    return out

@@ -9,6 +9,9 @@ a few vectorised ops over the vocabulary plus an incremental detokenisation.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,7 +25,7 @@ from adapters.types import (
     Usage,
 )
 
-__all__ = ["DecodeRow", "IncrementalDetokenizer", "TokenTexts", "decode_rows"]
+__all__ = ["DecodeRow", "DeltaCursor", "IncrementalDetokenizer", "TokenTexts", "decode_rows", "decode_steps"]
 
 _CONTEXT_TOKENS = 6
 """Prompt tokens decoded with the reply so leading spaces/merges come out as in the full text."""
@@ -43,8 +46,8 @@ class TokenTexts:
         return text
 
 
-def _decode(tokenizer: Any, ids: list[int]) -> str:
-    return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+def _decode(tokenizer: Any, ids: list[int], skip_special: bool = False) -> str:
+    return tokenizer.decode(ids, skip_special_tokens=skip_special, clean_up_tokenization_spaces=False)
 
 
 class IncrementalDetokenizer:
@@ -52,7 +55,8 @@ class IncrementalDetokenizer:
 
     Decodes a short window (a few context tokens from the prompt, then the new ones) and emits
     the difference; a piece that ends in an incomplete UTF-8 character (``"\\ufffd"``) is held
-    back (that token's text is ``""``) until a later token completes it.
+    back (that token's text is ``""``) until a later token completes it. Special tokens
+    (``<pad>``, ``<unk>``, ``<|im_start|>`` ...) decode as ``""``: they never reach the text.
     """
 
     def __init__(self, tokenizer: Any, context: list[int]) -> None:
@@ -64,8 +68,8 @@ class IncrementalDetokenizer:
     def step(self, token_id: int) -> str:
         """Add one token; return the new text it completes (possibly ``""``)."""
         self._ids.append(token_id)
-        before = _decode(self._tokenizer, self._ids[self._prefix : self._read])
-        after = _decode(self._tokenizer, self._ids[self._prefix :])
+        before = _decode(self._tokenizer, self._ids[self._prefix : self._read], True)
+        after = _decode(self._tokenizer, self._ids[self._prefix :], True)
         if len(after) > len(before) and not after.endswith("\ufffd") and after.startswith(before):
             self._prefix, self._read = self._read, len(self._ids)
             return after[len(before) :]
@@ -75,8 +79,8 @@ class IncrementalDetokenizer:
         """Text still held back at the end (an incomplete character decodes as ``"\\ufffd"``)."""
         if self._read == len(self._ids):
             return ""
-        before = _decode(self._tokenizer, self._ids[self._prefix : self._read])
-        after = _decode(self._tokenizer, self._ids[self._prefix :])
+        before = _decode(self._tokenizer, self._ids[self._prefix : self._read], True)
+        after = _decode(self._tokenizer, self._ids[self._prefix :], True)
         self._prefix = self._read = len(self._ids)
         return after[len(before) :] if after.startswith(before) else ""
 
@@ -162,14 +166,29 @@ class DecodeRow:
         )
 
 
+@functools.lru_cache(maxsize=32)
+def cache_kwarg(forward_type: type) -> str:
+    """The keyword a model's ``forward`` takes its KV cache by.
+
+    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name warns with a
+    FutureWarning and goes in 5.40); models whose ``forward`` has no ``cache`` parameter (older
+    releases, custom code) still take ``past_key_values``.
+    """
+    try:
+        params = inspect.signature(forward_type.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a forward without a signature
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def _forward(model: Any, ids: torch.Tensor, mask: torch.Tensor | None, pos: torch.Tensor, cache: Any) -> torch.Tensor:
     out = model(
         input_ids=ids,
         attention_mask=mask,
         position_ids=pos,
-        past_key_values=cache,
         use_cache=True,
         logits_to_keep=1,
+        **{cache_kwarg(type(model)): cache},
     )
     return out.logits[:, -1, :].float()
 
@@ -201,6 +220,24 @@ def decode_rows(
     fed back except each row's last one, so with one row the cache ends up holding
     ``prompt_ids + ids[:-1]``.
     """
+    for _ in decode_steps(model, rows, input_ids, attention_mask, position_ids, cache, eos_ids, token_texts):
+        pass
+
+
+def decode_steps(
+    model: Any,
+    rows: list[DecodeRow],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.Tensor,
+    cache: Any,
+    eos_ids: frozenset[int],
+    token_texts: TokenTexts,
+) -> Iterator[None]:
+    """:func:`decode_rows` as a generator that pauses after every step (each row got a token).
+
+    Streaming reads the rows between steps; the last step leaves every row finished.
+    """
     top_k = max(r.request.top_logprobs for r in rows)
     with torch.inference_mode():
         logits = _forward(model, input_ids, attention_mask, position_ids, cache)
@@ -222,9 +259,50 @@ def decode_rows(
                 k = row.request.top_logprobs
                 tops = tuple(TopLogprob(token_texts(t), v) for t, v in zip(top_i[i][:k], top_v[i][:k])) if k else ()
                 row.accept(int(ids_l[i]), lp_l[i], ent_l[i], tops, eos_ids)
+            yield
             if all(r.finish is not None for r in rows):
                 return
             position_ids = position_ids[:, -1:] + 1
             if attention_mask is not None:
                 attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(rows), 1))], dim=1)
             logits = _forward(model, chosen[:, None], attention_mask, position_ids, cache)
+
+
+class DeltaCursor:
+    """Cuts a :class:`DecodeRow` being decoded into stream deltas.
+
+    A token is handed out once no later event can change it: with stop sequences the last
+    ``len(longest stop) - 1`` characters are held back (a stop completed by a later token cuts
+    them); everything left goes out when the row finishes, the last delta with the finish
+    reason and usage.
+    """
+
+    def __init__(self, row: DecodeRow, model: str) -> None:
+        self._row = row
+        self._model = model
+        self._hold = max((len(s) for s in row.request.stop), default=1) - 1
+        self._tokens = 0
+        self._chars = 0
+
+    def take(self, cached_tokens: int = 0) -> Generation | None:
+        """The next delta, or ``None`` when nothing new is safe to hand out yet."""
+        row = self._row
+        if row.finish is not None:
+            tokens = row.tokens[self._tokens :]
+            end = len(row.text)
+        else:
+            safe = len(row.text) - self._hold
+            n = self._tokens
+            while n < len(row.tokens) and row.tokens[n].offset + len(row.tokens[n].token) <= safe:
+                n += 1
+            tokens = row.tokens[self._tokens : n]
+            if not tokens:
+                return None
+            end = tokens[-1].offset + len(tokens[-1].token)
+        text = row.text[self._chars : end]
+        self._tokens += len(tokens)
+        self._chars = max(self._chars, end)
+        if row.finish is None:
+            return Generation(text, tuple(tokens), None, Usage(), self._model, row.request.prefill or "")
+        final = row.result(self._model, cached_tokens)
+        return replace(final, text=text, tokens=tuple(tokens))

@@ -12,7 +12,7 @@ import asyncio
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,17 @@ from adapters.base import LogprobModel, _check_concurrency
 from adapters.errors import ContextWindowExceededError, InvalidRequestError, ModelNotFoundError
 from adapters.hf.decode import (
     DecodeRow,
+    DeltaCursor,
     IncrementalDetokenizer,
     TokenTexts,
     _forward,
     decode_rows,
+    decode_steps,
 )
 from adapters.hf.batcher import BatcherStats, RequestBatcher
 from adapters.hf.kv import PrefixKVCache
+from adapters.streaming import aiterate_in_thread, iterate_in_thread
+from adapters.tools import template_renders_tools
 from adapters.types import Capabilities, Generation, GenerationRequest
 
 __all__ = ["HFModel", "load_pretrained", "resolve_device", "resolve_dtype"]
@@ -112,7 +116,8 @@ class HFModel(LogprobModel):
         self.tokenizer = tokenizer
         self.name = name or str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
         self.capabilities = Capabilities(
-            logprobs=True, full_distribution=True, prefill=True, max_top_logprobs=max_top_logprobs
+            logprobs=True, full_distribution=True, prefill=True, max_top_logprobs=max_top_logprobs,
+            tool_template=template_renders_tools(tokenizer),
         )
         self.kv_reuse = kv_reuse
         self.device = next(model.parameters()).device
@@ -150,7 +155,8 @@ class HFModel(LogprobModel):
         """The text the model continues: chat template with generation prompt, plus prefill."""
         messages = list(request.messages)
         if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            tools = list(request.tools) or None  # only templates that render tools get them
+            text = self.tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
         else:  # a base model without a template: a plain transcript
             text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant: "
         return text + (request.prefill or "")
@@ -217,6 +223,18 @@ class HFModel(LogprobModel):
         return await asyncio.to_thread(self._generate_one, request)
 
     def _generate_one(self, request: GenerationRequest) -> Generation:
+        steps = self._decode_one(request)
+        for row, reused in steps:
+            if row.finish is not None:
+                steps.close()
+                return row.result(self.name, reused)
+        raise AssertionError("the decode loop ended with an unfinished row")  # pragma: no cover
+
+    def _decode_one(self, request: GenerationRequest) -> Iterator[tuple[DecodeRow, int]]:
+        """Decode one request under the lock, pausing after every token: ``(row, reused)``.
+
+        The prefix KV cache is kept only when the row finished (a stream closed early drops it).
+        """
         with self._lock:  # the Rust tokenizer is not safe to share between threads either
             ids = self.encode(request)
             row = self._row(request, ids)
@@ -226,10 +244,26 @@ class HFModel(LogprobModel):
                 cache, reused = self._new_cache(), 0
             rest = torch.tensor([ids[reused:]], device=self.device)
             pos = torch.arange(reused, len(ids), device=self.device)[None]
-            decode_rows(self.model, [row], rest, None, pos, cache, self.eos_ids, self._texts)
-            if self.kv_reuse:
-                self._prefix.keep(ids + row.ids[:-1], cache)
-        return row.result(self.name, reused)
+            for _ in decode_steps(self.model, [row], rest, None, pos, cache, self.eos_ids, self._texts):
+                if row.finish is not None and self.kv_reuse:
+                    self._prefix.keep(ids + row.ids[:-1], cache)
+                yield row, reused
+
+    # -- streaming: the decode loop runs in a thread of its own (it holds the lock) ------------
+    def _stream_deltas(self, request: GenerationRequest) -> Iterator[Generation]:
+        cursor: DeltaCursor | None = None
+        for row, reused in self._decode_one(request):
+            cursor = cursor or DeltaCursor(row, self.name)
+            delta = cursor.take(reused)
+            if delta is not None:
+                yield delta
+
+    def _stream(self, request: GenerationRequest) -> Iterator[Generation]:
+        """One delta per decoded token (the coalescing batcher is bypassed)."""
+        return iterate_in_thread(lambda: self._stream_deltas(request), name=f"sc-chains-stream[{self.name}]")
+
+    def _astream(self, request: GenerationRequest) -> AsyncIterator[Generation]:
+        return aiterate_in_thread(lambda: self._stream_deltas(request), name=f"sc-chains-stream[{self.name}]")
 
     # -- batches -------------------------------------------------------------------------------
     def batch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:

@@ -21,13 +21,14 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from sc_chains._logprob_events import LogprobEventsMixin
 from adapters.fake import FakeReply, _alternatives, split_tokens
 from adapters.types import TokenLogprob, tokens_from_pairs
 
 __all__ = ["FakeLogprobChatModel"]
 
 
-class FakeLogprobChatModel(BaseChatModel):
+class FakeLogprobChatModel(LogprobEventsMixin, BaseChatModel):
     """A chat model that replays scripted replies, each with per-token logprobs.
 
     Example::
