@@ -134,7 +134,8 @@ SMALL_CANNOT_CHOOSE = (
 
 SMALL_CANNOT_FILL = (
     "SmolLM2-135M does not write a tool call that fills every required field of the Joke schema "
-    "in its pydantic and TypedDict renderings (measured: the strict parsers yield no chunk)"
+    "(measured on SmolLM2-135M-Instruct, greedy: the pydantic / TypedDict parsers yield no chunk, "
+    "an int where a string is required, a Unicode call cut off at 100 tokens)"
 )
 
 
@@ -159,6 +160,11 @@ class TestChatLogprobModelEmbedded(_Declared, ChatModelIntegrationTests):
     # structured-output path itself: tests/test_tools.py::test_with_structured_output.
     test_structured_output = _cannot(SMALL_CANNOT_FILL)
     test_structured_output_async = _cannot(SMALL_CANNOT_FILL)
+    test_structured_output_pydantic_2_v1 = _cannot(SMALL_CANNOT_FILL)
+    test_structured_output_optional_param = _cannot(SMALL_CANNOT_FILL)  # measured: setup=1 (an int)
+    # measured: the forced call with a Unicode argument runs past the suite's 100 tokens, so its
+    # JSON is cut off and lands in invalid_tool_calls (the parser's contract), not tool_calls
+    test_unicode_tool_call_integration = _cannot(SMALL_CANNOT_FILL)
 
 
 # -- the conventions the suite checks, as plain tests too ------------------------------------------
