@@ -98,6 +98,21 @@ def _produce(factory: Callable[[], Iterator[T]], put: Callable[[Any], None], can
         put(_Done(error))
 
 
+def _check_producer(thread: threading.Thread, empty: bool, name: str) -> None:
+    """Raise when the producer thread is gone and left nothing to read (a poll timed out)."""
+    if not thread.is_alive() and empty:
+        raise RuntimeError(f"{name}: the producer thread ended without a result")
+
+
+def _finished(item: Any) -> bool:
+    """Whether ``item`` ends the stream (re-raising the producer's error, if any)."""
+    if isinstance(item, _Done):
+        if item.error is not None:
+            raise item.error
+        return True
+    return False
+
+
 def iterate_in_thread(factory: Callable[[], Iterator[T]], *, name: str = "sc-chains-stream") -> Iterator[T]:
     """Iterate ``factory()`` in a new daemon thread; yield its items here as they come."""
     q: queue.Queue[Any] = queue.Queue()
@@ -109,12 +124,9 @@ def iterate_in_thread(factory: Callable[[], Iterator[T]], *, name: str = "sc-cha
             try:
                 item = q.get(timeout=_POLL_S)
             except queue.Empty:
-                if not thread.is_alive() and q.empty():
-                    raise RuntimeError(f"{name}: the producer thread ended without a result") from None
+                _check_producer(thread, q.empty(), name)
                 continue
-            if isinstance(item, _Done):
-                if item.error is not None:
-                    raise item.error
+            if _finished(item):
                 return
             yield item
     finally:
@@ -140,12 +152,9 @@ async def aiterate_in_thread(factory: Callable[[], Iterator[T]], *, name: str = 
             try:
                 item = await asyncio.wait_for(q.get(), timeout=_POLL_S)
             except asyncio.TimeoutError:
-                if not thread.is_alive() and q.empty():
-                    raise RuntimeError(f"{name}: the producer thread ended without a result") from None
+                _check_producer(thread, q.empty(), name)
                 continue
-            if isinstance(item, _Done):
-                if item.error is not None:
-                    raise item.error
+            if _finished(item):
                 return
             yield item
     finally:
