@@ -54,7 +54,9 @@ def test_s2a_and_critique_against_the_server(llama_server: str) -> None:
     )
     assert s2a["rewrite"] and s2a["parse_status"] and s2a["usage"]["calls"] == 2
     score = create_critique_graph(model, mode="score", max_tokens=48).invoke({"question": QUESTION})
-    assert score["usage"]["calls"] == 2 and score["stop_reason"]
+    # the default critic is gated: draft + the gate's sampled solution, + the revision when they disagree
+    assert score["gate"] is not None and score["stop_reason"]
+    assert score["usage"]["calls"] == 2 + bool(score["gate"]["revise"])
     assert "attempt1_answer" in score
 
 

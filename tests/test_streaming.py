@@ -234,7 +234,7 @@ def test_openai_stream_without_logprobs_raises_typed(scripted_server):
 @pytest.mark.server
 @pytest.mark.parametrize("template", [None, "chatml"], ids=["chat", "prefill-completions"])
 def test_llama_server_stream_matches_generate(llama_server, template):
-    from sc_chains.llama_server import LLAMA_MODEL_NAME
+    from sc_chains.testing import LLAMA_MODEL_NAME
 
     model = OpenAIModel(LLAMA_MODEL_NAME, base_url=llama_server, api_key="x", chat_template=template)
     kw = {"max_tokens": 24, "top_logprobs": 2, "seed": 1}
