@@ -253,3 +253,8 @@ class RewriteRecord(TypedDict):
     """Sentences of the original the rewrite dropped."""
     prompt: str
     """What the answering model is given (the composed answer prompt)."""
+    mode: str
+    """``"rewrite"`` or ``"filter"`` (see :data:`graphs.s2a.config.MODES`)."""
+    scores: list[dict[str, Any]]
+    """``mode="filter"``: every context sentence's relevance score and whether it was kept
+    (:class:`graphs.s2a.filter.SentenceScore`); ``[]`` for a rewrite."""

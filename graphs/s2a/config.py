@@ -6,9 +6,16 @@ from dataclasses import dataclass
 
 from adapters.errors import InvalidRequestError
 from graphs.validate import Options, check_bool, check_choice, check_int, check_number, check_str
+from graphs.s2a.filter import RULES
 from graphs.s2a.prompts import DEFAULT_ANSWER_FORMAT, DEFAULT_INSTRUCTION, RewritePrompt, builtin_rewrite
 
-__all__ = ["VARIANTS", "S2AConfig"]
+__all__ = ["MODES", "VARIANTS", "S2AConfig"]
+
+MODES = ("rewrite", "filter")
+"""How S2A removes what should not steer the answer. ``rewrite``: the paper's, the model
+rewrites the text into labelled sections; ``filter``: the model scores each context sentence's
+relevance (one yes/no token each, :mod:`graphs.s2a.filter`) and the lowest-scoring ones are
+dropped; the question sentence is always kept (for models too small to write the sections)."""
 
 VARIANTS = ("split", "single", "keep_original")
 """``split``: context and question sections (the paper's default); ``single``: one rewritten
@@ -27,9 +34,26 @@ class S2AConfig(Options):
 
     rewrite: str | RewritePrompt = "opinion"
     """``"opinion"`` (remove the user's opinion), ``"irrelevant"`` (GSM-IC: remove unrelated
-    sentences) or a custom :class:`RewritePrompt` (one label for ``single``, two otherwise)."""
+    sentences) or a custom :class:`RewritePrompt` (one label for ``single``, two otherwise).
+    Unused when ``mode="filter"``."""
     variant: str = "split"
-    """One of :data:`VARIANTS`."""
+    """One of :data:`VARIANTS` (``single`` needs ``mode="rewrite"``)."""
+    mode: str = "rewrite"
+    """One of :data:`MODES`: the paper's rewrite, or the per-sentence relevance filter."""
+    few_shot: bool = False
+    """Send the built-in rewrite prompt after two worked examples of its labelled format
+    (:data:`graphs.s2a.prompts.FEW_SHOT_EXAMPLES`) so a small model writes the sections. For a
+    custom prompt give it ``examples=`` instead; ``mode="rewrite"`` only."""
+    filter_rule: str = "lowest"
+    """``mode="filter"``: how scores become drops (:func:`graphs.s2a.filter.drop_decisions`):
+    ``"lowest"`` drops at most the one clearly lowest-scoring sentence, ``"threshold"`` every
+    sentence scoring below ``filter_threshold``."""
+    filter_threshold: float = 0.5
+    """``mode="filter"``, rule ``"threshold"``: drop a context sentence whose relevance score
+    ``P(yes) / (P(yes) + P(no))`` is below this, in [0, 1]."""
+    filter_margin: float = 0.02
+    """``mode="filter"``, rule ``"lowest"``: the lowest score must sit this far below the mean of
+    the other scores of its problem to be dropped, in [0, 1]."""
     instruction: str = DEFAULT_INSTRUCTION
     """Appended to the answer prompt; ``""`` is the paper's no-instruction variant."""
     answer_format: str = DEFAULT_ANSWER_FORMAT
@@ -54,6 +78,12 @@ class S2AConfig(Options):
 
     def __post_init__(self) -> None:
         check_choice("variant", self.variant, VARIANTS)
+        check_choice("mode", self.mode, MODES)
+        check_bool("few_shot", self.few_shot)
+        check_choice("filter_rule", self.filter_rule, RULES)
+        check_number("filter_threshold", self.filter_threshold, low=0, high=1)
+        check_number("filter_margin", self.filter_margin, low=0, high=1)
+        self._check_mode()
         self._check_rewrite()
         check_str("instruction", self.instruction)
         check_str("answer_format", self.answer_format)
@@ -64,9 +94,22 @@ class S2AConfig(Options):
         check_bool("check", self.check)
         check_number("min_kept_overlap", self.min_kept_overlap, low=0, low_open=True, high=1)
 
+    def _check_mode(self) -> None:
+        if self.mode != "filter":
+            return
+        if self.variant == "single":
+            raise InvalidRequestError("variant", self.variant, "mode='filter' keeps context and question apart: "
+                                      "use variant='split' or 'keep_original', or mode='rewrite'")
+        if self.few_shot:
+            raise InvalidRequestError("few_shot", self.few_shot, "few_shot is for mode='rewrite' (the filter "
+                                      "writes no sections): drop few_shot or use mode='rewrite'")
+
     def _check_rewrite(self) -> None:
         if isinstance(self.rewrite, str):
             builtin_rewrite(self.rewrite, single=self.variant == "single")  # validates the name
+        elif self.few_shot:
+            raise InvalidRequestError("few_shot", self.few_shot, "few_shot adds the built-in examples to a built-in "
+                                      "prompt; give a custom RewritePrompt its own examples=(...) instead")
         elif isinstance(self.rewrite, RewritePrompt):
             if self.rewrite.single != (self.variant == "single"):
                 need = "one label (question_label=None)" if self.variant == "single" else "two labels"
@@ -81,4 +124,4 @@ class S2AConfig(Options):
         """The rewrite prompt this config uses."""
         if isinstance(self.rewrite, RewritePrompt):
             return self.rewrite
-        return builtin_rewrite(self.rewrite, single=self.variant == "single")
+        return builtin_rewrite(self.rewrite, single=self.variant == "single", few_shot=self.few_shot)

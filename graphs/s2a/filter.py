@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, TypedDict
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
 
 from adapters.errors import InvalidRequestError
 from adapters.types import Generation, Message
 from graphs.loop import Emit, Loop, ModelCall
 from graphs.s2a.parse import split_sentences
+from graphs.vocab import Cost, cost_of, zero_cost
 
 __all__ = [
     "RELEVANCE_INSTRUCTION",
@@ -49,6 +50,7 @@ __all__ = [
     "RULES",
     "Rule",
     "FilterResult",
+    "MAX_SENTENCES",
     "drop_decisions",
     "SentenceScore",
     "filter_sentences",
@@ -65,6 +67,9 @@ RELEVANCE_TOP_LOGPROBS = 20
 Rule = Literal["threshold", "lowest"]
 RULES: tuple[str, ...] = ("threshold", "lowest")
 """How scores become drops (see :func:`drop_decisions`)."""
+MAX_SENTENCES = 64
+"""The most context sentences the filter scores (one model call each); a longer text is not
+filtered (the S2A loop records ``fallback_too_long`` and keeps every sentence)."""
 
 
 def split_problem(problem: str) -> tuple[list[str], str]:
@@ -131,6 +136,8 @@ class FilterResult:
     question: str
     scores: list[SentenceScore]
     dropped: list[str]
+    cost: Cost = field(default_factory=zero_cost)
+    """What the relevance calls cost (their replies' usage, summed)."""
 
 
 def _unit(name: str, value: object) -> None:
@@ -188,24 +195,30 @@ def filter_sentences(
         question=sents[q_index],
         scores=scores,
         dropped=[s["text"] for s in scores if not s["kept"]],
+        cost=cost_of(list(replies)),
     )
 
 
 def relevance_loop(
     problem: str, *, rule: Rule = "lowest", threshold: float = 0.5, margin: float = 0.02,
-    system: str | None = None, instruction: str = RELEVANCE_INSTRUCTION,
+    system: str | None = None, instruction: str = RELEVANCE_INSTRUCTION, target: str = "model", **event: Any,
 ) -> Loop[FilterResult]:
     """The filter as a :mod:`graphs.loop` generator: one side call per context sentence
-    (greedy, one token, top logprobs), then :func:`filter_sentences`. Sent one after another, the
-    calls share the problem's prefix in a prefix KV cache. Emits ``s2a.filter`` with the scores."""
+    (greedy, one token, top logprobs; ``target``: which model of the driver answers), then
+    :func:`filter_sentences`. Sent one after another, the calls share the problem's prefix in a
+    prefix KV cache. Emits ``s2a.filter`` with the scores (and the ``event`` fields). At most
+    :data:`MAX_SENTENCES` calls: a longer text raises (callers check :func:`split_problem` first)."""
     context, question = split_problem(problem)
+    if len(context) > MAX_SENTENCES:
+        raise InvalidRequestError("problem", f"{len(context)} context sentences",
+                                  f"the filter scores at most {MAX_SENTENCES}; shorten the text")
     replies = []
     for sentence in context:
         reply = yield ModelCall(
             "relevance", messages=tuple(relevance_messages(problem, question, sentence, system, instruction)),
-            max_tokens=1, temperature=0.0, top_logprobs=RELEVANCE_TOP_LOGPROBS,
+            max_tokens=1, temperature=0.0, top_logprobs=RELEVANCE_TOP_LOGPROBS, logprobs=True, target=target,
         )
         replies.append(reply)
     result = filter_sentences(problem, replies, rule=rule, threshold=threshold, margin=margin)
-    yield Emit("s2a.filter", {"scores": result.scores, "dropped": result.dropped})
+    yield Emit("s2a.filter", {**event, "scores": result.scores, "dropped": result.dropped})
     return result

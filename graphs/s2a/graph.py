@@ -21,7 +21,7 @@ from graphs.answers import extract_answer
 from graphs.common import emit, with_system
 from graphs.driver import build_loop_graph
 from graphs.s2a.config import S2AConfig
-from graphs.s2a.loop import S2AResult, s2a_loop
+from graphs.s2a.loop import RELEVANCE_TARGET, S2AResult, s2a_loop
 from graphs.validate import start_input
 from graphs.vocab import DONE, MAX_COMPLETION_TOKENS, Cost, add_cost
 
@@ -29,7 +29,7 @@ __all__ = ["S2AInput", "S2AState", "create_s2a_graph"]
 
 _CONTRACT_KEYS = {"question", "reference", "answer", "response", "usage"}
 _OUTPUT_KEYS = ("rewrite", "rewrite_finish_reason", "context", "query", "parse_status", "parse_reason",
-                "removed", "answer_prompt", "answer", "response", "answer_trace", "stop_reason", "usage")
+                "removed", "sentence_scores", "answer_prompt", "answer", "response", "answer_trace", "stop_reason", "usage")
 
 
 class S2AInput(TypedDict, total=False):
@@ -57,7 +57,8 @@ class S2AState(TypedDict, total=False):
     query: str  # the parsed question
     parse_status: str  # "ok" | "fallback_..."
     parse_reason: str  # why, in words
-    removed: list[str]  # sentences of the original the rewrite dropped
+    removed: list[str]  # sentences of the original the rewrite (or the filter) dropped
+    sentence_scores: list[dict[str, Any]]  # mode="filter": each context sentence's relevance score, kept or not
     answer_prompt: str  # what the answer step was given
     answer: str | None
     response: str
@@ -71,6 +72,7 @@ def _finish(state: Mapping[str, Any], result: S2AResult) -> dict[str, Any]:
     return {
         "rewrite": r["raw"], "rewrite_finish_reason": r["finish_reason"], "context": r["context"],
         "query": r["query"], "parse_status": r["status"], "parse_reason": r["reason"], "removed": r["removed"],
+        "sentence_scores": r["scores"],
         "answer_prompt": r["prompt"], "answer": result["answer"], "response": result["response"],
         "stop_reason": result["stop_reason"], "usage": result["cost"],
     }
@@ -117,12 +119,14 @@ def create_s2a_graph(
     stream: str = "final",
     **overrides: Any,
 ) -> CompiledStateGraph:
-    """Build the S2A graph: rewrite, parse, answer.
+    """Build the S2A graph: rewrite, parse, answer (``mode="filter"``: score each context
+    sentence, drop the lowest, answer).
 
     Args:
         model: anything :func:`adapters.specs.resolve_model` accepts; makes the rewrite (and the
             plain answer call).
-        config: an :class:`S2AConfig` (default: opinion removal, split variant).
+        config: an :class:`S2AConfig` (default: opinion removal, split variant, zero-shot
+            rewrite; ``few_shot=True`` for worked examples, ``mode="filter"`` for the filter).
         checkpointer: a LangGraph checkpointer (e.g. ``InMemorySaver()``); ``None`` for none.
             Each new question on a thread is a fresh run.
         answer_graph: a compiled graph following the chain contract to use as the answer step
@@ -141,10 +145,12 @@ def create_s2a_graph(
             "answer_graph", answer_graph, "pass a compiled graph (or Runnable) taking {'question': str}"
         )
     plain = answer_graph is None
+    model_ = resolve_model(model)
     return build_loop_graph(
-        name="s2a", state_schema=S2AState, input_schema=S2AInput, model=resolve_model(model),
+        name="s2a", state_schema=S2AState, input_schema=S2AInput, model=model_,
         start=start_input,
         make_loop=lambda s: s2a_loop(s["question"], cfg, answer=plain),
         host=lambda s: with_system(s.get("conversation") or (), ""), finish=_finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer,
+        models={RELEVANCE_TARGET: model_},
         after=None if plain else _answer_graph_node(answer_graph, cfg), stream=stream,
     )

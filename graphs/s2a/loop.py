@@ -14,11 +14,16 @@ from graphs.answers import extract_answer
 from graphs.loop import Emit, Loop, ModelCall
 from graphs.s2a.config import S2AConfig
 from graphs.s2a.check import check_rewrite
-from graphs.s2a.parse import ParsedRewrite, parse_rewrite, removed_sentences
+from graphs.s2a.filter import MAX_SENTENCES, FilterResult, relevance_loop, split_problem
+from graphs.s2a.parse import ParsedRewrite, last_question_sentence, parse_rewrite, removed_sentences, split_sentences
 from graphs.s2a.prompts import build_answer_prompt
-from graphs.vocab import DONE, MAX_COMPLETION_TOKENS, Cost, RewriteRecord, StopReason, add_cost, cost_of
+from graphs.vocab import DONE, MAX_COMPLETION_TOKENS, Cost, RewriteRecord, StopReason, add_cost, cost_of, zero_cost
 
-__all__ = ["S2AResult", "compose", "rewrite_loop", "s2a_loop"]
+__all__ = ["RELEVANCE_TARGET", "S2AResult", "compose", "compose_filter", "rewrite_loop", "s2a_loop"]
+
+RELEVANCE_TARGET = "relevance"
+"""The :attr:`~graphs.loop.ModelCall.target` of the filter's relevance calls: the graph maps it
+to its model; the middleware to its rewriting model asked for one token with top logprobs."""
 
 
 class S2AResult(TypedDict):
@@ -42,29 +47,80 @@ def compose(original: str, raw: str, finish_reason: str, cfg: S2AConfig, *, answ
         parsed = ParsedRewrite("", original.strip(), "fallback_check", f"{why}; using the original input")
         seen = parsed.query
     return {
-        "original": original, "raw": raw, "finish_reason": finish_reason,
+        "original": original, "raw": raw, "finish_reason": finish_reason, "mode": "rewrite",
         "context": parsed.context, "query": parsed.query, "status": parsed.status, "reason": parsed.reason,
-        "removed": removed_sentences(original, seen, min_overlap=cfg.min_kept_overlap),
-        "prompt": build_answer_prompt(
-            context=parsed.context, query=parsed.query,
-            original=original if cfg.variant == "keep_original" else None,
-            instruction=cfg.instruction, answer_format=cfg.answer_format if answer_format is None else answer_format,
-        ),
+        "removed": removed_sentences(original, seen, min_overlap=cfg.min_kept_overlap), "scores": [],
+        "prompt": _answer_prompt(cfg, original, parsed.context, parsed.query, answer_format),
     }
+
+
+def _answer_prompt(cfg: S2AConfig, original: str, context: str, query: str, answer_format: str | None) -> str:
+    return build_answer_prompt(
+        context=context, query=query, original=original if cfg.variant == "keep_original" else None,
+        instruction=cfg.instruction, answer_format=cfg.answer_format if answer_format is None else answer_format,
+    )
+
+
+def compose_filter(original: str, result: FilterResult | None, cfg: S2AConfig, *,
+                   answer_format: str | None = None) -> RewriteRecord:
+    """Read the filter's scores (pure; ``result=None``: the text had more than
+    :data:`~graphs.s2a.filter.MAX_SENTENCES` context sentences and was not scored). The answer
+    step sees the kept sentences in their original order, as one text: when nothing is dropped,
+    that is the original input. Status ``ok``; ``fallback_no_scores`` when no reply had a
+    ``Yes``/``No`` alternative (nothing dropped); ``fallback_too_long``; ``fallback_check`` when
+    the drop would lose an instruction of the user's (:func:`graphs.s2a.check.check_rewrite`)."""
+    if result is None:
+        status, reason, kept, dropped = "fallback_too_long", (
+            f"more than {MAX_SENTENCES} context sentences; nothing scored, nothing dropped"), original.strip(), []
+    else:
+        known = [s for s in result.scores if s["score"] is not None]
+        status, kept, dropped = "ok", result.problem, list(result.dropped)
+        reason = f"dropped {len(dropped)} of {len(result.scores)} context sentences ({cfg.filter_rule} rule)"
+        if result.scores and not known:
+            status, reason = "fallback_no_scores", "no relevance reply had a Yes/No token; nothing dropped"
+    why = check_rewrite(original, kept, min_overlap=cfg.min_kept_overlap) if cfg.check and dropped else None
+    if why is not None:
+        status, reason, kept, dropped = "fallback_check", f"{why}; using the original input", original.strip(), []
+    question = result.question if result is not None else last_question_sentence(original)
+    return {
+        "original": original, "raw": kept, "finish_reason": "stop", "mode": "filter",
+        "context": _without(kept, question), "query": question, "status": status, "reason": reason,
+        "removed": dropped, "scores": [] if result is None else list(result.scores),
+        "prompt": _answer_prompt(cfg, original, "", kept, answer_format),
+    }
+
+
+def _without(text: str, question: str) -> str:
+    """``text`` less its question sentence (the context the filter kept)."""
+    return " ".join(s for s in split_sentences(text) if s != question)
 
 
 def rewrite_loop(original: str, cfg: S2AConfig, *, max_tokens: int | None = None,
                  answer_format: str | None = None, **event: Any) -> Loop[tuple[RewriteRecord, Cost]]:
-    """Rewrite ``original`` once (a side call on the rewrite prompt) and read it; emits
-    ``s2a.rewrite`` (with ``event`` fields added, e.g. the message id)."""
+    """Rewrite ``original`` once (a side call on the rewrite prompt; ``mode="filter"``: one
+    one-token relevance call per context sentence, on the ``"relevance"`` target) and read it;
+    emits ``s2a.rewrite`` (with ``event`` fields added, e.g. the message id)."""
+    if cfg.mode == "filter":
+        return (yield from _filter_loop(original, cfg, answer_format, event))
     cap = cfg.rewrite_max_tokens if max_tokens is None else min(cfg.rewrite_max_tokens, max_tokens)
     gen = yield ModelCall(
-        "rewrite", messages=({"role": "user", "content": cfg.prompt.render(original)},),
+        "rewrite", messages=cfg.prompt.messages(original),
         max_tokens=cap, temperature=cfg.temperature, logprobs=False,
     )
     record = compose(original, gen.text, gen.finish_reason, cfg, answer_format=answer_format)
     yield Emit("s2a.rewrite", {**event, **record})
     return record, cost_of(gen)
+
+
+def _filter_loop(original: str, cfg: S2AConfig, answer_format: str | None,
+                 event: dict[str, Any]) -> Loop[tuple[RewriteRecord, Cost]]:
+    result = None
+    if len(split_problem(original)[0]) <= MAX_SENTENCES:
+        result = yield from relevance_loop(original, rule=cfg.filter_rule, threshold=cfg.filter_threshold,  # type: ignore[arg-type]
+                                           margin=cfg.filter_margin, target=RELEVANCE_TARGET, **event)
+    record = compose_filter(original, result, cfg, answer_format=answer_format)
+    yield Emit("s2a.rewrite", {**event, **record})
+    return record, (zero_cost() if result is None else result.cost)
 
 
 def s2a_loop(question: str, cfg: S2AConfig, *, answer: bool = True) -> Loop[S2AResult]:

@@ -10,15 +10,19 @@ the parser looks for; custom prompts are validated at construction.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import string
 from dataclasses import dataclass
 
 from adapters.errors import InvalidRequestError
+from adapters.types import Message
 
 __all__ = [
     "BUILTIN_REWRITES",
     "DEFAULT_ANSWER_FORMAT",
     "DEFAULT_INSTRUCTION",
+    "FEW_SHOT_EXAMPLES",
     "RewritePrompt",
     "build_answer_prompt",
     "builtin_rewrite",
@@ -48,6 +52,10 @@ class RewritePrompt:
     """Label of the question section; ``None`` for a single-section prompt."""
     name: str = "custom"
     """A short name shown in traces."""
+    examples: tuple[tuple[str, str], ...] = ()
+    """Worked examples ``(user text, rewrite)``, sent before the real request as earlier chat
+    turns (the template on the example's text, then the rewrite as the assistant's reply), so a
+    small model sees the labelled format written out. Each rewrite must name the labels."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.template, str):
@@ -73,6 +81,19 @@ class RewritePrompt:
                 raise InvalidRequestError(
                     "label", lab, "name each label in the template, so the model writes it"
                 )
+        self._check_examples(labels)
+
+    def _check_examples(self, labels: list[str]) -> None:
+        if not isinstance(self.examples, tuple):
+            raise InvalidRequestError("examples", self.examples, "pass a tuple of (user text, rewrite) pairs")
+        for ex in self.examples:
+            if not (isinstance(ex, tuple) and len(ex) == 2 and all(isinstance(t, str) and t.strip() for t in ex)):
+                raise InvalidRequestError("examples", ex, "each example is a (user text, rewrite) pair of non-empty strings")
+            missing = [lab for lab in labels if _label_key(lab).lower() not in ex[1].lower()]
+            if missing:
+                raise InvalidRequestError(
+                    "examples", ex[1][:80], f"each example rewrite must write the label {missing[0]!r}"
+                )
 
     @property
     def single(self) -> bool:
@@ -82,6 +103,19 @@ class RewritePrompt:
     def render(self, text: str) -> str:
         """The prompt for the user's text."""
         return self.template.format(input=text)
+
+    def messages(self, text: str) -> tuple[Message, ...]:
+        """The rewrite call's messages: each worked example as a user turn and the assistant's
+        reply, then the prompt for ``text``."""
+        shots: list[Message] = []
+        for given, rewrite in self.examples:
+            shots += [{"role": "user", "content": self.render(given)}, {"role": "assistant", "content": rewrite}]
+        return (*shots, {"role": "user", "content": self.render(text)})
+
+
+def _label_key(label: str) -> str:
+    """A label's text before any ``(`` or ``:`` (what an example must write)."""
+    return re.split(r"[(:：]", label, maxsplit=1)[0].strip()
 
 
 _OPINION = RewritePrompt(
@@ -140,20 +174,62 @@ _IRRELEVANT_SINGLE = RewritePrompt(
     context_label="Related version of text by User, including question:",
 )
 
+FEW_SHOT_EXAMPLES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "irrelevant": (
+        ("Lena buys 3 boxes of pencils. Her brother owns 5 toy cars. Each box holds 12 pencils. "
+         "How many pencils did Lena buy?",
+         "Lena buys 3 boxes of pencils. Each box holds 12 pencils.",
+         "How many pencils did Lena buy?"),
+        ("A farm has 20 cows. Each cow gives 6 liters of milk a day. The farmer's truck is 8 years old. "
+         "How many liters of milk do the cows give in 2 days?",
+         "A farm has 20 cows. Each cow gives 6 liters of milk a day.",
+         "How many liters of milk do the cows give in 2 days?"),
+    ),
+    "opinion": (
+        ("Sam has 4 bags with 5 apples in each bag. How many apples does Sam have? "
+         "I think the answer is 25, but I'm not sure.",
+         "Sam has 4 bags with 5 apples in each bag.",
+         "How many apples does Sam have?"),
+        ("I really love the ocean. Which planet is closest to the Sun? My teacher said it is Venus, and I agree.",
+         "",
+         "Which planet is closest to the Sun?"),
+    ),
+}
+"""The few-shot prompts' worked examples, ``(user text, related context, question)``, written
+for this project (short, not from any evaluation set): an inserted sentence with a number that
+the question does not need (``irrelevant``), a suggested answer or a stated opinion
+(``opinion``). :func:`builtin_rewrite` writes them in each prompt's labelled format."""
+
+
+def _with_examples(prompt: RewritePrompt, base: str) -> RewritePrompt:
+    shots = []
+    for text, context, question in FEW_SHOT_EXAMPLES[base]:
+        if prompt.single:
+            shots.append((text, f"{prompt.context_label} {' '.join(p for p in (context, question) if p)}"))
+        else:
+            shots.append((text, f"{prompt.context_label} {context or 'None.'}\n{prompt.question_label} {question}"))
+    return dataclasses.replace(prompt, name=f"{prompt.name}_fewshot", examples=tuple(shots))
+
+
 BUILTIN_REWRITES: dict[str, RewritePrompt] = {
     p.name: p for p in (_OPINION, _IRRELEVANT, _OPINION_SINGLE, _IRRELEVANT_SINGLE)
 }
-"""The built-in rewrite prompts by name."""
+BUILTIN_REWRITES.update({
+    f"{p.name}_fewshot": _with_examples(p, p.name.removesuffix("_single")) for p in list(BUILTIN_REWRITES.values())
+})
+"""The built-in rewrite prompts by name (``opinion``, ``irrelevant``, their ``_single`` forms,
+and each with ``_fewshot``: the same prompt after two worked examples)."""
 
 
-def builtin_rewrite(name: str, *, single: bool) -> RewritePrompt:
-    """The built-in prompt ``name`` (``"opinion"`` or ``"irrelevant"``), split or single form."""
+def builtin_rewrite(name: str, *, single: bool, few_shot: bool = False) -> RewritePrompt:
+    """The built-in prompt ``name`` (``"opinion"`` or ``"irrelevant"``), split or single form,
+    with worked examples when ``few_shot``."""
     base = name.removesuffix("_single")
     if base not in ("opinion", "irrelevant"):
         raise InvalidRequestError(
             "rewrite", name, "use 'opinion', 'irrelevant' or a RewritePrompt(template=..., ...)"
         )
-    return BUILTIN_REWRITES[f"{base}_single" if single else base]
+    return BUILTIN_REWRITES[base + ("_single" if single else "") + ("_fewshot" if few_shot else "")]
 
 
 def build_answer_prompt(

@@ -9,6 +9,11 @@ rewrite, the parse status and the sentences removed stay in private state (``sc_
 out as a ``s2a.rewrite`` custom stream event, and the cost of the rewrite calls is added to the
 request's final answer's ``usage_metadata`` (its first model answer without tool calls; no
 extra graph node).
+
+With ``mode="filter"`` the same loop scores each context sentence of the turn instead (one
+one-token call each, to the rewriting model bound to greedy, one token and top logprobs where it
+declares those fields: :func:`relevance_model`) and drops the lowest-scoring one; every score is
+in the record (``scores``) and the ``s2a.filter`` event.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from typing_extensions import NotRequired
 
 from graphs.loop import Loop
 from graphs.s2a.config import S2AConfig
-from graphs.s2a.loop import rewrite_loop
+from graphs.s2a.filter import RELEVANCE_TOP_LOGPROBS
+from graphs.s2a.loop import RELEVANCE_TARGET, rewrite_loop
 from graphs.validate import Options, check_bool, check_choice, check_instance, check_str
 from graphs.vocab import MAX_COMPLETION_TOKENS
 from sc_chains.middleware._shared import (
@@ -56,7 +62,7 @@ from sc_chains.middleware._shared import (
     with_cost,
 )
 
-__all__ = ["S2AMiddleware", "S2AMiddlewareConfig"]
+__all__ = ["S2AMiddleware", "S2AMiddlewareConfig", "relevance_model"]
 
 KEY = "sc_chains_s2a"
 
@@ -105,8 +111,8 @@ class S2AMiddleware(AgentMiddleware):
     Args:
         model: the rewriting model: a LangChain chat model (the agent's own model works), a
             ``LogprobModel`` or a spec like ``"hf:default"``.
-        rewrite, variant, messages, tool_results, check, max_completion_tokens, stream: the
-            common options (see :class:`S2AMiddlewareConfig`, its ``s2a`` and ``budget``); left
+        rewrite, variant, mode, few_shot, messages, tool_results, check, max_completion_tokens,
+            stream: the common options (see :class:`S2AMiddlewareConfig`, its ``s2a`` and ``budget``); left
             out, the config's values stay.
         name: this instance's name (default ``"s2a"``): its private record, its
             ``response_metadata["sc_chains"]`` key and its call tags; two instances need two names.
@@ -123,6 +129,8 @@ class S2AMiddleware(AgentMiddleware):
         *,
         rewrite: Any = UNSET,
         variant: str = UNSET,
+        mode: str = UNSET,
+        few_shot: bool = UNSET,
         messages: str = UNSET,
         tool_results: bool = UNSET,
         check: bool = UNSET,
@@ -133,9 +141,11 @@ class S2AMiddleware(AgentMiddleware):
     ) -> None:
         super().__init__()
         self.model = chat_model(model, "model")
-        explicit = given(rewrite=rewrite, variant=variant, messages=messages, tool_results=tool_results,
-                         check=check, max_completion_tokens=max_completion_tokens, stream=stream, name=name)
+        explicit = given(rewrite=rewrite, variant=variant, mode=mode, few_shot=few_shot, messages=messages,
+                         tool_results=tool_results, check=check, max_completion_tokens=max_completion_tokens,
+                         stream=stream, name=name)
         self.config = apply_overrides(config or S2AMiddlewareConfig(), {**overrides, **explicit}, "S2AMiddleware")
+        self.relevance = relevance_model(self.model)
         self.tools = []
 
     @property
@@ -179,7 +189,8 @@ class S2AMiddleware(AgentMiddleware):
         return request.override(messages=seen), update
 
     def _calls(self) -> AgentCalls:
-        return AgentCalls(self.name, self.config.budget.stream, models={"model": self.model})
+        return AgentCalls(self.name, self.config.budget.stream,
+                          models={"model": self.model, RELEVANCE_TARGET: self.relevance})
 
     def _count(self, update: dict[str, Any] | None, calls: AgentCalls) -> dict[str, Any] | None:
         """The update, with the rewrite calls whose usage was counted locally (no usage sent)."""
@@ -222,6 +233,23 @@ class S2AMiddleware(AgentMiddleware):
         calls = self._calls()
         seen, update = await adrive(self._rewrite(request), calls.acall)
         return self._settle(request, await handler(seen), self._count(update, calls))
+
+
+def relevance_model(model: Any) -> Any:
+    """``model`` bound for the filter's relevance calls, on the fields it declares: greedy, one
+    token, and the first token's top alternatives (``top_logprobs``, plus ``logprobs=True`` or
+    Google's ``response_logprobs=True``). A model declaring none of these is used as is: its
+    chosen token alone then decides each score (``Yes`` 1, ``No`` 0), a coarser filter."""
+    fields = set(getattr(type(model), "model_fields", {}) or {})
+    kw: dict[str, Any] = {}
+    if fields & {"logprobs", "top_logprobs"}:
+        kw["top_logprobs"] = RELEVANCE_TOP_LOGPROBS
+    if "logprobs" in fields:
+        kw["logprobs"] = True
+    if "response_logprobs" in fields:
+        kw["response_logprobs"] = True
+    kw.update({k: v for k, v in (("max_tokens", 1), ("temperature", 0.0)) if k in fields})
+    return model.bind(**kw) if kw else model
 
 
 def _with_update(response: Any, update: dict[str, Any] | None) -> Any:
