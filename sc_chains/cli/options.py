@@ -121,6 +121,14 @@ def _s2a(opts: Mapping[str, Any], _mode: str) -> None:
     S2AConfig.from_options({k: v for k, v in opts.items() if k != "leco"})
 
 
+def _s2a_chain(chain: str) -> Callable[[Mapping[str, Any], str], None]:
+    def check(opts: Mapping[str, Any], mode: str) -> None:
+        from sc_chains.eval.chains import S2A_CHAINS
+
+        _s2a({**S2A_CHAINS[chain], **dict(opts)}, mode)
+    return check
+
+
 def _s2a_leco(opts: Mapping[str, Any], mode: str) -> None:
     _s2a(opts, mode)
     leco = opts.get("leco", {})
@@ -150,6 +158,8 @@ _VALIDATORS: dict[str, tuple[Callable[[], list[str]], Callable[[Mapping[str, Any
     "leco": (_config_keys("graphs.leco.config.LecoConfig"), _leco),
     "s2a": (_config_keys("graphs.s2a.config.S2AConfig"), _s2a),
     "s2a+leco": (lambda: [*_config_keys("graphs.s2a.config.S2AConfig")(), "leco"], _s2a_leco),
+    "s2a-fewshot": (_config_keys("graphs.s2a.config.S2AConfig"), _s2a_chain("s2a-fewshot")),
+    "s2a-filter": (_config_keys("graphs.s2a.config.S2AConfig"), _s2a_chain("s2a-filter")),
     "critique": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
     "leco-vote": (_config_keys("graphs.leco.config.LecoConfig"), _leco_vote),
     "sc": (_config_keys("graphs.sc.config.ScConfig"), _sc),

@@ -65,7 +65,7 @@ def chain_options(args: argparse.Namespace) -> dict[str, Any]:
 def _as_config_options(chain: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """``run``'s options as the config keys of the chain they are checked against (``cli_run``
     spreads ``max_tokens`` over S2A's two calls and sends ``max_rethinks`` to the LECO step)."""
-    if chain not in ("s2a", "s2a+leco"):  # a registry-fixed critic is no config field
+    if not chain.startswith("s2a"):  # a registry-fixed critic is no config field
         return chain, {k: v for k, v in options.items() if k != "critic"}
     opts = {k: v for k, v in options.items() if k not in ("answer", "max_tokens", "max_rethinks")}
     if "max_tokens" in options:

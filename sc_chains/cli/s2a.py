@@ -68,7 +68,8 @@ def cli_run(question: str, model: Any, options: dict[str, Any]) -> dict[str, Any
         )
     result = dict(create_s2a_graph(llm, S2AConfig(**opts), answer_graph=sub).invoke({"question": question}))
     result.pop("replies", None)  # the driver's replay log: not part of the trace shown
-    result["chain"] = "s2a" if kind == "model" else f"s2a+{kind}"
+    base = "s2a-filter" if opts.get("mode") == "filter" else "s2a-fewshot" if opts.get("few_shot") else "s2a"
+    result["chain"] = base if kind == "model" else f"{base}+{kind}"
     result["model"] = getattr(llm, "name", str(model))
     return result
 
@@ -89,13 +90,24 @@ def original_text(result: dict[str, Any]) -> Any:
     return out
 
 
+def _score_lines(scores: list[dict[str, Any]]) -> Any:
+    from rich.text import Text
+
+    out = Text()
+    for row in scores:
+        score = "  ?  " if row.get("score") is None else f"{row['score']:.3f}"
+        out.append(f"{score}  {'kept   ' if row.get('kept') else 'DROPPED'}  ", style="" if row.get("kept") else "bold red")
+        out.append(str(row.get("text", "")) + "\n", style="" if row.get("kept") else "dim strike")
+    return out
+
+
 def cli_render(result: dict[str, Any], console: Console) -> None:
     """The original (removed sentences struck through), the rewrite, the answer, the usage."""
     from rich.panel import Panel
     from rich.text import Text
 
     console.print(f"[bold]{result.get('chain', 's2a')}[/bold]  model: {result.get('model', '?')}")
-    console.print(Panel(original_text(result), title="original (struck: removed by the rewrite)"))
+    console.print(Panel(original_text(result), title="original (struck: removed by the rewrite or filter)"))
     status = result.get("parse_status", "?")
     rewrite = Text()
     if result.get("context"):
@@ -107,6 +119,9 @@ def cli_render(result: dict[str, Any], console: Console) -> None:
     style = "green" if status == "ok" else "yellow"
     title = f"rewrite (parse: [{style}]{status}[/{style}])"
     console.print(Panel(rewrite, title=title))
+    scores = result.get("sentence_scores") or []
+    if scores:
+        console.print(Panel(_score_lines(scores), title="filter: relevance per context sentence (P(yes) / (P(yes) + P(no)))"))
     if status != "ok":
         console.print(Text(f"fallback: {result.get('parse_reason', '')}", style="yellow"))
     trace = result.get("answer_trace") or {}

@@ -23,7 +23,7 @@ from graphs.common import add_usage, usage_of
 from sc_chains.datasets import Problem
 from sc_chains.eval.metrics import check_answer
 
-__all__ = ["BASELINE_PROMPT", "CHAINS", "COT_INSTRUCTION", "Chain", "cli_chains", "get_chain"]
+__all__ = ["BASELINE_PROMPT", "CHAINS", "COT_INSTRUCTION", "S2A_CHAINS", "Chain", "cli_chains", "get_chain"]
 
 COT_INSTRUCTION = (
     'Solve this problem step by step. Finish with a last line of the form "The answer is X." '
@@ -110,6 +110,28 @@ async def run_s2a(model: LogprobModel, problem: Problem, options: Mapping[str, A
     return (await _graph("graphs.s2a.create_s2a_graph", model, problem, options))[0]
 
 
+S2A_CHAINS: dict[str, dict[str, Any]] = {
+    "s2a": {},
+    "s2a-fewshot": {"few_shot": True},
+    "s2a-filter": {"mode": "filter"},
+}
+"""The S2A chains and the :class:`~graphs.s2a.S2AConfig` settings each fixes (one loop, three
+ways to clean the input: the paper's zero-shot rewrite, the rewrite after two worked examples of
+its format, the per-sentence relevance filter). The eval's dataset defaults apply to each
+(:func:`sc_chains.eval.harness.chain_options`); per-run options override these."""
+
+
+async def run_s2a_fewshot(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """S2A whose rewrite prompt comes after two worked examples of its labelled format."""
+    return (await _graph("graphs.s2a.create_s2a_graph", model, problem, {**S2A_CHAINS["s2a-fewshot"], **options}))[0]
+
+
+async def run_s2a_filter(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """S2A as a filter: one-token yes/no relevance score per context sentence, the clearly
+    lowest dropped, the question always kept; then the answer call."""
+    return (await _graph("graphs.s2a.create_s2a_graph", model, problem, {**S2A_CHAINS["s2a-filter"], **options}))[0]
+
+
 async def run_leco(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
     """LECO: keep the confident steps, regenerate from the least confident one."""
     return (await _graph("graphs.leco.create_leco_graph", model, problem, options))[0]
@@ -192,6 +214,10 @@ CHAINS: dict[str, Chain] = {
         Chain("baseline", "one chain-of-thought call", run_baseline),
         Chain("oracle", "baseline on the clean problem (no distractor/opinion)", run_oracle),
         Chain("s2a", "System 2 Attention rewrite, then answer", run_s2a, cli=("sc_chains.cli.s2a", {})),
+        Chain("s2a-fewshot", "S2A rewrite after two worked examples of the labelled format, then answer",
+              run_s2a_fewshot, cli=("sc_chains.cli.s2a", dict(S2A_CHAINS["s2a-fewshot"]))),
+        Chain("s2a-filter", "S2A filter: drop the context sentence the model scores least relevant, then answer",
+              run_s2a_filter, cli=("sc_chains.cli.s2a", dict(S2A_CHAINS["s2a-filter"]))),
         Chain("leco", "LECO step-confidence self-correction", run_leco, cli=("sc_chains.cli.leco", {})),
         Chain("critique", "critique-revise, SCoRe protocol behind the disagreement gate (the default)",
               run_critique, two_attempt=True, cli=("sc_chains.cli.critique", {})),

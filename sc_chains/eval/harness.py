@@ -24,7 +24,7 @@ from sc_chains.runner import read_records, run_jobs
 __all__ = ["ChainNeedsLogprobsError", "EmptyDatasetError", "EvalMismatchError", "run_eval"]
 
 _DATA_FILES = ("results.jsonl", "summary.json", "report.md", "run.json")
-LOGPROB_CHAINS = frozenset({"leco", "leco-vote", "s2a+leco"})
+LOGPROB_CHAINS = frozenset({"leco", "leco-vote", "s2a+leco", "s2a-filter"})
 """Chains that score token logprobs; the others run on a model without them."""
 
 _META_KEYS = ("kind", "variant", "distractor", "suggested", "position")
@@ -68,17 +68,21 @@ def chain_options(dataset: str, options: Mapping[str, Mapping[str, Any]] | None)
       otherwise (the paper uses it against opinions, not against irrelevant sentences);
     - ``answer_format`` (plain S2A): the baseline's chain-of-thought instruction
       (:data:`~sc_chains.eval.chains.COT_INSTRUCTION`). ``s2a+leco`` answers with LECO's prompt.
+
+    The same defaults go to every S2A chain (``s2a-fewshot``, ``s2a-filter``:
+    :data:`~sc_chains.eval.chains.S2A_CHAINS`).
     """
     from graphs.s2a.prompts import DEFAULT_INSTRUCTION
-    from sc_chains.eval.chains import COT_INSTRUCTION
+    from sc_chains.eval.chains import COT_INSTRUCTION, S2A_CHAINS
 
     out = {k: dict(v) for k, v in (options or {}).items()}
     opinion = dataset.startswith("sycophancy")
-    for name in ("s2a", "s2a+leco"):
+    for name in (*S2A_CHAINS, "s2a+leco"):
         o = out.setdefault(name, {})
         o.setdefault("rewrite", "opinion" if opinion else "irrelevant")
         o.setdefault("instruction", DEFAULT_INSTRUCTION if opinion else "")
-    out["s2a"].setdefault("answer_format", COT_INSTRUCTION)
+    for name in S2A_CHAINS:
+        out[name].setdefault("answer_format", COT_INSTRUCTION)
     return out
 
 
