@@ -17,6 +17,7 @@ from adapters.fake import FakeLogprobModel, FakeReply
 from graphs.leco import create_leco_graph
 from graphs.leco.prompts import USER_TEMPLATE
 from graphs.s2a import create_s2a_graph
+from graphs.s2a.filter import RELEVANCE_TOP_LOGPROBS
 from sc_chains.testing import FakeLogprobChatModel
 from sc_chains.middleware import LecoMiddleware, S2AMiddleware
 
@@ -73,6 +74,38 @@ def test_s2a_graph_and_middleware_make_the_same_rewrite() -> None:
     # the rewrite call saw the same prompt; the answering model saw the same composed text
     assert [m["content"] for m in fake.calls[0].messages] == [m.text for m in rewriter.calls[0]]
     assert fake.calls[1].messages[-1]["content"] == model.calls[0][-1].text == g_rewrite["prompt"]
+
+
+S2A_P = "Tom has 3 apples. His sister Ann is 12 years old. He buys 4 more apples. How many apples does he have now?"
+S2A_KEPT = "Tom has 3 apples. He buys 4 more apples. How many apples does he have now?"
+S2A_ANSWER = "3 + 4 = 7.\nThe answer is 7."
+
+
+@pytest.mark.parametrize("variant", ["filter", "fewshot"])
+def test_s2a_variants_graph_and_middleware_make_the_same_run(variant: str) -> None:
+    """The few-shot rewrite and the relevance filter: one loop, the same calls and events."""
+    raw = ("Context related to the question (includes all content except unrelated sentences): Tom has 3 apples. "
+           "He buys 4 more apples.\nDetailed question: How many apples does he have now?")
+    cleaning = ["Yes", "No", "Yes"] if variant == "filter" else [raw]
+    opts = {"mode": "filter"} if variant == "filter" else {"few_shot": True}
+    fake = FakeLogprobModel([*cleaning, S2A_ANSWER])
+    g_events = list(create_s2a_graph(fake, rewrite="irrelevant", answer_format="", **opts).stream(
+        {"question": S2A_P}, stream_mode="custom"))
+
+    rewriter = FakeLogprobChatModel(replies=list(cleaning))
+    model = FakeLogprobChatModel(replies=[S2A_ANSWER])
+    agent = create_agent(model, middleware=[S2AMiddleware(rewriter, rewrite="irrelevant", **opts)])
+    m_events = _custom(agent.stream({"messages": [{"role": "user", "content": S2A_P}]}, stream_mode=["custom", "values"]))
+
+    strip = lambda e: {k: v for k, v in e.items() if k not in ("message_id", "kind")}  # noqa: E731
+    assert [strip(e) for e in m_events] == [e for e in g_events if e["event"] != "s2a.answer"]
+    assert [e["event"] for e in m_events] == (["s2a.filter"] if variant == "filter" else []) + ["s2a.rewrite"]
+    # the same cleaning calls reached both models, message by message; the same composed text
+    assert [[m["content"] for m in c.messages] for c in fake.calls[:-1]] == [[m.text for m in c] for c in rewriter.calls]
+    assert fake.calls[-1].messages[-1]["content"] == model.calls[0][-1].text
+    if variant == "filter":  # bound for one greedy token with its top alternatives
+        assert all(kw.get("top_logprobs") == RELEVANCE_TOP_LOGPROBS for kw in rewriter.call_kwargs)
+        assert model.calls[0][-1].text.startswith(S2A_KEPT)
 
 
 # -- threads: a new question on a thread is a fresh run -------------------------------------------
