@@ -47,6 +47,13 @@ def test_config_refuses_bad_variant_options(options: dict, param: str) -> None:
     assert err.value.param == param
 
 
+def test_runnable_takes_the_variant() -> None:
+    from sc_chains.runnables import s2a_chain
+
+    out = s2a_chain(FakeLogprobModel(["Yes", "No", "Yes", ANSWER]), output="state", mode="filter").invoke(P)
+    assert out["answer"] == "7" and out["removed"] == ["His sister Ann is 12 years old."]
+
+
 def test_config_picks_the_few_shot_prompt() -> None:
     assert S2AConfig(rewrite="irrelevant", few_shot=True).prompt is BUILTIN_REWRITES["irrelevant_fewshot"]
     assert S2AConfig(rewrite="opinion", variant="single", few_shot=True).prompt.name == "opinion_single_fewshot"

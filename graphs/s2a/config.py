@@ -29,7 +29,9 @@ class S2AConfig(Options):
 
     The no-instruction variant of the paper is ``instruction=""``. The graph makes exactly one
     rewrite call and one answer step (no loop), so its iteration bound is fixed;
-    ``max_completion_tokens`` caps the generated tokens of both model calls together.
+    ``max_completion_tokens`` caps the generated tokens of both model calls together. With
+    ``mode="filter"`` the rewrite call is replaced by one one-token call per context sentence
+    (at most :data:`graphs.s2a.filter.MAX_SENTENCES`).
     """
 
     rewrite: str | RewritePrompt = "opinion"
