@@ -167,6 +167,13 @@ def test_filter_never_drops_the_question() -> None:
                            answer_format="").invoke({"question": text})
     assert len(fake.calls) == 4 and "How many pens are left?" not in [s["text"] for s in out["sentence_scores"]]
     assert out["answer_prompt"] == "How many pens are left?" and len(out["removed"]) == 3
+    # an earlier question sentence is scored and recorded, never dropped; the lowest rule skips it
+    text = "Can you help me? Ann had 5 pens. Her dog is brown. She lost 2 pens. How many pens are left?"
+    out = create_s2a_graph(FakeLogprobModel(["No", "Yes", "No", "Yes", ANSWER]), mode="filter",
+                           instruction="", answer_format="").invoke({"question": text})
+    assert [(s["score"], s["kept"]) for s in out["sentence_scores"]] == [(0.0, True), (1.0, True), (0.0, False),
+                                                                         (1.0, True)]
+    assert out["removed"] == ["Her dog is brown."]
     # a question alone: nothing to score, no relevance call
     fake = FakeLogprobModel([ANSWER])
     out = create_s2a_graph(fake, mode="filter").invoke({"question": "What is 3 + 4?"})

@@ -15,8 +15,9 @@ committed eval), but they can answer a yes/no question about one sentence. Per p
    alternatives, where ``P(yes)`` sums the alternatives that read ``yes`` after stripping spaces
    and case (``"Yes"``, ``" yes"``, ``"YES"``), likewise ``no``. An answer absent from the top
    list counts as 0. When neither appears the score is ``None`` (unknown).
-4. :func:`filter_sentences`: keep the question always; keep a context sentence whose score is
-   unknown (no evidence, no drop); otherwise :func:`drop_decisions` decides, by ``rule``:
+4. :func:`filter_sentences`: keep the question always (and any other sentence ending in ``?``:
+   scored and recorded, never dropped); keep a context sentence whose score is unknown (no
+   evidence, no drop); otherwise :func:`drop_decisions` decides, by ``rule``:
    ``"lowest"`` (default) drops at most the one clearly lowest-scoring sentence (below the mean of
    the others by more than ``margin``, default 0.02); ``"threshold"`` drops every score below
    ``threshold``.
@@ -82,8 +83,12 @@ def _split(problem: str) -> tuple[list[str], int]:
     if not isinstance(problem, str) or not problem.strip():
         raise InvalidRequestError("problem", problem, "pass the problem text (a non-empty string)")
     sents = split_sentences(problem)
-    q = max((i for i, s in enumerate(sents) if s.rstrip("\"'”’)] ").endswith("?")), default=len(sents) - 1)
+    q = max((i for i, s in enumerate(sents) if _is_question(s)), default=len(sents) - 1)
     return sents, q
+
+
+def _is_question(sentence: str) -> bool:
+    return sentence.rstrip("\"'”’)] ").endswith("?")
 
 
 def relevance_messages(
@@ -184,7 +189,9 @@ def filter_sentences(
             "replies", len(replies), f"pass one reply per context sentence ({len(positions)}), in order"
         )
     read = [relevance_score(r) for r in replies]
-    drops = drop_decisions([r[2] for r in read], rule=rule, threshold=threshold, margin=margin)
+    asks = [_is_question(sents[pos]) for pos in positions]  # another question sentence: scored, never dropped
+    drops = drop_decisions([None if q else r[2] for r, q in zip(read, asks)], rule=rule, threshold=threshold,
+                           margin=margin)
     scores: list[SentenceScore] = [
         {"index": pos, "text": sents[pos], "p_yes": p_yes, "p_no": p_no, "score": score, "kept": not drop}
         for pos, (p_yes, p_no, score), drop in zip(positions, read, drops)
