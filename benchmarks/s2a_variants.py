@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--eval-results", default=EVAL)
     ap.add_argument("--jsonl", default=None, help="append every record here (and resume from it)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--no-run", action="store_true", help="only summarise what --jsonl holds")
     args = ap.parse_args()
     t0 = time.time()
     names = args.variants.split(",")
@@ -130,8 +131,8 @@ def main() -> None:
     if args.jsonl and Path(args.jsonl).exists():
         for line in Path(args.jsonl).read_text().splitlines():
             rec = json.loads(line)
-            done[(rec["id"], rec["variant"])] = rec
-    todo = [(p, v) for p in problems for v in names if (p.id, v) not in done]
+            done.setdefault((rec["id"], rec["variant"]), rec)
+    todo = [] if args.no_run else [(p, v) for p in problems for v in names if (p.id, v) not in done]
     model = resolve_model(args.model, dtype=args.dtype, coalesce=False) if todo else None
     for i, (p, v) in enumerate(todo):
         rec = run_one(model, v, p)
@@ -154,6 +155,12 @@ def main() -> None:
         body += [*summarize("zeroshot (s2a; read from the committed eval)", zs), ""]
     for v in names:
         body += [*summarize(v, [done[(i, v)] for i in ids if (i, v) in done]), ""]
+    for v in names:  # a variant that ran on more problems than the others: all of its problems too
+        more = [p for p in problems if (p.id, v) in done]
+        if len(more) > len(complete):
+            body += [f"-- {v} on every problem it ran ({len(more)}), with the zero-shot rewrite on the same problems:",
+                     *summarize(v, [done[(p.id, v)] for p in more]),
+                     *summarize("zeroshot (s2a; read from the committed eval)", zeroshot_rows(args.eval_results, more)), ""]
     text = "\n".join(header + body)
     print(text)
     if args.out:
