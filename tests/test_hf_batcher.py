@@ -140,7 +140,9 @@ def test_a_lone_call_keeps_prefix_kv_reuse() -> None:
     first = m.generate("What is 2+2? Answer briefly.", max_tokens=12)
     again = m.generate("What is 2+2? Answer briefly.", max_tokens=8, prefill=first.text[:5])
     assert again.usage.cached_tokens > 0
-    assert m.coalesce_stats == BatcherStats(requests=2, batches=2, largest=1)
+    # continuous batching: a reply's first token comes from its prefill, each later one from a step
+    steps = first.usage.completion_tokens - 1 + again.usage.completion_tokens - 1
+    assert m.coalesce_stats == BatcherStats(requests=2, batches=2, largest=1, steps=steps, joined=0)
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [
