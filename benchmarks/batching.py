@@ -16,7 +16,7 @@ script exits non-zero otherwise, unless ``--allow-mismatch`` says how many near-
 reduced-precision dtype may show).
 
 Usage: ``python benchmarks/batching.py [--model hf:default] [--dtype bfloat16] [--requests 16]
-[--max-batch-size 8] [--repeats 2] [--out benchmarks/results/batching.txt]``.
+[--max-batch-size 8] [--repeats 2] [--threads 1] [--out benchmarks/results/batching.txt]``.
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ CONTEXT = ("Here is some background you may use. The reader is a curious twelve-
            "term you must use, and end with one surprising fact. ")
 
 
-def workload(n: int) -> list[tuple[str, int]]:
-    """``n`` (prompt, max_tokens): prompts of three lengths, max_tokens spread over 16..256 and
+def workload(n: int, low: int = 16, high: int = 256) -> list[tuple[str, int]]:
+    """``n`` (prompt, max_tokens): prompts of three lengths, max_tokens spread over low..high and
     shuffled (a fixed permutation) so long and short rows share every batch."""
-    budgets = [16 + (240 * i) // max(1, n - 1) for i in range(n)]
+    budgets = [low + ((high - low) * i) // max(1, n - 1) for i in range(n)]
     order = [(7 * i + 3) % n for i in range(n)] if n % 7 else list(range(n))
     out = []
     for i in range(n):
@@ -86,7 +86,11 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--max-batch-size", type=int, default=8)
+    parser.add_argument("--min-tokens", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (on a loaded machine 1 avoids OpenMP oversubscription)")
     parser.add_argument("--allow-mismatch", type=int, default=0,
                         help="greedy texts that may differ between the modes (near ties in low precision)")
     parser.add_argument("--out", default=None, help="also append the report to this file")
@@ -96,18 +100,23 @@ def main() -> None:
 
     from adapters.specs import resolve_model
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
     opts = {"device": args.device, "dtype": args.dtype, "max_batch_size": args.max_batch_size,
             "coalesce_wait_s": 0.05, "kv_reuse": False}  # fmt: skip
     static = resolve_model(args.model, batching="static", **opts)
     cont = resolve_model(args.model, batching="continuous", **opts)
     static.generate("warm up", max_tokens=4)
     cont.generate("warm up", max_tokens=4)
-    work = workload(args.requests)
+    work = workload(args.requests, args.min_tokens, args.max_tokens)
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     best: dict[str, dict[str, Any]] = {}
     for _ in range(args.repeats):  # alternate so load drifts hit both
         for name, model in (("static", static), ("continuous", cont)):
             r = run_mode(model, work)
+            print(f"  {name}: wall {r['wall']:.1f} s, cpu {r['cpu']:.1f} s, {r['tokens']} tokens", file=sys.stderr,
+                  flush=True)
             if name not in best or r["wall"] < best[name]["wall"]:
                 best[name] = r
     s, c = best["static"], best["continuous"]
@@ -115,7 +124,7 @@ def main() -> None:
     lines = [
         "$ " + " ".join([os.path.basename(sys.executable), *sys.argv]),
         f"model {args.model} on {static.device} ({static.model.dtype}), torch threads {torch.get_num_threads()}, "
-        f"{args.requests} concurrent requests, max_tokens 16..256, max_batch_size {args.max_batch_size}, "
+        f"{args.requests} concurrent requests, max_tokens {args.min_tokens}..{args.max_tokens}, max_batch_size {args.max_batch_size}, "
         f"best of {args.repeats} alternating rounds",
         f"uptime before: {uptime}",
         f"uptime after:  {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}",

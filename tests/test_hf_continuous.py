@@ -283,3 +283,22 @@ def test_a_stream_runs_while_continuous_calls_are_queued() -> None:
     _same(streamed, direct.generate("Hello", max_tokens=15, stop=["e"]))
     _same(futs[0].result(60), direct.generate(LONG, max_tokens=60))
     _same(futs[1].result(60), direct.generate("x", max_tokens=9))
+
+
+@pytest.mark.slow  # loads SmolLM2-135M (~20 s on a busy 2-core machine)
+def test_smollm2_continuous_batches_equal_static_batches_and_lone_calls() -> None:
+    from adapters.specs import resolve_model
+
+    cont = resolve_model("hf:default", kv_reuse=False, max_batch_size=3)
+    static = resolve_model("hf:default", kv_reuse=False, max_batch_size=3, batching="static")
+    assert cont.batching == "continuous"
+    work = [("What is 2+2?", 8), ("Write a short poem about the sea.", 40),
+            ("Explain what a prime number is, in detail, for a child.", 24), ("Hi", 12), ("Why is the sky blue?", 32)]
+    reqs = [cont.request(q, max_tokens=t, top_logprobs=2) for q, t in work]
+    got = cont.generate_batch(reqs)
+    for r, a, b in zip(reqs, got, static.generate_batch(reqs)):
+        assert a.text == b.text
+        assert [t.logprob for t in a.tokens] == pytest.approx([t.logprob for t in b.tokens], abs=1e-3)
+    assert cont.coalesce_stats.joined >= 2
+    lone = resolve_model("hf:default", kv_reuse=False, coalesce=False)
+    assert [g.text for g in got] == [lone.generate(r).text for r in reqs]
