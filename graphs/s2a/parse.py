@@ -153,15 +153,20 @@ def _clean(section: str, *, first_paragraph: bool = False, lead: bool = False) -
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` of each sentence of ``text`` (ends at ``.!?`` + space, or a newline)."""
+    return list(_sentence_spans(text))
+
+
+@functools.lru_cache(maxsize=32)  # pure; a rewrite's input is split several times
+def _sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
     spans = []
-    for line in re.finditer(r"[^\n]+", text):
+    for line in _LINE.finditer(text):
         base, chunk = line.start(), line.group()
-        for m in re.finditer(r".+?(?:[.!?]+[\"'”’)\]]*(?=\s)|$)", chunk):
+        for m in _SENTENCE.finditer(chunk):
             seg = m.group()
             lead = len(seg) - len(seg.lstrip())
             if seg.strip():
                 spans.append((base + m.start() + lead, base + m.start() + len(seg.rstrip())))
-    return spans
+    return tuple(spans)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -178,8 +183,13 @@ def last_question_sentence(text: str) -> str:
     return sents[-1] if sents else text.strip()
 
 
+_LINE = re.compile(r"[^\n]+")
+_SENTENCE = re.compile(r".+?(?:[.!?]+[\"'”’)\]]*(?=\s)|$)")
+_WORD = re.compile(r"\w+")
+
+
 def _tokens(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
+    return _WORD.findall(text.lower())
 
 
 def removed_sentences(original: str, rewrite: str, *, min_overlap: float = 0.5) -> list[str]:

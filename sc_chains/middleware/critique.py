@@ -62,44 +62,38 @@ from langchain.agents.middleware.types import (
     PrivateStateAttr,
     hook_config,
 )
-from langchain_core.messages import AIMessage, BaseMessage, RemoveMessage
+from langchain_core.messages import AIMessage, RemoveMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 from typing_extensions import NotRequired
 
-from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError
 from graphs.critique.config import MAX_REVISIONS, CritiqueConfig
 from graphs.critique.critics import JudgeCritic, ModelCritic, make_critic, uses_gate
-from graphs.critique.loop import CritiqueResult, critique_loop
-from graphs.driver import model_requests
-from graphs.loop import Emit, ModelCall, Review, adrive, drive, reply_from_json, reply_to_json
+from graphs.critique.loop import CritiqueResult
+from graphs.loop import Review, drive
 from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_str
-from graphs.vocab import Allowance, add_cost, zero_cost
+from graphs.vocab import Allowance
+from sc_chains.middleware._critique_run import (
+    _Calls,
+    _Session,
+    _Suspend,
+    _visible_extra,
+    _with_id,
+)
 from sc_chains.middleware._shared import (
-    ESTIMATED,
+    UNSET,
     Budget,
     apply_overrides,
     by_name,
-    call_scope,
-    charge_cost,
     chat_model,
-    counted_response,
     first_ai,
-    is_ours,
-    lc_message,
-    ledger,
-    prompt_of,
+    given,
     text_of,
-    to_generation,
-    with_cost,
 )
 
 __all__ = ["CritiqueReviseMiddlewareConfig", "CritiqueReviseMiddleware"]
-
-_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<default>"})()
-
 
 class CritiqueMiddlewareState(AgentState):
     """The agent state plus the critique loops' private per-request ledgers (by name)."""
@@ -129,20 +123,6 @@ class CritiqueReviseMiddlewareConfig(Options):
         check_str("name", self.name, nonempty=True)
 
 
-from sc_chains.middleware._critique_run import (  # noqa: E402
-    KEY,
-    _Suspend,
-    _Recorder,
-    _suspend,
-    _Calls,
-    _prompt,
-    _question,
-    _with_id,
-    _visible_extra,
-    _mark,
-    _Session,
-    _inner_calls,
-)
 
 
 class CritiqueReviseMiddleware(AgentMiddleware):
@@ -172,17 +152,16 @@ class CritiqueReviseMiddleware(AgentMiddleware):
 
     state_schema = CritiqueMiddlewareState
 
-    def __init__(self, critic: Any = None, *, mode: str = _UNSET, visible: bool = _UNSET, review: bool = _UNSET,
-                 max_corrections: int = _UNSET, max_completion_tokens: int | None = _UNSET, stream: str = _UNSET,
-                 name: str = _UNSET, config: CritiqueReviseMiddlewareConfig | None = None, **options: Any) -> None:
+    def __init__(self, critic: Any = None, *, mode: str = UNSET, visible: bool = UNSET, review: bool = UNSET,
+                 max_corrections: int = UNSET, max_completion_tokens: int | None = UNSET, stream: str = UNSET,
+                 name: str = UNSET, config: CritiqueReviseMiddlewareConfig | None = None, **options: Any) -> None:
         super().__init__()
         if mode in ("hidden", "visible"):
             raise InvalidRequestError("mode", mode, "mode is the critique method ('self-refine', 'rci', 'score'); "
                                       "pass visible=True to put critiques in the conversation")
-        explicit = {"mode": mode, "visible": visible, "interrupt_before_revise": review,
-                    "max_corrections": max_corrections, "max_completion_tokens": max_completion_tokens,
-                    "stream": stream, "name": name}
-        opts = {**options, **{k: v for k, v in explicit.items() if v is not _UNSET}}
+        explicit = given(mode=mode, visible=visible, interrupt_before_revise=review, max_corrections=max_corrections,
+                         max_completion_tokens=max_completion_tokens, stream=stream, name=name)
+        opts = {**options, **explicit}
         self.config = apply_overrides(config or CritiqueReviseMiddlewareConfig(), opts, "CritiqueReviseMiddleware")
         self.tools = []
         if critic is None and self.config.visible:
