@@ -7,7 +7,7 @@ Used by :mod:`sc_chains.middleware.critique` only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from langchain_core.messages import AIMessage, BaseMessage
 
@@ -191,6 +191,12 @@ def _mark(message: BaseMessage, owner: str) -> BaseMessage:
     return message
 
 
+Outcome = tuple[Optional[CritiqueResult], Any]
+"""What a hook's run of the loop came to: ``(result, None)`` when the loop ended (``result`` is
+``None`` when the draft called a tool), or ``(None, request)`` when it reached a request the hook
+cannot serve (a review, or a revision in visible mode)."""
+
+
 class _Session:
     """One hook's view of this request's critique run: its ledger, the run recorded so far (a
     review or a visible revision spans several hooks), and the loop replayed to that point."""
@@ -208,11 +214,19 @@ class _Session:
         self.base = 0
         """Visible mode: how many messages precede the run's first draft (the critic's host)."""
 
-    def drive(self, calls: _Calls) -> CritiqueResult | None:
-        return drive(self.rec.run(), calls.call, on_review=_suspend)
+    def drive(self, calls: _Calls) -> Outcome:
+        """Run the loop on (sync); see :data:`Outcome`."""
+        try:
+            return drive(self.rec.run(), calls.call, on_review=_suspend), None
+        except _Suspend as pause:
+            return None, pause.args[0]
 
-    async def adrive(self, calls: _Calls) -> CritiqueResult | None:
-        return await adrive(self.rec.run(), calls.acall, on_review=_suspend)
+    async def adrive(self, calls: _Calls) -> Outcome:
+        """Run the loop on (async); see :data:`Outcome`."""
+        try:
+            return await adrive(self.rec.run(), calls.acall, on_review=_suspend), None
+        except _Suspend as pause:
+            return None, pause.args[0]
 
     def save(self, calls: _Calls, **extra: Any) -> dict[str, Any]:
         """The ledger with this unfinished run recorded (private state update)."""

@@ -246,25 +246,20 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         update = session.save(calls, review=dict(review.payload), draft_id=draft.id)
         return ExtendedModelResponse(model_response=ModelResponse(result=[draft]), command=Command(update=update))
 
+    def _hidden_end(self, session: _Session, calls: _Calls, result: CritiqueResult | None, pause: Any) -> Any:
+        return self._hidden_done(session, calls, result) if pause is None else self._hidden_pause(session, calls, pause)
+
     def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Hidden mode: draft, critique and revise inside the model call (sync)."""
         hidden = self._hidden(request, handler)
-        if hidden is None:
-            return handler(request)
-        try:
-            return self._hidden_done(*hidden, hidden[0].drive(hidden[1]))
-        except _Suspend as pause:
-            return self._hidden_pause(*hidden, pause.args[0])
+        return handler(request) if hidden is None else self._hidden_end(*hidden, *hidden[0].drive(hidden[1]))
 
     async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Hidden mode: draft, critique and revise inside the model call (async)."""
         hidden = self._hidden(request, handler)
         if hidden is None:
             return await handler(request)
-        try:
-            return self._hidden_done(*hidden, await hidden[0].adrive(hidden[1]))
-        except _Suspend as pause:
-            return self._hidden_pause(*hidden, pause.args[0])
+        return self._hidden_end(*hidden, *await hidden[0].adrive(hidden[1]))
 
 
 class _CritiqueReviseSteps(CritiqueReviseMiddleware):
@@ -305,17 +300,16 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
         msg, update = session.close(result, drafts, final, visible=True)
         return {"messages": [msg], **update}
 
+    def _visible_end(self, session: _Session, calls: _Calls, result: CritiqueResult | None,
+                     pause: Any) -> dict[str, Any]:
+        return self._visible_done(session, calls, result) if pause is None else self._visible_pause(session, calls, pause)
+
     @hook_config(can_jump_to=["model"])
     def after_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Visible mode: critique the answer; jump back to the model to revise (sync). Either
         mode: a pending review sends the agent to ``before_model``, which asks the person."""
         visible = self._visible(state)
-        if not isinstance(visible, tuple):
-            return visible
-        try:
-            return self._visible_done(*visible, visible[0].drive(visible[1]))
-        except _Suspend as pause:
-            return self._visible_pause(*visible, pause.args[0])
+        return self._visible_end(*visible, *visible[0].drive(visible[1])) if isinstance(visible, tuple) else visible
 
     @hook_config(can_jump_to=["model"])
     async def aafter_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
@@ -323,10 +317,7 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
         visible = self._visible(state)
         if not isinstance(visible, tuple):
             return visible
-        try:
-            return self._visible_done(*visible, await visible[0].adrive(visible[1]))
-        except _Suspend as pause:
-            return self._visible_pause(*visible, pause.args[0])
+        return self._visible_end(*visible, *await visible[0].adrive(visible[1]))
 
     # -- review: the person decides before a revision -----------------------------------------------
     @hook_config(can_jump_to=["end"])
