@@ -102,7 +102,8 @@ def _label_pattern(label: str, generic: str | None) -> tuple[re.Pattern[str], fr
 
 def _accepted(m: re.Match[str], text: str, aliases: frozenset[str]) -> bool:
     at_line_start = m.group("head") is not None
-    rest_of_line = text[m.end() :].split("\n", 1)[0].strip()
+    eol = text.find("\n", m.end())
+    rest_of_line = text[m.end() : eol if eol >= 0 else len(text)].strip()
     heading = at_line_start and rest_of_line == ""
     is_alias = re.sub(r"\s+", " ", m.group("key").lower()) in aliases
     if is_alias:
