@@ -173,7 +173,8 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         model = getattr(self.critic, "model", None)
         self.critic_model = model if isinstance(self.critic, (ModelCritic, JudgeCritic)) else None
         if self.config.visible or self.config.critique.interrupt_before_revise:
-            self.__class__ = _CritiqueReviseSteps  # adds the after_model / before_model hooks
+            # adds the after_model / before_model hooks (visible: and drops the model-call wrapper)
+            self.__class__ = _CritiqueReviseVisible if self.config.visible else _CritiqueReviseSteps
 
     @property
     def name(self) -> str:
@@ -347,3 +348,12 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
     async def abefore_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Async :meth:`before_model` (a review resumes without any model call)."""
         return self.before_model(state, runtime)
+
+
+class _CritiqueReviseVisible(_CritiqueReviseSteps):
+    """Visible mode: the loop runs in ``after_model`` / ``before_model`` only, so the model call
+    is not wrapped (a wrapper would pass every call through, and LangChain traces each one: a
+    span and two thread hops per call under ``ainvoke``)."""
+
+    wrap_model_call = AgentMiddleware.wrap_model_call  # type: ignore[assignment]
+    awrap_model_call = AgentMiddleware.awrap_model_call  # type: ignore[assignment]
