@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import replace
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -163,7 +162,10 @@ class FakeLogprobChatModel(LogprobEventsMixin, BaseChatModel):
 
 
 def _openai(token: TokenLogprob, top_k: int) -> dict[str, Any]:
-    return replace(token, top_logprobs=tuple(_alternatives(token.token, token.logprob, top_k))).to_openai()
+    out = token.to_openai()  # top_logprobs: the scripted alternatives (a plain token has none)
+    if top_k:
+        out["top_logprobs"] = [a.to_openai() for a in _alternatives(token.token, token.logprob, top_k)]
+    return out
 
 
 def _split(message: AIMessage, *, usage: bool = True) -> list[ChatGenerationChunk]:
