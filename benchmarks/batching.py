@@ -66,7 +66,7 @@ def run_mode(model: Any, work: list[tuple[str, int]]) -> dict[str, Any]:
     """All requests at once; wall and CPU time, tokens, texts, the batcher's steps."""
 
     async def all_at_once() -> list[Any]:
-        return await asyncio.gather(*(model.agenerate(p, max_tokens=mt) for p, mt in work))
+        return await asyncio.gather(*(model.agenerate(p, max_tokens=mt, top_logprobs=2) for p, mt in work))
 
     before = model.coalesce_stats
     wall, cpu = time.perf_counter(), time.process_time()
@@ -74,7 +74,7 @@ def run_mode(model: Any, work: list[tuple[str, int]]) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     after = model.coalesce_stats
     tokens = sum(g.usage.completion_tokens for g in gens)
-    return {"wall": wall, "cpu": cpu, "tokens": tokens, "texts": [g.text for g in gens],
+    return {"wall": wall, "cpu": cpu, "tokens": tokens, "texts": [g.text for g in gens], "gens": gens,
             "lengths": [g.usage.completion_tokens for g in gens],
             "steps": after.steps - before.steps, "batches": after.batches - before.batches}  # fmt: skip
 
@@ -137,6 +137,9 @@ def main() -> None:
     lines.append(f"continuous/static: {(c['tokens'] / c['wall']) / (s['tokens'] / s['wall']):.2f}x tok/s (wall), "
                  f"{(c['tokens'] / c['cpu']) / (s['tokens'] / s['cpu']):.2f}x tok/cpu-s; "
                  f"same greedy text: {same}/{args.requests}")  # fmt: skip
+    for i, (a, b) in enumerate(zip(s["gens"], c["gens"])):
+        if a.text != b.text:
+            lines.append(f"  request {i}: {_divergence(a, b)}")
     report = "\n".join(lines)
     print(report)
     if args.out:
@@ -144,6 +147,22 @@ def main() -> None:
             fh.write(report + "\n\n")
     if args.requests - same > args.allow_mismatch:
         sys.exit(f"greedy texts differ between the modes: {args.requests - same} of {args.requests}")
+
+
+def _divergence(a: Any, b: Any) -> str:
+    """Where two greedy replies part: the first differing token and how close its top two
+    choices were in each mode (a near tie flips under batching noise in low precision)."""
+    k = next((i for i, (x, y) in enumerate(zip(a.tokens, b.tokens)) if x.token_id != y.token_id),
+             min(len(a.tokens), len(b.tokens)))
+    if k >= min(len(a.tokens), len(b.tokens)):
+        return f"same tokens for {k}, then one reply ends"
+
+    def gap(t: Any) -> str:
+        tops = [x.logprob for x in t.top_logprobs]
+        return f"{tops[0] - tops[1]:.3f}" if len(tops) > 1 else "?"
+
+    return (f"first different token at {k} of {len(a.tokens)}; top-1 minus top-2 logprob there: "
+            f"static {gap(a.tokens[k])}, continuous {gap(b.tokens[k])}")
 
 
 if __name__ == "__main__":
