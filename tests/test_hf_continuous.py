@@ -165,6 +165,26 @@ def test_the_default_is_continuous_and_the_option_is_validated() -> None:
     assert "continuous" in str(err.value) and "static" in str(err.value)
 
 
+def test_a_cache_that_cannot_be_repadded_means_static_batching(monkeypatch) -> None:
+    from transformers.cache_utils import DynamicSlidingWindowLayer
+
+    from adapters.hf.continuous import supports_continuous
+    from adapters.hf.model import HFModel
+
+    real = HFModel._new_cache
+
+    def sliding(self):  # a sliding-window layer, as Mistral or Gemma models have
+        cache = real(self)
+        cache.layers[0] = DynamicSlidingWindowLayer(sliding_window=8)
+        return cache
+
+    assert supports_continuous(real(tiny_random_model()))
+    monkeypatch.setattr(HFModel, "_new_cache", sliding)
+    assert tiny_random_model(name="sliding").batching == "static"
+    with pytest.raises(InvalidRequestError, match="sliding window"):
+        tiny_random_model(name="sliding", batching="continuous")
+
+
 def test_a_request_joins_a_decoding_batch_and_leaves_before_it_ends() -> None:
     m = tiny_random_model(kv_reuse=False, max_batch_size=2)
     reqs = [m.request(LONG, max_tokens=200), m.request("Count to five.", max_tokens=3),
