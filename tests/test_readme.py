@@ -7,6 +7,7 @@ end-to-end tests cover SmolLM2), and the llama.cpp URL becomes the test server's
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,11 @@ def test_readme_has_examples() -> None:
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index: int, request: pytest.FixtureRequest) -> None:
+def test_readme_example_runs(index: int, request: pytest.FixtureRequest, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # the examples' tempfile.mkdtemp() folders land in this test's tmp_path (removed by pytest),
+    # not in /tmp for good
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     code = BLOCKS[index].replace('"hf:default"', '"hf:tiny-random"')
     if SERVER_URL in code:
         request.applymarker(pytest.mark.server)
