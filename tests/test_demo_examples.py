@@ -89,3 +89,31 @@ def test_the_demo_shows_the_first_fixed_problem_and_says_so(tmp_path) -> None:
     problem, record, why = demo.pick_example("s2a", loaded)
     assert problem.id == 0 and record is None and "no committed run" in why
     assert demo.load_demo_set(tmp_path / "missing.json") == {}
+
+
+def test_suggestion_kept_finds_a_reworded_opinion_and_nothing_else() -> None:
+    rewrite = "A baker makes 19 muffins and sells 2 of them. The answer is 34. How many muffins are left?"
+    assert demo.suggestion_kept("34", rewrite) == "The answer is 34."
+    assert demo.suggestion_kept("34", "A baker makes 19 muffins. How many are left?") is None
+    assert demo.suggestion_kept("3", "He has 34 apples. It weighs 3.5 kg.") is None  # not a part of a number
+    assert demo.suggestion_kept(None, rewrite) is None
+    why = demo.what_changed("s2a", {"removed": ["I think the answer is 34."], "context": rewrite, "query": "",
+                                    "parse_status": "fallback_no_labels"}, "34")
+    assert len(why) == 2 and "still states the suggested answer" in why[1] and "The answer is 34." in why[1]
+
+
+def test_struck_sentences_show_without_styles() -> None:
+    import io
+
+    from rich.console import Console
+
+    from sc_chains.cli.s2a import cli_render
+
+    result = {"question": "Tom has 3 apples. How many? I think it is 9.", "removed": ["I think it is 9."],
+              "context": "Tom has 3 apples.", "query": "How many?", "parse_status": "ok"}
+    plain = Console(file=io.StringIO(), width=100)  # a file: no styles, so strike-through would not show
+    cli_render(result, plain)
+    assert "~~I think it is 9.~~" in plain.file.getvalue() and "~~Tom" not in plain.file.getvalue()
+    styled = Console(file=io.StringIO(), width=100, force_terminal=True, color_system="truecolor")
+    cli_render(result, styled)
+    assert "~~" not in styled.file.getvalue() and "\x1b[" in styled.file.getvalue()

@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from graphs.s2a.parse import sentence_spans
 from sc_chains.demo_examples import DEMO_SEED, METHODS, Problem, RepetitionStop, compare, problems_for
 
 DEMO_SET = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "demo_set.json"
@@ -97,18 +99,34 @@ def _render_trace(method: str, record: dict[str, Any], state: dict[str, Any], mo
             return
 
 
+def suggestion_kept(suggested: str | None, rewrite: str) -> str | None:
+    """The rewrite's sentence that still carries the suggested number, if any (pure)."""
+    if not suggested:
+        return None
+    for a, b in sentence_spans(rewrite):
+        if re.search(rf"(?<![\d.]){re.escape(str(suggested))}(?![\d]|\.\d)", rewrite[a:b]):
+            return rewrite[a:b].strip()
+    return None
+
+
 def _mark(ok: bool) -> str:
     return "[green]right[/green]" if ok else "[red]wrong[/red]"
 
 
-def what_changed(method: str, state: dict[str, Any]) -> list[str]:
-    """One or two sentences: what the correction changed and why."""
+def what_changed(method: str, state: dict[str, Any], suggested: str | None = None) -> list[str]:
+    """One or two sentences: what the correction changed and why (``suggested``: the wrong answer
+    the prompt suggested, for S2A)."""
     if method == "s2a":
         removed = state.get("removed") or []
         dropped = "; ".join(repr(s) for s in removed) if removed else "nothing"
         seen = " ".join(f"{state.get('context') or ''} {state.get('query') or ''}".split())
-        return [f"the rewrite left out {dropped} (parse: {state.get('parse_status')}); the answer step saw "
-                f"only the rewrite: {seen[:240]!r}"]
+        lines = [f"the rewrite left out {dropped} (parse: {state.get('parse_status')}); the answer step saw "
+                 f"only the rewrite: {seen[:240]!r}"]
+        kept = suggestion_kept(suggested, seen)
+        if kept:
+            lines.append(f"the rewrite still states the suggested answer ({kept!r}): the opinion was reworded, "
+                         "not removed, and the answer step did not follow it this time")
+        return lines
     if method == "leco":
         cuts = state.get("cuts") or []
         lines = []
@@ -163,7 +181,7 @@ def show(method: str, record: dict[str, Any], state: dict[str, Any], committed: 
     ]
     if "suggested" in record:
         lines.append(f"the prompt suggested the wrong answer {record['suggested']}")
-    lines += [f"why: {x}" for x in what_changed(method, state)]
+    lines += [f"why: {x}" for x in what_changed(method, state, record.get("suggested"))]
     lines.append(f"cost: {method} {_cost(record['method_cost'])}; plain {_cost(record['baseline_cost'])}")
     if committed is not None and committed["flip"] != record["flip"]:
         lines.append(f"[yellow]this live run went {record['flip']}; the committed run went {committed['flip']}[/yellow]")

@@ -73,8 +73,10 @@ def cli_run(question: str, model: Any, options: dict[str, Any]) -> dict[str, Any
     return result
 
 
-def original_text(result: dict[str, Any]) -> Any:
-    """The original input as a rich ``Text``, removed sentences dim and struck through."""
+def original_text(result: dict[str, Any], *, marks: bool = False) -> Any:
+    """The original input as a rich ``Text``, removed sentences dim and struck through; with
+    ``marks`` (output without styles: a file, a pipe, ``NO_COLOR``) also between ``~~`` marks,
+    so the removal still shows."""
     from rich.text import Text
 
     original = result.get("question", "")
@@ -83,10 +85,18 @@ def original_text(result: dict[str, Any]) -> Any:
     for a, b in sentence_spans(original):
         out.append(original[pos:a])
         sentence = original[a:b]
-        out.append(sentence, style="dim strike" if sentence in removed else "")
+        if sentence in removed:
+            out.append(f"~~{sentence}~~" if marks else sentence, style="dim strike")
+        else:
+            out.append(sentence)
         pos = b
     out.append(original[pos:])
     return out
+
+
+def _plain(console: Console) -> bool:
+    """Whether ``console`` drops styles (not a terminal, or NO_COLOR): strike-through would not show."""
+    return not console.is_terminal or console.no_color or console.color_system is None
 
 
 def cli_render(result: dict[str, Any], console: Console) -> None:
@@ -95,7 +105,9 @@ def cli_render(result: dict[str, Any], console: Console) -> None:
     from rich.text import Text
 
     console.print(f"[bold]{result.get('chain', 's2a')}[/bold]  model: {result.get('model', '?')}")
-    console.print(Panel(original_text(result), title="original (struck: removed by the rewrite)"))
+    plain = _plain(console)
+    title = "original (~~struck~~: removed by the rewrite)" if plain else "original (struck: removed by the rewrite)"
+    console.print(Panel(original_text(result, marks=plain), title=title))
     status = result.get("parse_status", "?")
     rewrite = Text()
     if result.get("context"):
