@@ -21,7 +21,14 @@ def test_readme_has_examples() -> None:
     assert len(BLOCKS) >= 4
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+def _params() -> list:
+    """One per block; a block that talks to the llama.cpp server is marked ``slow`` and ``server``
+    at collection, so the fast tier deselects it instead of starting the server."""
+    return [pytest.param(i, marks=[pytest.mark.slow, pytest.mark.server]) if SERVER_URL in b else i
+            for i, b in enumerate(BLOCKS)]
+
+
+@pytest.mark.parametrize("index", _params())
 def test_readme_example_runs(index: int, request: pytest.FixtureRequest, tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     # the examples' tempfile.mkdtemp() folders land in this test's tmp_path (removed by pytest),
@@ -29,6 +36,5 @@ def test_readme_example_runs(index: int, request: pytest.FixtureRequest, tmp_pat
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     code = BLOCKS[index].replace('"hf:default"', '"hf:tiny-random"')
     if SERVER_URL in code:
-        request.applymarker(pytest.mark.server)
         code = code.replace(SERVER_URL, request.getfixturevalue("llama_server"))
     exec(compile(code, f"README.md[python block {index}]", "exec"), {"__name__": "readme"})
