@@ -78,18 +78,22 @@ def _valid_logprob(value: float) -> float | None:
 def _checked(pairs: list[Pair], md: Mapping[str, Any]) -> list[Pair]:
     out = []
     for i, (token, lp, alts) in enumerate(pairs):
-        for name, value in [(token, lp)] + list(alts):
-            if _valid_logprob(value) is None:
-                raise MalformedResponseError(
-                    f"token {i} ({token!r}): logprob {value!r} for {name!r} is not <= 0 "
-                    "(a probability above 1, or NaN); the server's logprobs cannot be trusted",
-                    dict(md),
-                )
-        out.append((token, min(lp, 0.0), [(a, min(v, 0.0)) for a, v in alts]))
+        if not lp <= 0.0 or any(not v <= 0.0 for _, v in alts):  # the rare case: check each value
+            for name, value in [(token, lp), *alts]:
+                if _valid_logprob(value) is None:
+                    raise MalformedResponseError(
+                        f"token {i} ({token!r}): logprob {value!r} for {name!r} is not <= 0 "
+                        "(a probability above 1, or NaN); the server's logprobs cannot be trusted",
+                        dict(md),
+                    )
+            lp, alts = min(lp, 0.0), [(a, min(v, 0.0)) for a, v in alts]
+        out.append((token, lp, alts))
     return out
 
 
 def _alts(items: Any) -> list[tuple[str, float]]:
+    if not items:
+        return []
     if isinstance(items, Mapping):  # legacy: {token: logprob}
         alts = [(str(t), float(v)) for t, v in items.items()]
     else:

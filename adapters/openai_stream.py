@@ -131,6 +131,13 @@ class SSEDeltas:
             self._token_count += 1
         return tuple(out)
 
+    def take(self, line: str) -> Generation | None:
+        """:meth:`feed`, marking the stream started once a delta goes out."""
+        delta = self.feed(line)
+        if delta is not None:
+            self.started = True
+        return delta
+
     def last(self) -> Generation:
         """The closing delta: finish reason and usage (raises if no logprobs ever came)."""
         if self._chars and not self._saw_tokens:
@@ -139,27 +146,56 @@ class SSEDeltas:
         return Generation("", (), self._finish or "stop", usage, self._model, self._request.prefill or "")
 
 
+class _Tries:
+    """The retry loop both readers share (the I/O differs, the decisions do not): at most
+    ``max_retries + 2`` tries (the policy raises before they run out); a transport error retries
+    only before the first delta went out; ``verdict`` says how long to wait."""
+
+    def __init__(self, parser: SSEDeltas, attempts: AttemptLog, verdict: Verdict) -> None:
+        self.parser, self.attempts, self.verdict = parser, attempts, verdict
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.attempts.policy.max_retries + 2))
+
+    @staticmethod
+    def ok(response: Any) -> bool:
+        return bool(200 <= response.status_code < 300)
+
+    def broke(self, exc: Exception) -> Exception:
+        """A transport error as the try's outcome (raised when the stream had started)."""
+        if self.parser.started:
+            raise ServerUnreachableError(self.attempts.base_url, f"the stream broke: {exc}") from exc
+        return exc
+
+    def wait(self, outcome: Any) -> float:
+        """Seconds before the next try (the verdict raises when retries are spent)."""
+        _done, wait = self.verdict(outcome, self.attempts)
+        return float(wait)
+
+    def spent(self) -> ServerUnreachableError:  # pragma: no cover - the verdict raises first
+        return ServerUnreachableError(self.attempts.base_url, "no answer within the retry policy")
+
+
 def stream_sse(
     client: Any, path: str, payload: Mapping[str, Any], parser: SSEDeltas, attempts: AttemptLog, verdict: Verdict
 ) -> Iterator[Generation]:
     """POST ``payload`` as a stream with ``client`` (``httpx.Client``) and yield its deltas."""
     import httpx
 
-    for _ in range(attempts.policy.max_retries + 2):  # the policy raises before this runs out
+    tries = _Tries(parser, attempts, verdict)
+    for _ in tries:
         try:
             with client.stream("POST", path, json=stream_payload(payload)) as response:
-                if 200 <= response.status_code < 300:
-                    yield from _read_lines(response.iter_lines(), parser)
+                if tries.ok(response):
+                    yield from filter(None, map(parser.take, response.iter_lines()))
+                    yield parser.last()
                     return
                 response.read()
                 outcome: Any = response
         except httpx.TransportError as exc:
-            if parser.started:
-                raise ServerUnreachableError(attempts.base_url, f"the stream broke: {exc}") from exc
-            outcome = exc
-        _done, wait = verdict(outcome, attempts)
-        time.sleep(wait)
-    raise ServerUnreachableError(attempts.base_url, "no answer within the retry policy")  # pragma: no cover
+            outcome = tries.broke(exc)
+        time.sleep(tries.wait(outcome))
+    raise tries.spent()
 
 
 async def astream_sse(
@@ -168,32 +204,20 @@ async def astream_sse(
     """Async :func:`stream_sse` (``client``: ``httpx.AsyncClient``)."""
     import httpx
 
-    for _ in range(attempts.policy.max_retries + 2):
+    tries = _Tries(parser, attempts, verdict)
+    outcome: Any
+    for _ in tries:
         try:
             async with client.stream("POST", path, json=stream_payload(payload)) as response:
-                if 200 <= response.status_code < 300:
+                if tries.ok(response):
                     async for line in response.aiter_lines():
-                        delta = parser.feed(line)
-                        if delta is not None:
-                            parser.started = True
+                        if (delta := parser.take(line)) is not None:
                             yield delta
                     yield parser.last()
                     return
                 await response.aread()
-                outcome: Any = response
+                outcome = response
         except httpx.TransportError as exc:
-            if parser.started:
-                raise ServerUnreachableError(attempts.base_url, f"the stream broke: {exc}") from exc
-            outcome = exc
-        _done, wait = verdict(outcome, attempts)
-        await asyncio.sleep(wait)
-    raise ServerUnreachableError(attempts.base_url, "no answer within the retry policy")  # pragma: no cover
-
-
-def _read_lines(lines: Iterator[str], parser: SSEDeltas) -> Iterator[Generation]:
-    for line in lines:
-        delta = parser.feed(line)
-        if delta is not None:
-            parser.started = True
-            yield delta
-    yield parser.last()
+            outcome = tries.broke(exc)
+        await asyncio.sleep(tries.wait(outcome))
+    raise tries.spent()

@@ -184,14 +184,7 @@ def tokens_from_pairs(
     out = []
     offset = 0
     for token, logprob, alts in items:
-        out.append(
-            TokenLogprob(
-                token=token,
-                logprob=logprob,
-                offset=offset,
-                top_logprobs=tuple(TopLogprob(a, lp) for a, lp in alts),
-            )
-        )
+        out.append(TokenLogprob(token, logprob, offset, tuple(TopLogprob(a, lp) for a, lp in alts) if alts else ()))
         offset += len(token)
     return tuple(out)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableLambda
+from langgraph.config import get_stream_writer
 
 from adapters.base import LogprobModel
 from adapters.types import GenerationRequest
@@ -75,8 +76,6 @@ def model_node(
 def emit(event: str, **payload: Any) -> None:
     """Send a custom stream event (``stream_mode="custom"``); a no-op outside a graph run."""
     try:
-        from langgraph.config import get_stream_writer
-
         writer = get_stream_writer()
     except Exception:  # outside a runnable context there is no writer
         return

@@ -128,6 +128,39 @@ class _Executor:
         return await model.agenerate(reqs[0])
 
 
+class _Nodes:
+    """The driver graph's nodes: ``start`` (a fresh run) and ``step`` (one request)."""
+
+    def __init__(self, ex: _Executor, start: Callable[[Mapping[str, Any]], dict[str, Any]],
+                 make_loop: Callable[[Mapping[str, Any]], Loop[Any]], host: Callable[[Mapping[str, Any]], Sequence[Message]],
+                 finish: Callable[[Mapping[str, Any], Any], dict[str, Any]], reset: Sequence[str]) -> None:
+        self.ex, self.start, self.make_loop, self.host, self.finish, self.reset = ex, start, make_loop, host, finish, reset
+
+    def begin(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        fresh = {k: None for k in self.reset}
+        return {**fresh, **self.start(state), "replies": None, "emitted": 0, "finished": False}
+
+    def prepare(self, state: Mapping[str, Any]) -> _Run:
+        run = _Run(self.make_loop(state), state)
+        if isinstance(run.pending, Review):
+            from langgraph.types import interrupt
+
+            run.answer(interrupt(dict(run.pending.payload)))
+        return run
+
+    def step(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        run = self.prepare(state)
+        if isinstance(run.pending, ModelCall):
+            run.answer(self.ex.run(run.pending, self.host(state)))
+        return run.update(self.finish, state)
+
+    async def astep(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        run = self.prepare(state)
+        if isinstance(run.pending, ModelCall):
+            run.answer(await self.ex.arun(run.pending, self.host(state)))
+        return run.update(self.finish, state)
+
+
 def build_loop_graph(
     *,
     name: str,
@@ -150,34 +183,10 @@ def build_loop_graph(
     ``"model"`` to their models; ``after``: a node (a Runnable) run once the loop finished;
     ``stream``: which calls reach ``stream_mode="messages"`` (:data:`graphs.streaming.STREAM_POLICIES`)."""
     ex = _Executor(name, {**(models or {}), "model": model}, stream)
-
-    def begin(state: Mapping[str, Any]) -> dict[str, Any]:
-        fresh = {k: None for k in reset}
-        return {**fresh, **start(state), "replies": None, "emitted": 0, "finished": False}
-
-    def prepare(state: Mapping[str, Any]) -> _Run:
-        run = _Run(make_loop(state), state)
-        if isinstance(run.pending, Review):
-            from langgraph.types import interrupt
-
-            run.answer(interrupt(dict(run.pending.payload)))
-        return run
-
-    def step(state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        run = prepare(state)
-        if isinstance(run.pending, ModelCall):
-            run.answer(ex.run(run.pending, host(state)))
-        return run.update(finish, state)
-
-    async def astep(state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
-        run = prepare(state)
-        if isinstance(run.pending, ModelCall):
-            run.answer(await ex.arun(run.pending, host(state)))
-        return run.update(finish, state)
-
+    nodes = _Nodes(ex, start, make_loop, host, finish, reset)
     builder = StateGraph(state_schema, input_schema=input_schema)
-    builder.add_node("start", begin)
-    builder.add_node("step", RunnableLambda(step, afunc=astep, name="step"))
+    builder.add_node("start", nodes.begin)
+    builder.add_node("step", RunnableLambda(nodes.step, afunc=nodes.astep, name="step"))
     builder.add_edge(START, "start")
     builder.add_edge("start", "step")
     done = END

@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Literal
 
 from adapters.errors import InvalidRequestError, SCChainsError
+from graphs.validate import check_choice, check_int, check_number
 
 __all__ = [
     "LimitReason",
@@ -73,12 +74,6 @@ LimitReason = Literal["cpu", "memory", "output", "file_size", "processes"]
 
 _MAX_CODE_CHARS = 100_000
 _NS_FLAGS = ("-n", "-p", "-f", "--kill-child", "-m", "--mount-proc", "-i", "-u")
-
-
-def _bounded(name: str, value: object, lo: float, hi: float, kind: type = int) -> None:
-    ok = isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
-    if not ok or not lo <= value <= hi:  # type: ignore[operator]
-        raise InvalidRequestError(name, value, f"pass a {kind.__name__} in [{lo}, {hi}]")
 
 
 @dataclass(frozen=True)
@@ -104,14 +99,11 @@ class SandboxLimits:
     """The interpreter (default: the current one), run with ``-I``."""
 
     def __post_init__(self) -> None:
-        _bounded("timeout_s", self.timeout_s, 0.1, 120, float)
-        _bounded("cpu_s", self.cpu_s, 1, 60)
-        _bounded("memory_mb", self.memory_mb, 64, 8192)
-        _bounded("output_bytes", self.output_bytes, 1, 10 * 2**20)
-        _bounded("file_bytes", self.file_bytes, 0, 64 * 2**20)
-        _bounded("max_processes", self.max_processes, 1, 256)
-        if self.network not in ("off", "best_effort"):
-            raise InvalidRequestError("network", self.network, "pass 'off' or 'best_effort'")
+        check_number("timeout_s", self.timeout_s, low=0.1, high=120)
+        for name, low, high in (("cpu_s", 1, 60), ("memory_mb", 64, 8192), ("output_bytes", 1, 10 * 2**20),
+                                ("file_bytes", 0, 64 * 2**20), ("max_processes", 1, 256)):
+            check_int(name, getattr(self, name), minimum=low, maximum=high)
+        check_choice("network", self.network, ("off", "best_effort"))
         if not isinstance(self.python, str) or not os.path.isabs(self.python):
             raise InvalidRequestError("python", self.python, "pass an absolute interpreter path")
 

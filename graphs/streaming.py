@@ -12,13 +12,15 @@ Calls are tagged ``sc_chains`` and ``sc_chains:<graph>:<role>`` so an app can fi
 
 from __future__ import annotations
 
+import functools
 import re
+from uuid import uuid4
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 from langchain_core.runnables.config import var_child_runnable_config
 from pydantic import Field
 
@@ -154,11 +156,19 @@ async def astream_call(adapter: Any, request: Any, *, graph: str, role: str) -> 
 _PIECES = re.compile(r"\n|[^\S\n]*\S+|[^\S\n]+")
 
 
-def _stream_handlers(cfg: dict[str, Any]) -> list[Any]:
-    """LangGraph's messages-stream handlers among the current run's callbacks."""
+@functools.lru_cache(maxsize=1)
+def _handler_type() -> type | None:
     try:
         from langgraph.pregel._messages import StreamMessagesHandler
     except ImportError:  # pragma: no cover - another langgraph layout: nothing to feed
+        return None
+    return StreamMessagesHandler
+
+
+def _stream_handlers(cfg: dict[str, Any]) -> list[Any]:
+    """LangGraph's messages-stream handlers among the current run's callbacks."""
+    StreamMessagesHandler = _handler_type()
+    if StreamMessagesHandler is None:  # pragma: no cover
         return []
     callbacks = cfg.get("callbacks")
     handlers = getattr(callbacks, "handlers", callbacks) or []
@@ -171,10 +181,6 @@ def stream_text(text: str, *, graph: str, role: str = "answer", message_id: str 
     and only LangGraph's messages stream sees it (other callbacks count no extra call). With
     ``message_id`` (the final message's id) the stream shows that message once; inside a call an
     outer middleware tagged ``nostream`` (its draft), nothing is shown."""
-    from uuid import uuid4
-
-    from langchain_core.outputs import LLMResult
-
     cfg = var_child_runnable_config.get() or {}
     handlers = _stream_handlers(cfg)
     if not handlers:

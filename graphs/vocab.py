@@ -149,12 +149,12 @@ def add_cost(left: Mapping[str, int] | None, right: Mapping[str, int] | None) ->
 def cost_of(generations: Any) -> Cost:
     """The cost of one ``adapters.types.Generation`` or an iterable of them."""
     gens: Iterable[Any] = generations if isinstance(generations, (list, tuple)) else [generations]
-    total = zero_cost()
+    calls = prompt = completion = cached = 0
     for g in gens:
         u = g.usage
-        total = add_cost(total, {"calls": 1, "prompt_tokens": u.prompt_tokens,
-                                 "completion_tokens": u.completion_tokens, "cached_tokens": u.cached_tokens})
-    return total
+        calls, prompt = calls + 1, prompt + int(u.prompt_tokens)
+        completion, cached = completion + int(u.completion_tokens), cached + int(u.cached_tokens)
+    return {"calls": calls, "prompt_tokens": prompt, "completion_tokens": completion, "cached_tokens": cached}
 
 
 class Allowance(TypedDict):

@@ -12,7 +12,9 @@ same bridge and put the full ``content`` list, collected from the chunks, on the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, ClassVar
+
+from langchain_core.outputs import ChatGenerationChunk
 
 __all__ = ["LogprobEventsMixin"]
 
@@ -45,7 +47,38 @@ def _message_id(run_manager: Any) -> str | None:
 
 
 class LogprobEventsMixin:
-    """Native v3 event hooks for a ``BaseChatModel`` whose ``_stream`` chunks carry logprobs."""
+    """Streaming for a ``BaseChatModel`` whose chunks carry logprobs: ``_stream`` / ``_astream``
+    over the model's own ``_chunks`` / ``_achunks`` (each chunk reported to the run's callbacks
+    as it goes out), and native v3 event hooks."""
+
+    _report_empty_chunks: ClassVar[bool] = False
+    """Report chunks without text (the closing one: finish reason, usage) to ``on_llm_new_token``
+    too, as OpenAI's chat model does."""
+
+    def _chunks(self, messages: list[Any], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
+        raise NotImplementedError
+
+    def _achunks(self, messages: list[Any], stop: list[str] | None, kwargs: dict[str, Any]) -> AsyncIterator[ChatGenerationChunk]:
+        raise NotImplementedError
+
+    def _reported(self, chunk: ChatGenerationChunk, run_manager: Any) -> bool:
+        return run_manager is not None and (bool(chunk.text) or self._report_empty_chunks)
+
+    def _stream(
+        self, messages: list[Any], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        for chunk in self._chunks(messages, stop, kwargs):
+            if self._reported(chunk, run_manager):
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self, messages: list[Any], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in self._achunks(messages, stop, kwargs):
+            if self._reported(chunk, run_manager):
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
 
     def _stream_chat_model_events(
         self, messages: list[Any], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any
@@ -53,7 +86,7 @@ class LogprobEventsMixin:
         from langchain_core.language_models._compat_bridge import chunks_to_events
 
         c = _Collector()
-        chunks = (c.watch(ch) for ch in self._stream(messages, stop=stop, run_manager=run_manager, **kwargs))  # type: ignore[attr-defined]
+        chunks = (c.watch(ch) for ch in self._stream(messages, stop=stop, run_manager=run_manager, **kwargs))
         for event in chunks_to_events(chunks, message_id=_message_id(run_manager)):
             yield c.fix(event)
 
@@ -65,7 +98,7 @@ class LogprobEventsMixin:
         c = _Collector()
 
         async def chunks() -> AsyncIterator[Any]:
-            async for ch in self._astream(messages, stop=stop, run_manager=run_manager, **kwargs):  # type: ignore[attr-defined]
+            async for ch in self._astream(messages, stop=stop, run_manager=run_manager, **kwargs):
                 yield c.watch(ch)
 
         async for event in achunks_to_events(chunks(), message_id=_message_id(run_manager)):

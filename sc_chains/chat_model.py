@@ -204,34 +204,17 @@ class ChatLogprobModel(LogprobEventsMixin, BaseChatModel):
         adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
         return to_result(await adapter.agenerate(msgs, **params), plan)
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
+    def _chunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
         adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
         cursor = ChunkCursor(plan)
         for delta in adapter.stream(msgs, **params):
-            for chunk in cursor.chunks(delta):
-                if run_manager is not None and chunk.text:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
+            yield from cursor.chunks(delta)
 
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
+    async def _achunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> AsyncIterator[ChatGenerationChunk]:
         adapter, msgs, params, plan = self._plan(messages, stop, kwargs)
         cursor = ChunkCursor(plan)
         async for delta in adapter.astream(msgs, **params):
             for chunk in cursor.chunks(delta):
-                if run_manager is not None and chunk.text:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
 
 

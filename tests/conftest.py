@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,11 @@ from adapters.errors import EmbeddedModelMissingError
 from sc_chains.testing import llama_server as start_llama_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Hypothesis keeps its example database and caches in ./.hypothesis by default, which would be the
+# repository: no test writes into the repo tree, so they live in the system's temp folder (one per
+# user, kept between runs; pytest-xdist workers share it safely).
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY",
+                      os.path.join(tempfile.gettempdir(), f"sc-chains-hypothesis-{os.getuid()}"))
 
 
 def _unavailable(reason: str) -> None:

@@ -192,8 +192,9 @@ def test_end_of_turn_token_stops_and_is_not_in_the_text(model):
         assert g.usage.completion_tokens == len(g.tokens) + 1  # the end-of-turn token counts
 
 
-def test_batch_equals_one_by_one():
-    m = tiny_random_model(kv_reuse=False, max_batch_size=3)
+@pytest.mark.parametrize("batching", ["continuous", "static"])
+def test_batch_equals_one_by_one(batching):
+    m = tiny_random_model(kv_reuse=False, max_batch_size=3, batching=batching)
     requests = [
         m.request(QUESTIONS[0], max_tokens=25, top_logprobs=3),
         m.request(QUESTIONS[1], max_tokens=10),

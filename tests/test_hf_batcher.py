@@ -98,10 +98,11 @@ def _same(a, b) -> None:
     assert [t.logprob for t in a.tokens] == pytest.approx([t.logprob for t in b.tokens], abs=1e-4)
 
 
-def test_concurrent_async_calls_are_batched_and_equal_one_by_one_results() -> None:
+@pytest.mark.parametrize("batching", ["continuous", "static"])
+def test_concurrent_async_calls_are_batched_and_equal_one_by_one_results(batching) -> None:
     direct = tiny_random_model(coalesce=False, kv_reuse=False)
     expected = [direct.generate(q, max_tokens=12, top_logprobs=2) for q in QUESTIONS]
-    m = tiny_random_model(kv_reuse=False, coalesce_wait_s=0.05)
+    m = tiny_random_model(kv_reuse=False, coalesce_wait_s=0.05, batching=batching)
 
     async def all_at_once():
         # Holding the model's lock keeps the worker's first batch waiting until every call is
@@ -118,9 +119,10 @@ def test_concurrent_async_calls_are_batched_and_equal_one_by_one_results() -> No
     assert stats.requests == len(QUESTIONS) and stats.batches <= 2 and stats.largest >= len(QUESTIONS) // 2
 
 
-def test_calls_from_threads_are_batched_too() -> None:
+@pytest.mark.parametrize("batching", ["continuous", "static"])
+def test_calls_from_threads_are_batched_too(batching) -> None:
     direct = tiny_random_model(coalesce=False, kv_reuse=False)
-    m = tiny_random_model(kv_reuse=False, coalesce_wait_s=0.05, max_batch_size=3)
+    m = tiny_random_model(kv_reuse=False, coalesce_wait_s=0.05, max_batch_size=3, batching=batching)
     submitted = []
     real_submit = m._batcher.submit
     m._batcher.submit = lambda item: (submitted.append(item), real_submit(item))[1]
@@ -135,12 +137,24 @@ def test_calls_from_threads_are_batched_too() -> None:
     assert m.coalesce_stats.batches < len(QUESTIONS)
 
 
+def test_static_batching_shares_one_prompt_between_its_rows() -> None:
+    m = tiny_random_model(batching="static")
+    reqs = [m.request("2+3?", max_tokens=12, temperature=1.0, seed=s, prefill="Step 1:") for s in (3, 4, 5)]
+    shared = m.generate_batch(reqs)
+    fresh = tiny_random_model(kv_reuse=False, coalesce=False)
+    for r, g in zip(reqs, shared):
+        _same(g, fresh.generate(r))
+    assert [g.usage.cached_tokens for g in shared[1:]] == [len(m.encode(reqs[0])) - 1] * 2
+
+
 def test_a_lone_call_keeps_prefix_kv_reuse() -> None:
     m = tiny_random_model(kv_reuse=True)
     first = m.generate("What is 2+2? Answer briefly.", max_tokens=12)
     again = m.generate("What is 2+2? Answer briefly.", max_tokens=8, prefill=first.text[:5])
     assert again.usage.cached_tokens > 0
-    assert m.coalesce_stats == BatcherStats(requests=2, batches=2, largest=1)
+    # continuous batching: a reply's first token comes from its prefill, each later one from a step
+    steps = first.usage.completion_tokens - 1 + again.usage.completion_tokens - 1
+    assert m.coalesce_stats == BatcherStats(requests=2, batches=2, largest=1, steps=steps, joined=0)
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [
@@ -148,6 +162,7 @@ def test_a_lone_call_keeps_prefix_kv_reuse() -> None:
     ({"coalesce_wait_s": -0.1}, "coalesce_wait_s"),
     ({"coalesce_wait_s": True}, "coalesce_wait_s"),
     ({"max_batch_size": 0}, "max_batch_size"),
+    ({"batching": "iteration"}, "batching"),
 ])
 def test_bad_coalescing_options_name_the_value(kwargs, name) -> None:
     with pytest.raises(InvalidRequestError, match=name):

@@ -7,6 +7,7 @@ end-to-end tests cover SmolLM2), and the llama.cpp URL becomes the test server's
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,20 @@ def test_readme_has_examples() -> None:
     assert len(BLOCKS) >= 4
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example_runs(index: int, request: pytest.FixtureRequest) -> None:
+def _params() -> list:
+    """One per block; a block that talks to the llama.cpp server is marked ``slow`` and ``server``
+    at collection, so the fast tier deselects it instead of starting the server."""
+    return [pytest.param(i, marks=[pytest.mark.slow, pytest.mark.server]) if SERVER_URL in b else i
+            for i, b in enumerate(BLOCKS)]
+
+
+@pytest.mark.parametrize("index", _params())
+def test_readme_example_runs(index: int, request: pytest.FixtureRequest, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # the examples' tempfile.mkdtemp() folders land in this test's tmp_path (removed by pytest),
+    # not in /tmp for good
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     code = BLOCKS[index].replace('"hf:default"', '"hf:tiny-random"')
     if SERVER_URL in code:
-        request.applymarker(pytest.mark.server)
         code = code.replace(SERVER_URL, request.getfixturevalue("llama_server"))
     exec(compile(code, f"README.md[python block {index}]", "exec"), {"__name__": "readme"})

@@ -12,7 +12,7 @@ import json
 import threading
 
 import pytest
-from conftest import reply
+from conftest import DROP, reply
 
 from adapters.errors import InvalidRequestError, LogprobsUnavailableError
 from adapters.fake import FakeLogprobModel
@@ -220,6 +220,20 @@ def test_openai_astream_and_chat_model_stream(scripted_server):
     assert [c.content for c in chunks] == ["A", "B", ""]
     assert chunks[-1].response_metadata["finish_reason"] == "length"
     assert chunks[0].response_metadata["logprobs"]["content"][0]["logprob"] == -0.5
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_openai_stream_retries_before_the_first_byte(scripted_server, mode):
+    """A dropped connection and a 503 before the stream starts are retried, by both readers."""
+    body = sse(chat_event("A"), chat_event("B", finish="stop"), USAGE)
+    srv = scripted_server([DROP, reply(503), reply(200, body, {"Content-Type": "text/event-stream"})])
+    model = OpenAIModel("m", base_url=srv.base_url, api_key="k", retry=FAST)
+
+    async def run():
+        return [d async for d in model.astream("hi")]
+
+    deltas = list(model.stream("hi")) if mode == "sync" else asyncio.run(run())
+    assert join_chunks(deltas).text == "AB" and len(srv.requests) == 3
 
 
 def test_openai_stream_without_logprobs_raises_typed(scripted_server):

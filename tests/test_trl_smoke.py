@@ -114,10 +114,16 @@ def _train(trainer, model, name: str) -> list[float]:
     return losses
 
 
+# The fast tier trains each format once; the same formats from the other generators (w2s rows:
+# the same columns, another generator's content) train in the slow tier, which CI runs.
+FULL_SUITE = pytest.mark.slow
+
+
 @pytest.mark.parametrize(
     ("kind", "fmt", "columns"),
     [("score", "messages", ["messages"]), ("score", "prompt-completion", ["prompt", "completion"]),
-     ("w2s", "messages", ["messages"]), ("w2s", "prompt-completion", ["prompt", "completion"])],
+     pytest.param("w2s", "messages", ["messages"], marks=FULL_SUITE),
+     pytest.param("w2s", "prompt-completion", ["prompt", "completion"], marks=FULL_SUITE)],
 )
 def test_sft_two_steps(tmp_path, kind, fmt, columns):
     from trl import SFTConfig, SFTTrainer
@@ -133,7 +139,7 @@ def test_sft_two_steps(tmp_path, kind, fmt, columns):
     _train(trainer, model, f"SFT {kind} {fmt}")
 
 
-@pytest.mark.parametrize("kind", ["self-reward", "w2s"])
+@pytest.mark.parametrize("kind", ["self-reward", pytest.param("w2s", marks=FULL_SUITE)])
 def test_dpo_two_steps(tmp_path, kind):
     from trl import DPOConfig, DPOTrainer
 

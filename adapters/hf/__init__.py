@@ -20,7 +20,7 @@ def load_hf_model(spec: str, **options: Any) -> HFModel:
     """The :class:`HFModel` for an ``hf:`` spec (the part after ``hf:``).
 
     ``options``: ``device=`` ("cpu", "cuda", "auto"), ``dtype=`` ("float32", "bfloat16", ...),
-    and :class:`HFModel` keywords (``kv_reuse=``, ``max_batch_size=``, ``name=``).
+    and :class:`HFModel` keywords (``kv_reuse=``, ``max_batch_size=``, ``batching=``, ``name=``).
     Raises :class:`~adapters.errors.ModelNotFoundError` for a missing path and
     :class:`~adapters.errors.EmbeddedModelMissingError` when an embedded model's package is
     not installed.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +25,9 @@ from adapters.types import (
     Usage,
 )
 
-__all__ = ["DecodeRow", "DeltaCursor", "IncrementalDetokenizer", "TokenTexts", "decode_rows", "decode_steps"]
+__all__ = [
+    "DecodeRow", "DeltaCursor", "IncrementalDetokenizer", "TokenTexts", "choose_tokens", "decode_rows", "decode_steps",
+]
 
 _CONTEXT_TOKENS = 6
 """Prompt tokens decoded with the reply so leading spaces/merges come out as in the full text."""
@@ -238,27 +240,10 @@ def decode_steps(
 
     Streaming reads the rows between steps; the last step leaves every row finished.
     """
-    top_k = max(r.request.top_logprobs for r in rows)
     with torch.inference_mode():
         logits = _forward(model, input_ids, attention_mask, position_ids, cache)
         while True:
-            logprobs = torch.log_softmax(logits, dim=-1)
-            entropy = -(logprobs.exp() * logprobs).nan_to_num(0.0).sum(dim=-1)
-            chosen = logits.argmax(dim=-1)
-            for i, row in enumerate(rows):
-                if row.finish is None and row.request.temperature > 0:
-                    chosen[i] = _sample(logits[i], row.request, row.generator)
-            chosen_lp = logprobs.gather(1, chosen[:, None])[:, 0]
-            ids_l, lp_l, ent_l = torch.stack([chosen.to(torch.float64), chosen_lp.double(), entropy.double()]).cpu().tolist()
-            if top_k:
-                top_v, top_i = logprobs.topk(top_k, dim=-1)
-                top_v, top_i = top_v.cpu().tolist(), top_i.cpu().tolist()
-            for i, row in enumerate(rows):
-                if row.finish is not None:
-                    continue
-                k = row.request.top_logprobs
-                tops = tuple(TopLogprob(token_texts(t), v) for t, v in zip(top_i[i][:k], top_v[i][:k])) if k else ()
-                row.accept(int(ids_l[i]), lp_l[i], ent_l[i], tops, eos_ids)
+            chosen = choose_tokens(logits, rows, eos_ids, token_texts)
             yield
             if all(r.finish is not None for r in rows):
                 return
@@ -266,6 +251,54 @@ def decode_steps(
             if attention_mask is not None:
                 attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(rows), 1))], dim=1)
             logits = _forward(model, chosen[:, None], attention_mask, position_ids, cache)
+
+
+def choose_tokens(
+    logits: torch.Tensor,
+    rows: list[DecodeRow],
+    eos_ids: frozenset[int],
+    token_texts: TokenTexts,
+    on_error: Callable[[int, Exception], None] | None = None,
+) -> torch.Tensor:
+    """One decoding step's choice for every unfinished row (row ``i`` has ``logits[i]``).
+
+    Greedy rows take the argmax, sampling rows draw with their own generator; each unfinished
+    row records its token (:meth:`DecodeRow.accept`). Returns the chosen ids, shape ``(rows,)``
+    (finished rows get a placeholder). ``on_error(i, exc)``: a row whose sampling or
+    bookkeeping raised is handed over (and skipped) instead of failing the whole step.
+    """
+    logprobs = torch.log_softmax(logits, dim=-1)
+    entropy = -(logprobs.exp() * logprobs).nan_to_num(0.0).sum(dim=-1)
+    chosen = logits.argmax(dim=-1)
+    live = [i for i, row in enumerate(rows) if row.finish is None]
+    failed: set[int] = set()
+    for i in live:
+        if rows[i].request.temperature > 0:
+            try:
+                chosen[i] = _sample(logits[i], rows[i].request, rows[i].generator)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                failed.add(i)
+                on_error(i, exc)
+    chosen_lp = logprobs.gather(1, chosen[:, None])[:, 0]
+    ids_l, lp_l, ent_l = torch.stack([chosen.to(torch.float64), chosen_lp.double(), entropy.double()]).cpu().tolist()
+    top_k = max((rows[i].request.top_logprobs for i in live), default=0)
+    if top_k:
+        top_v, top_i = logprobs.topk(top_k, dim=-1)
+        top_v, top_i = top_v.cpu().tolist(), top_i.cpu().tolist()
+    for i in live:
+        if i in failed:
+            continue
+        k = rows[i].request.top_logprobs
+        tops = tuple(TopLogprob(token_texts(t), v) for t, v in zip(top_i[i][:k], top_v[i][:k])) if k else ()
+        try:
+            rows[i].accept(int(ids_l[i]), lp_l[i], ent_l[i], tops, eos_ids)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(i, exc)
+    return chosen
 
 
 class DeltaCursor:

@@ -2,8 +2,9 @@
 
 Chat template, greedy and seeded sampling, stop sequences, exact ``prefill`` continuation,
 raw-logit logprobs with entropy and top-k alternatives, prefix KV-cache reuse between calls,
-real left-padded batching in :meth:`HFModel.batch`, and coalescing of concurrent single calls
-into such batches (:mod:`adapters.hf.batcher`).
+continuous batching of concurrent calls (:mod:`adapters.hf.continuous`: rows join and leave
+the running batch between decoding steps), or static left-padded batches
+(:mod:`adapters.hf.batcher`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import functools
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +31,17 @@ from adapters.hf.decode import (
     decode_rows,
     decode_steps,
 )
-from adapters.hf.batcher import BatcherStats, RequestBatcher
+from adapters.hf.batcher import BatcherStats, ContinuousBatcher, RequestBatcher
+from adapters.hf.continuous import HFEngine, supports_continuous
 from adapters.hf.kv import PrefixKVCache
 from adapters.streaming import aiterate_in_thread, iterate_in_thread
 from adapters.tools import template_renders_tools
 from adapters.types import Capabilities, Generation, GenerationRequest
 
-__all__ = ["HFModel", "load_pretrained", "resolve_device", "resolve_dtype"]
+__all__ = ["BATCHING_MODES", "HFModel", "load_pretrained", "resolve_device", "resolve_dtype"]
+
+BATCHING_MODES = ("auto", "continuous", "static")
+"""Values of ``HFModel(batching=...)``."""
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -83,11 +89,24 @@ class HFModel(LogprobModel):
 
     ``coalesce=True`` (the default): concurrent :meth:`generate`/:meth:`agenerate` calls (from
     threads or asyncio tasks, e.g. ``sc-chains eval --concurrency 16``) are queued to one worker
-    thread, which runs the requests that arrive within ``coalesce_wait_s`` of each other as one
-    left-padded batch; a lone request runs alone, with prefix KV reuse. Greedy results equal
-    the one-by-one results up to floating-point noise. ``coalesce=False`` runs each call
-    directly. Either way all generation runs under one lock, so an instance is safe to share
-    between threads.
+    thread that batches them; ``coalesce=False`` runs each call directly. ``batching`` says how
+    (validated, one of :data:`BATCHING_MODES`):
+
+    - ``"continuous"``: iteration-level batching (:class:`~adapters.hf.continuous.HFEngine`):
+      the worker decodes up to ``max_batch_size`` rows one token per step; a row that finishes
+      leaves at once and a request that arrived meanwhile joins at the next step (prefilled on
+      its own, its KV cache merged into the batch). :meth:`batch` runs through it too (``n``
+      rows of one prompt share one prefill), even with ``coalesce=False``.
+    - ``"static"``: the requests that arrive within ``coalesce_wait_s`` of each other run as
+      one left-padded batch, to the end of its longest row (the benchmark's baseline);
+      :meth:`batch` runs such batches directly.
+    - ``"auto"`` (the default): continuous when the model's KV cache allows it (plain dynamic
+      layers, as Llama, SmolLM2 and Qwen2 use), static otherwise (sliding-window layers).
+
+    Either way a lone request starts from the prefix KV cache of the previous one, and greedy
+    results equal the one-by-one results up to floating-point noise. All generation runs
+    under one lock, so an instance is safe to share between threads (streams take the lock
+    for their whole reply, outside the batch).
     """
 
     logprobs_hint = "HFModel always returns logprobs."
@@ -103,6 +122,7 @@ class HFModel(LogprobModel):
         max_top_logprobs: int = 100,
         coalesce: bool = True,
         coalesce_wait_s: float = 0.002,
+        batching: str = "auto",
     ) -> None:
         for flag, value in (("coalesce", coalesce), ("kv_reuse", kv_reuse)):
             if not isinstance(value, bool):  # "maybe", "false", 1: never truthy by accident
@@ -112,6 +132,8 @@ class HFModel(LogprobModel):
         if (not isinstance(coalesce_wait_s, (int, float)) or isinstance(coalesce_wait_s, bool)
                 or not 0 <= coalesce_wait_s <= 1):
             raise InvalidRequestError("coalesce_wait_s", coalesce_wait_s, "pass seconds between 0 and 1, e.g. 0.002")
+        if batching not in BATCHING_MODES:
+            raise InvalidRequestError("batching", batching, f"pass one of {', '.join(BATCHING_MODES)}")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name or str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
@@ -128,10 +150,18 @@ class HFModel(LogprobModel):
         self._texts = TokenTexts(tokenizer)
         self._lock = threading.RLock()
         self.coalesce = coalesce
-        self._batcher: RequestBatcher[GenerationRequest, Generation] = RequestBatcher(
-            self.generate_batch, max_batch=1, wait_s=float(coalesce_wait_s),
-            name=f"sc-chains-batcher[{self.name}]",
-        )
+        can = supports_continuous(self._new_cache())
+        if batching == "continuous" and not can:
+            raise InvalidRequestError("batching", batching, f"{self.name}'s KV cache has layers that cannot be "
+                                      "re-padded (sliding window?); pass batching='static' or 'auto'")
+        self.batching = "continuous" if batching != "static" and can else "static"
+        """The batching in use: ``"continuous"`` or ``"static"`` (``"auto"`` resolved)."""
+        common = {"max_batch": 1, "wait_s": float(coalesce_wait_s), "name": f"sc-chains-batcher[{self.name}]"}
+        self._batcher: RequestBatcher[GenerationRequest, Generation] | ContinuousBatcher[GenerationRequest, Generation]
+        if self.batching == "continuous":
+            self._batcher = ContinuousBatcher(HFEngine(self), **common)
+        else:
+            self._batcher = RequestBatcher(self._generate_static, **common)
         self.max_batch_size = max_batch_size  # validated by the setter
 
     @property
@@ -147,7 +177,7 @@ class HFModel(LogprobModel):
 
     @property
     def coalesce_stats(self) -> BatcherStats:
-        """How many coalesced calls ran, in how many batches (see :class:`BatcherStats`)."""
+        """How many coalesced calls ran, in how many batches, steps (see :class:`BatcherStats`)."""
         return self._batcher.stats
 
     # -- prompts -----------------------------------------------------------------------------
@@ -267,7 +297,7 @@ class HFModel(LogprobModel):
 
     # -- batches -------------------------------------------------------------------------------
     def batch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:
-        """Generate for many inputs in real left-padded batches of at most ``max_batch_size``.
+        """Generate for many inputs in real batches of at most ``max_batch_size`` rows.
 
         Each reply equals what :meth:`generate` returns for that input alone (greedy decoding;
         logprobs agree up to floating-point noise). ``max_concurrency`` is accepted for
@@ -280,10 +310,35 @@ class HFModel(LogprobModel):
         """Async :meth:`batch` (the batch runs in a worker thread)."""
         _check_concurrency(max_concurrency)
         requests = [self.request(m, **kwargs) for m in inputs]
+        if self.batching == "continuous":
+            return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in self._submit_batch(requests))))
         return await asyncio.to_thread(self.generate_batch, requests)
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """Run validated requests in batches (similar lengths together); results in input order."""
+        """Run validated requests in batches; results in input order.
+
+        Continuous batching: they join the running batch (rows of one prompt as one job that
+        shares its prefill); static: left-padded batches of similar lengths."""
+        if self.batching == "continuous":
+            return [f.result() for f in self._submit_batch(requests)]
+        return self._generate_static(requests)
+
+    def _submit_batch(self, requests: Sequence[GenerationRequest]) -> list[Future[Generation]]:
+        """Queue ``requests`` as one entry: each prompt's rows one job (at most ``max_batch_size``)."""
+        by_prompt: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            by_prompt.setdefault(self.prompt_text(r), []).append(i)
+        size = self.max_batch_size
+        jobs = [idx[k : k + size] for idx in by_prompt.values() for k in range(0, len(idx), size)]
+        futures = self._batcher.submit_jobs([[requests[i] for i in job] for job in jobs])
+        out: list[Future[Generation] | None] = [None] * len(requests)
+        for job, futs in zip(jobs, futures):
+            for i, f in zip(job, futs):
+                out[i] = f
+        return [f for f in out if f is not None]
+
+    def _generate_static(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Static batches: similar prompt lengths together, each chunk to the end of its longest row."""
         if len(requests) == 1:
             return [self._generate_one(requests[0])]
         with self._lock:

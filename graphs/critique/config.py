@@ -59,7 +59,7 @@ class CritiqueConfig(Options):
     max_tokens: int = 512
     """Most tokens per draft (graphs; in the middleware the agent's model decides)."""
     critique_max_tokens: int = 384
-    """Most tokens per model critique."""
+    """Most tokens per model critique (and per program request of ``critic="program"``)."""
     max_completion_tokens: int | None = 4000
     """Stop with ``"max_completion_tokens"`` once the tokens the loop's calls *generated*
     (drafts, critiques, revisions; prompt tokens never count) reach this; ``None`` for no

@@ -105,28 +105,22 @@ def create_critique_graph(
     llm = resolve_model(model)
     critic_impl = make_critic(critic, cfg)
     gate = uses_gate(critic, cfg)
-
-    def start(state: Mapping[str, Any]) -> dict[str, Any]:
-        reference = state.get("reference")
-        if reference is not None and not isinstance(reference, str):
-            raise InvalidRequestError("reference", reference, "pass the gold answer as a string, or leave it out")
-        return {**start_input(state), "reference": reference}
-
-    def finish(state: Mapping[str, Any], result: CritiqueResult) -> dict[str, Any]:
-        return dict(result)
-
     return build_loop_graph(
-        name=f"critique-{cfg.mode}",
-        state_schema=CritiqueState,
-        input_schema=CritiqueInput,
-        model=llm,
-        models={"critic": critic_impl.model or llm},
-        start=start,
-        make_loop=lambda s: critique_loop(s["question"], cfg, critic_impl, reference=s.get("reference"),
-                                        gate=gate),
+        name=f"critique-{cfg.mode}", state_schema=CritiqueState, input_schema=CritiqueInput,
+        model=llm, models={"critic": critic_impl.model or llm}, start=_start,
+        make_loop=lambda s: critique_loop(s["question"], cfg, critic_impl, reference=s.get("reference"), gate=gate),
         host=lambda s: draft_messages(s["question"], cfg.system_prompt, s.get("conversation") or ()),
-        finish=finish,
-        reset=_OUTPUT_KEYS,
-        checkpointer=checkpointer,
-        stream=stream,
+        finish=_finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer, stream=stream,
     )
+
+
+def _start(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's input keys: the question and history (checked), the reference (a string or none)."""
+    reference = state.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        raise InvalidRequestError("reference", reference, "pass the gold answer as a string, or leave it out")
+    return {**start_input(state), "reference": reference}
+
+
+def _finish(state: Mapping[str, Any], result: CritiqueResult) -> dict[str, Any]:
+    return dict(result)

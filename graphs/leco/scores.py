@@ -53,7 +53,7 @@ def to_tokens(tokens: Iterable[Any], shift: int = 0) -> list[Tok]:
         else:
             text, lp, off = t.token, t.logprob, t.offset
             raw_alts = getattr(t, "top_logprobs", ()) or ()
-        alts = tuple(
+        alts = () if not raw_alts else tuple(
             (None, float(a)) if isinstance(a, (int, float))
             else (a[0], float(a[1])) if isinstance(a, (tuple, list))
             else (a.token, float(a.logprob))

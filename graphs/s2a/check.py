@@ -8,6 +8,7 @@ A rewrite that fails is not used: the model sees the original input (status
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from graphs.s2a.parse import removed_sentences, split_sentences
 
@@ -36,10 +37,12 @@ def instructions(text: str) -> list[str]:
     return out
 
 
-def dropped_instructions(original: str, seen: str, *, min_overlap: float = 0.5) -> list[str]:
-    """The instructions of ``original`` that the rewritten text ``seen`` left out."""
-    removed = set(removed_sentences(original, seen, min_overlap=min_overlap))
-    return [s for s in instructions(original) if s in removed]
+def dropped_instructions(original: str, seen: str, *, min_overlap: float = 0.5,
+                         removed: Sequence[str] | None = None) -> list[str]:
+    """The instructions of ``original`` that the rewritten text ``seen`` left out (``removed``:
+    :func:`~graphs.s2a.parse.removed_sentences` of the two, when the caller has it already)."""
+    gone = set(removed_sentences(original, seen, min_overlap=min_overlap) if removed is None else removed)
+    return [s for s in instructions(original) if s in gone]
 
 
 def _numbers(text: str) -> set[str]:
@@ -52,9 +55,11 @@ def added_numbers(original: str, seen: str) -> list[str]:
     return sorted(_numbers(seen) - _numbers(original), key=lambda n: (len(n), n))
 
 
-def check_rewrite(original: str, seen: str, *, min_overlap: float = 0.5) -> str | None:
-    """Why the rewritten text ``seen`` may not replace ``original`` (``None``: it may)."""
-    dropped = dropped_instructions(original, seen, min_overlap=min_overlap)
+def check_rewrite(original: str, seen: str, *, min_overlap: float = 0.5,
+                  removed: Sequence[str] | None = None) -> str | None:
+    """Why the rewritten text ``seen`` may not replace ``original`` (``None``: it may;
+    ``removed``: see :func:`dropped_instructions`)."""
+    dropped = dropped_instructions(original, seen, min_overlap=min_overlap, removed=removed)
     if dropped:
         return f"the rewrite drops the instruction {dropped[0]!r}"
     added = added_numbers(original, seen)

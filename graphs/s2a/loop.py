@@ -42,14 +42,15 @@ def compose(original: str, raw: str, finish_reason: str, cfg: S2AConfig, *, answ
     prompt = cfg.prompt
     parsed = parse_rewrite(raw, original, context_label=prompt.context_label, question_label=prompt.question_label)
     seen = "\n".join(p for p in (parsed.context, parsed.query) if p)
-    why = check_rewrite(original, seen, min_overlap=cfg.min_kept_overlap) if cfg.check else None
+    removed = removed_sentences(original, seen, min_overlap=cfg.min_kept_overlap)
+    why = check_rewrite(original, seen, min_overlap=cfg.min_kept_overlap, removed=removed) if cfg.check else None
     if why is not None:  # not used: the model sees the original input, visibly
         parsed = ParsedRewrite("", original.strip(), "fallback_check", f"{why}; using the original input")
-        seen = parsed.query
+        removed = removed_sentences(original, parsed.query, min_overlap=cfg.min_kept_overlap)
     return {
         "original": original, "raw": raw, "finish_reason": finish_reason, "mode": "rewrite",
         "context": parsed.context, "query": parsed.query, "status": parsed.status, "reason": parsed.reason,
-        "removed": removed_sentences(original, seen, min_overlap=cfg.min_kept_overlap), "scores": [],
+        "removed": removed, "scores": [],
         "prompt": _answer_prompt(cfg, original, parsed.context, parsed.query, answer_format),
     }
 

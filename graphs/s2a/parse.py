@@ -102,7 +102,8 @@ def _label_pattern(label: str, generic: str | None) -> tuple[re.Pattern[str], fr
 
 def _accepted(m: re.Match[str], text: str, aliases: frozenset[str]) -> bool:
     at_line_start = m.group("head") is not None
-    rest_of_line = text[m.end() :].split("\n", 1)[0].strip()
+    eol = text.find("\n", m.end())
+    rest_of_line = text[m.end() : eol if eol >= 0 else len(text)].strip()
     heading = at_line_start and rest_of_line == ""
     is_alias = re.sub(r"\s+", " ", m.group("key").lower()) in aliases
     if is_alias:
@@ -153,15 +154,20 @@ def _clean(section: str, *, first_paragraph: bool = False, lead: bool = False) -
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` of each sentence of ``text`` (ends at ``.!?`` + space, or a newline)."""
+    return list(_sentence_spans(text))
+
+
+@functools.lru_cache(maxsize=32)  # pure; a rewrite's input is split several times
+def _sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
     spans = []
-    for line in re.finditer(r"[^\n]+", text):
+    for line in _LINE.finditer(text):
         base, chunk = line.start(), line.group()
-        for m in re.finditer(r".+?(?:[.!?]+[\"'”’)\]]*(?=\s)|$)", chunk):
+        for m in _SENTENCE.finditer(chunk):
             seg = m.group()
             lead = len(seg) - len(seg.lstrip())
             if seg.strip():
                 spans.append((base + m.start() + lead, base + m.start() + len(seg.rstrip())))
-    return spans
+    return tuple(spans)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -178,8 +184,13 @@ def last_question_sentence(text: str) -> str:
     return sents[-1] if sents else text.strip()
 
 
+_LINE = re.compile(r"[^\n]+")
+_SENTENCE = re.compile(r".+?(?:[.!?]+[\"'”’)\]]*(?=\s)|$)")
+_WORD = re.compile(r"\w+")
+
+
 def _tokens(text: str) -> list[str]:
-    return re.findall(r"\w+", text.lower())
+    return _WORD.findall(text.lower())
 
 
 def removed_sentences(original: str, rewrite: str, *, min_overlap: float = 0.5) -> list[str]:

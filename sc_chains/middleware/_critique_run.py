@@ -6,44 +6,21 @@ Used by :mod:`sc_chains.middleware.critique` only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Any, Optional
 
-from langchain.agents.middleware.types import (
-    AgentMiddleware,
-    AgentState,
-    ExtendedModelResponse,
-    ModelRequest,
-    ModelResponse,
-    PrivateStateAttr,
-    hook_config,
-)
-from langchain_core.messages import AIMessage, BaseMessage, RemoveMessage
-from langgraph.runtime import Runtime
-from langgraph.types import Command, interrupt
-from typing_extensions import NotRequired
+from langchain_core.messages import AIMessage, BaseMessage
 
 from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError
-from graphs.critique.config import MAX_REVISIONS, CritiqueConfig
-from graphs.critique.critics import JudgeCritic, ModelCritic, make_critic, uses_gate
 from graphs.critique.loop import CritiqueResult, critique_loop
 from graphs.driver import model_requests
-from graphs.loop import Emit, ModelCall, Review, adrive, drive, reply_from_json, reply_to_json
-from graphs.streaming import stream_text
-from graphs.validate import Options, check_bool, check_str
+from graphs.loop import Emit, ModelCall, adrive, drive, reply_from_json, reply_to_json
 from graphs.vocab import Allowance, add_cost, zero_cost
 from sc_chains.middleware._shared import (
     ESTIMATED,
-    Budget,
-    apply_overrides,
-    by_name,
     call_scope,
     charge_cost,
-    chat_model,
     counted_response,
     first_ai,
     is_ours,
@@ -74,6 +51,9 @@ class _Recorder:
     def __init__(self, loop: Any, run: Mapping[str, Any] | None) -> None:
         self.loop = loop
         self.replies: list[Any] = list((run or {}).get("replies") or [])
+        """The replies recorded by earlier hooks (JSON)."""
+        self.new: list[Any] = []
+        """The replies received in this hook (turned into JSON only when the run is saved)."""
         self.skip = int((run or {}).get("emitted") or 0)
         self.emitted = 0
 
@@ -90,14 +70,14 @@ class _Recorder:
                     reply, fed = reply_from_json(self.replies[fed]), fed + 1
                 else:
                     reply = yield req
-                    self.replies.append(reply_to_json(reply))
-                    fed += 1
+                    self.new.append(reply)
                 req = self.loop.send(reply)
         except StopIteration as done:
             return done.value
 
     def state(self, **extra: Any) -> dict[str, Any]:
-        return {"replies": self.replies, "emitted": max(self.emitted, self.skip), **extra}
+        replies = [*self.replies, *(reply_to_json(r) for r in self.new)]
+        return {"replies": replies, "emitted": max(self.emitted, self.skip), **extra}
 
 
 def _suspend(request: Any) -> Any:
@@ -211,6 +191,12 @@ def _mark(message: BaseMessage, owner: str) -> BaseMessage:
     return message
 
 
+Outcome = tuple[Optional[CritiqueResult], Any]
+"""What a hook's run of the loop came to: ``(result, None)`` when the loop ended (``result`` is
+``None`` when the draft called a tool), or ``(None, request)`` when it reached a request the hook
+cannot serve (a review, or a revision in visible mode)."""
+
+
 class _Session:
     """One hook's view of this request's critique run: its ledger, the run recorded so far (a
     review or a visible revision spans several hooks), and the loop replayed to that point."""
@@ -228,11 +214,19 @@ class _Session:
         self.base = 0
         """Visible mode: how many messages precede the run's first draft (the critic's host)."""
 
-    def drive(self, calls: _Calls) -> CritiqueResult | None:
-        return drive(self.rec.run(), calls.call, on_review=_suspend)
+    def drive(self, calls: _Calls) -> Outcome:
+        """Run the loop on (sync); see :data:`Outcome`."""
+        try:
+            return drive(self.rec.run(), calls.call, on_review=_suspend), None
+        except _Suspend as pause:
+            return None, pause.args[0]
 
-    async def adrive(self, calls: _Calls) -> CritiqueResult | None:
-        return await adrive(self.rec.run(), calls.acall, on_review=_suspend)
+    async def adrive(self, calls: _Calls) -> Outcome:
+        """Run the loop on (async); see :data:`Outcome`."""
+        try:
+            return await adrive(self.rec.run(), calls.acall, on_review=_suspend), None
+        except _Suspend as pause:
+            return None, pause.args[0]
 
     def save(self, calls: _Calls, **extra: Any) -> dict[str, Any]:
         """The ledger with this unfinished run recorded (private state update)."""

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -175,12 +177,13 @@ def call_scope(stream: str, middleware: str, role: str, *, final: bool = False) 
         var_child_runnable_config.reset(token)
 
 
+@functools.lru_cache(maxsize=1)
 def _internal_call_metadata() -> dict[str, Any]:
     try:
         from langchain.agents.middleware.internal_call_transformer import internal_call_metadata
     except ImportError:  # an older langchain: the lc_source key alone
         return {}
-    return internal_call_metadata()
+    return dict(internal_call_metadata())
 
 
 def event(name: str, **payload: Any) -> None:
@@ -194,19 +197,45 @@ def to_generation(message: AIMessage | None, *, structured: bool = False, logpro
     logprobs (``None`` when the reply has none), usage; ``finish_reason`` is ``"tool_calls"``
     when the reply calls a tool or is structured output (loops pass those through).
     ``logprobs=False``: the caller reads no tokens (``tokens`` is ``None``, nothing parsed)."""
-    from adapters.langchain import parse_logprobs
-
     if message is None:
         return Generation(text="", tokens=None, finish_reason=TOOL_CALLS)
     um = message.usage_metadata or {}
     usage = Usage(int(um.get("input_tokens", 0)), int(um.get("output_tokens", 0)),
                   int((um.get("input_token_details") or {}).get("cache_read", 0) or 0))
-    tokens = parse_logprobs(message.response_metadata) if logprobs else None
+    tokens = _parsed(message.response_metadata) if logprobs else None
     finish = message.response_metadata.get("finish_reason") or "stop"
     if message.tool_calls or structured:
         finish = TOOL_CALLS
-    return Generation(text=message.text, tokens=None if tokens is None else tuple(tokens),
-                      finish_reason=finish, usage=usage)
+    return Generation(text=message.text, tokens=tokens, finish_reason=finish, usage=usage)
+
+
+_PARSED: OrderedDict[int, tuple[Any, Any, int, tuple[Any, ...] | None]] = OrderedDict()
+_PARSED_MAX = 32
+
+
+def _parsed(meta: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """``parse_logprobs(meta)`` as a tuple, remembered for the reply's OpenAI-shape ``logprobs``
+    object (by identity, its ``content`` list and length checked): one reply passes through
+    several middleware (LECO's kept draft is the reply the critique reads) and is parsed once."""
+    from adapters.langchain import parse_logprobs
+
+    lp = meta.get("logprobs")
+    content = lp.get("content") if isinstance(lp, dict) else None
+    if not isinstance(content, list) or "logprobs_result" in meta or "logprobsResult" in meta:
+        tokens = parse_logprobs(meta)
+        return None if tokens is None else tuple(tokens)
+    hit = _PARSED.get(id(lp))
+    if hit is not None and hit[0] is lp and hit[1] is content and hit[2] == len(content):
+        return hit[3]
+    parsed = parse_logprobs(meta)
+    tokens = None if parsed is None else tuple(parsed)
+    while len(_PARSED) >= _PARSED_MAX:
+        try:
+            _PARSED.popitem(last=False)
+        except KeyError:  # another thread emptied it
+            break
+    _PARSED[id(lp)] = (lp, content, len(content), tokens)  # holds lp: its id stays unique
+    return tokens
 
 
 CHARS_PER_TOKEN = 4

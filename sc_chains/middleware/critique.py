@@ -62,44 +62,38 @@ from langchain.agents.middleware.types import (
     PrivateStateAttr,
     hook_config,
 )
-from langchain_core.messages import AIMessage, BaseMessage, RemoveMessage
+from langchain_core.messages import AIMessage, RemoveMessage
 from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 from typing_extensions import NotRequired
 
-from adapters.base import LogprobModel
 from adapters.errors import InvalidRequestError
 from graphs.critique.config import MAX_REVISIONS, CritiqueConfig
 from graphs.critique.critics import JudgeCritic, ModelCritic, make_critic, uses_gate
-from graphs.critique.loop import CritiqueResult, critique_loop
-from graphs.driver import model_requests
-from graphs.loop import Emit, ModelCall, Review, adrive, drive, reply_from_json, reply_to_json
+from graphs.critique.loop import CritiqueResult
+from graphs.loop import Review, drive
 from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_str
-from graphs.vocab import Allowance, add_cost, zero_cost
+from graphs.vocab import Allowance
+from sc_chains.middleware._critique_run import (
+    _Calls,
+    _Session,
+    _Suspend,
+    _visible_extra,
+    _with_id,
+)
 from sc_chains.middleware._shared import (
-    ESTIMATED,
+    UNSET,
     Budget,
     apply_overrides,
     by_name,
-    call_scope,
-    charge_cost,
     chat_model,
-    counted_response,
     first_ai,
-    is_ours,
-    lc_message,
-    ledger,
-    prompt_of,
+    given,
     text_of,
-    to_generation,
-    with_cost,
 )
 
 __all__ = ["CritiqueReviseMiddlewareConfig", "CritiqueReviseMiddleware"]
-
-_UNSET: Any = type("_Unset", (), {"__repr__": lambda self: "<default>"})()
-
 
 class CritiqueMiddlewareState(AgentState):
     """The agent state plus the critique loops' private per-request ledgers (by name)."""
@@ -129,20 +123,6 @@ class CritiqueReviseMiddlewareConfig(Options):
         check_str("name", self.name, nonempty=True)
 
 
-from sc_chains.middleware._critique_run import (  # noqa: E402
-    KEY,
-    _Suspend,
-    _Recorder,
-    _suspend,
-    _Calls,
-    _prompt,
-    _question,
-    _with_id,
-    _visible_extra,
-    _mark,
-    _Session,
-    _inner_calls,
-)
 
 
 class CritiqueReviseMiddleware(AgentMiddleware):
@@ -172,17 +152,16 @@ class CritiqueReviseMiddleware(AgentMiddleware):
 
     state_schema = CritiqueMiddlewareState
 
-    def __init__(self, critic: Any = None, *, mode: str = _UNSET, visible: bool = _UNSET, review: bool = _UNSET,
-                 max_corrections: int = _UNSET, max_completion_tokens: int | None = _UNSET, stream: str = _UNSET,
-                 name: str = _UNSET, config: CritiqueReviseMiddlewareConfig | None = None, **options: Any) -> None:
+    def __init__(self, critic: Any = None, *, mode: str = UNSET, visible: bool = UNSET, review: bool = UNSET,
+                 max_corrections: int = UNSET, max_completion_tokens: int | None = UNSET, stream: str = UNSET,
+                 name: str = UNSET, config: CritiqueReviseMiddlewareConfig | None = None, **options: Any) -> None:
         super().__init__()
         if mode in ("hidden", "visible"):
             raise InvalidRequestError("mode", mode, "mode is the critique method ('self-refine', 'rci', 'score'); "
                                       "pass visible=True to put critiques in the conversation")
-        explicit = {"mode": mode, "visible": visible, "interrupt_before_revise": review,
-                    "max_corrections": max_corrections, "max_completion_tokens": max_completion_tokens,
-                    "stream": stream, "name": name}
-        opts = {**options, **{k: v for k, v in explicit.items() if v is not _UNSET}}
+        explicit = given(mode=mode, visible=visible, interrupt_before_revise=review, max_corrections=max_corrections,
+                         max_completion_tokens=max_completion_tokens, stream=stream, name=name)
+        opts = {**options, **explicit}
         self.config = apply_overrides(config or CritiqueReviseMiddlewareConfig(), opts, "CritiqueReviseMiddleware")
         self.tools = []
         if critic is None and self.config.visible:
@@ -194,7 +173,8 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         model = getattr(self.critic, "model", None)
         self.critic_model = model if isinstance(self.critic, (ModelCritic, JudgeCritic)) else None
         if self.config.visible or self.config.critique.interrupt_before_revise:
-            self.__class__ = _CritiqueReviseSteps  # adds the after_model / before_model hooks
+            # adds the after_model / before_model hooks (visible: and drops the model-call wrapper)
+            self.__class__ = _CritiqueReviseVisible if self.config.visible else _CritiqueReviseSteps
 
     @property
     def name(self) -> str:
@@ -267,25 +247,20 @@ class CritiqueReviseMiddleware(AgentMiddleware):
         update = session.save(calls, review=dict(review.payload), draft_id=draft.id)
         return ExtendedModelResponse(model_response=ModelResponse(result=[draft]), command=Command(update=update))
 
+    def _hidden_end(self, session: _Session, calls: _Calls, result: CritiqueResult | None, pause: Any) -> Any:
+        return self._hidden_done(session, calls, result) if pause is None else self._hidden_pause(session, calls, pause)
+
     def wrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Hidden mode: draft, critique and revise inside the model call (sync)."""
         hidden = self._hidden(request, handler)
-        if hidden is None:
-            return handler(request)
-        try:
-            return self._hidden_done(*hidden, hidden[0].drive(hidden[1]))
-        except _Suspend as pause:
-            return self._hidden_pause(*hidden, pause.args[0])
+        return handler(request) if hidden is None else self._hidden_end(*hidden, *hidden[0].drive(hidden[1]))
 
     async def awrap_model_call(self, request: ModelRequest, handler: Any) -> ModelResponse | ExtendedModelResponse:
         """Hidden mode: draft, critique and revise inside the model call (async)."""
         hidden = self._hidden(request, handler)
         if hidden is None:
             return await handler(request)
-        try:
-            return self._hidden_done(*hidden, await hidden[0].adrive(hidden[1]))
-        except _Suspend as pause:
-            return self._hidden_pause(*hidden, pause.args[0])
+        return self._hidden_end(*hidden, *await hidden[0].adrive(hidden[1]))
 
 
 class _CritiqueReviseSteps(CritiqueReviseMiddleware):
@@ -326,17 +301,16 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
         msg, update = session.close(result, drafts, final, visible=True)
         return {"messages": [msg], **update}
 
+    def _visible_end(self, session: _Session, calls: _Calls, result: CritiqueResult | None,
+                     pause: Any) -> dict[str, Any]:
+        return self._visible_done(session, calls, result) if pause is None else self._visible_pause(session, calls, pause)
+
     @hook_config(can_jump_to=["model"])
     def after_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Visible mode: critique the answer; jump back to the model to revise (sync). Either
         mode: a pending review sends the agent to ``before_model``, which asks the person."""
         visible = self._visible(state)
-        if not isinstance(visible, tuple):
-            return visible
-        try:
-            return self._visible_done(*visible, visible[0].drive(visible[1]))
-        except _Suspend as pause:
-            return self._visible_pause(*visible, pause.args[0])
+        return self._visible_end(*visible, *visible[0].drive(visible[1])) if isinstance(visible, tuple) else visible
 
     @hook_config(can_jump_to=["model"])
     async def aafter_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
@@ -344,10 +318,7 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
         visible = self._visible(state)
         if not isinstance(visible, tuple):
             return visible
-        try:
-            return self._visible_done(*visible, await visible[0].adrive(visible[1]))
-        except _Suspend as pause:
-            return self._visible_pause(*visible, pause.args[0])
+        return self._visible_end(*visible, *await visible[0].adrive(visible[1]))
 
     # -- review: the person decides before a revision -----------------------------------------------
     @hook_config(can_jump_to=["end"])
@@ -377,3 +348,12 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
     async def abefore_model(self, state: CritiqueMiddlewareState, runtime: Runtime) -> dict[str, Any] | None:
         """Async :meth:`before_model` (a review resumes without any model call)."""
         return self.before_model(state, runtime)
+
+
+class _CritiqueReviseVisible(_CritiqueReviseSteps):
+    """Visible mode: the loop runs in ``after_model`` / ``before_model`` only, so the model call
+    is not wrapped (a wrapper would pass every call through, and LangChain traces each one: a
+    span and two thread hops per call under ``ainvoke``)."""
+
+    wrap_model_call = AgentMiddleware.wrap_model_call  # type: ignore[assignment]
+    awrap_model_call = AgentMiddleware.awrap_model_call  # type: ignore[assignment]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -151,42 +151,24 @@ class FakeLogprobChatModel(LogprobEventsMixin, BaseChatModel):
     ) -> ChatResult:
         return self._generate(messages, stop, None, **kwargs)
 
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for chunk in _chunks(self._next(messages, {"stop": stop, **kwargs}), usage=self.stream_usage):
-            if run_manager and isinstance(chunk.message.content, str):
-                run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
-            yield chunk
+    _report_empty_chunks: ClassVar[bool] = True
 
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        for chunk in _chunks(self._next(messages, {"stop": stop, **kwargs}), usage=self.stream_usage):
-            if run_manager and isinstance(chunk.message.content, str):
-                await run_manager.on_llm_new_token(chunk.message.content, chunk=chunk)
+    def _chunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
+        return iter(_split(self._next(messages, {"stop": stop, **kwargs}), usage=self.stream_usage))
+
+    async def _achunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> AsyncIterator[ChatGenerationChunk]:
+        for chunk in self._chunks(messages, stop, kwargs):
             yield chunk
 
 
 def _openai(token: TokenLogprob, top_k: int) -> dict[str, Any]:
-    alts = _alternatives(token.token, token.logprob, top_k)
-    return {
-        "token": token.token,
-        "logprob": token.logprob,
-        "bytes": list(token.token.encode("utf-8")),
-        "top_logprobs": [a.to_openai() for a in alts],
-    }
+    out = token.to_openai()  # top_logprobs: the scripted alternatives (a plain token has none)
+    if top_k:
+        out["top_logprobs"] = [a.to_openai() for a in _alternatives(token.token, token.logprob, top_k)]
+    return out
 
 
-def _chunks(message: AIMessage, *, usage: bool = True) -> list[ChatGenerationChunk]:
+def _split(message: AIMessage, *, usage: bool = True) -> list[ChatGenerationChunk]:
     """One chunk per token (its logprob in its metadata), then tool calls and the totals.
 
     Chunk contents concatenate to the text and the ``logprobs.content`` lists to the whole
