@@ -126,14 +126,8 @@ class HFEngine:
 
     def _encode(self, ids: list[int]) -> tuple[Any, int, torch.Tensor]:
         """One prompt's cache (from the kept prefix where it matches), reused count, last logits."""
-        m = self._m
-        if m.kv_reuse:
-            cache, reused = m._prefix.take(ids, m._new_cache)
-        else:
-            cache, reused = m._new_cache(), 0
-        rest = torch.tensor([ids[reused:]], device=m.device)
-        pos = torch.arange(reused, len(ids), device=m.device)[None]
-        return cache, reused, _forward(m.model, rest, None, pos, cache)
+        cache, reused, rest, pos = self._m._cached_prompt(ids)
+        return cache, reused, _forward(self._m.model, rest, None, pos, cache)
 
     def _first_tokens(self, part: _Part, done: Finished) -> _Part | None:
         """Pick the new rows' first tokens; the rows that finish already leave."""

@@ -260,6 +260,16 @@ class HFModel(LogprobModel):
                 return row.result(self.name, reused)
         raise AssertionError("the decode loop ended with an unfinished row")  # pragma: no cover
 
+    def _cached_prompt(self, ids: list[int]) -> tuple[Any, int, torch.Tensor, torch.Tensor]:
+        """A cache for prompt ``ids`` (from the kept prefix where it matches, with ``kv_reuse``),
+        how many tokens it already holds, and the rest of the prompt with its positions."""
+        if self.kv_reuse:
+            cache, reused = self._prefix.take(ids, self._new_cache)
+        else:
+            cache, reused = self._new_cache(), 0
+        rest = torch.tensor([ids[reused:]], device=self.device)
+        return cache, reused, rest, torch.arange(reused, len(ids), device=self.device)[None]
+
     def _decode_one(self, request: GenerationRequest) -> Iterator[tuple[DecodeRow, int]]:
         """Decode one request under the lock, pausing after every token: ``(row, reused)``.
 
@@ -268,12 +278,7 @@ class HFModel(LogprobModel):
         with self._lock:  # the Rust tokenizer is not safe to share between threads either
             ids = self.encode(request)
             row = self._row(request, ids)
-            if self.kv_reuse:
-                cache, reused = self._prefix.take(ids, self._new_cache)
-            else:
-                cache, reused = self._new_cache(), 0
-            rest = torch.tensor([ids[reused:]], device=self.device)
-            pos = torch.arange(reused, len(ids), device=self.device)[None]
+            cache, reused, rest, pos = self._cached_prompt(ids)
             for _ in decode_steps(self.model, [row], rest, None, pos, cache, self.eos_ids, self._texts):
                 if row.finish is not None and self.kv_reuse:
                     self._prefix.keep(ids + row.ids[:-1], cache)
