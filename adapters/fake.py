@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from adapters.base import LogprobModel
+from adapters.base import LogprobModel, _check_concurrency
 from adapters.errors import InvalidRequestError
 from adapters.types import (
     Capabilities,
@@ -150,6 +150,17 @@ class FakeLogprobModel(LogprobModel):
             f"{self.name}: the reply queue is empty after {len(self.calls) - 1} calls; "
             "script more replies or pass default="
         )
+
+    def batch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:
+        """Like :meth:`LogprobModel.batch`, but one request after another, in input order: the
+        scripted queue answers a batch's requests in order (concurrent threads would not)."""
+        requests = [self.request(m, **kwargs) for m in inputs]
+        _check_concurrency(max_concurrency)
+        return [self._generate(r) for r in requests]
+
+    async def abatch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:
+        """Async :meth:`batch` (in input order too)."""
+        return self.batch(inputs, max_concurrency=max_concurrency, **kwargs)
 
     def _generate(self, request: GenerationRequest) -> Generation:
         item = self._next(request)

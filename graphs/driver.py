@@ -10,7 +10,10 @@
   sent), executes the pending request (one model call, or a review via ``interrupt``), then lets
   the live loop run on to its next request (sending new events) and commits. When the loop
   returns, ``finish(state, result)`` writes the output keys. One model call per super-step:
-  each call is checkpointed, and a review resumes without re-running the draft.
+  each call is checkpointed, and a review resumes without re-running the draft. A
+  :class:`~graphs.loop.Batch` is one super-step too: all its calls go to the target model's
+  ``batch``/``abatch`` at once (as the ``n`` replies of one ``ModelCall`` do), and the list of
+  replies is recorded as one entry of ``replies``.
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ from langgraph.graph.state import CompiledStateGraph
 from adapters.base import LogprobModel
 from adapters.types import GenerationRequest, Message
 from graphs.common import emit
-from graphs.loop import Emit, Loop, ModelCall, Review, reply_from_json, reply_to_json
+from graphs.loop import Batch, Emit, Loop, ModelCall, Review, reply_from_json, reply_to_json
 from graphs.streaming import astream_call, stream_call, visible
 from graphs.validate import check_choice
 
-__all__ = ["build_loop_graph", "model_requests", "record_replies"]
+__all__ = ["build_loop_graph", "execute", "model_requests", "record_replies"]
 
 
 def record_replies(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
@@ -62,7 +65,7 @@ class _Run:
         self.skip = int(state.get("emitted") or 0)
         self.emitted = 0
         self.new: list[Any] = []
-        self.pending: ModelCall | Review | None = None
+        self.pending: ModelCall | Batch | Review | None = None
         self.result: Any = None
         self._advance(lambda: next(self.loop))
 
@@ -100,32 +103,44 @@ class _Run:
 
 
 class _Executor:
-    """Runs a :class:`ModelCall` on its model: visible calls through :mod:`graphs.streaming`."""
+    """Runs a :class:`ModelCall` or a :class:`Batch` on its model: visible single calls through
+    :mod:`graphs.streaming`, ``n > 1`` and batches through the model's ``batch``/``abatch``."""
 
     def __init__(self, name: str, models: Mapping[str, LogprobModel], stream: str) -> None:
         check_choice("stream", stream, ("final", "all", "none"))
         self.name, self.models, self.stream = name, dict(models), stream
 
-    def _plan(self, call: ModelCall, host: Sequence[Message]) -> tuple[LogprobModel, list[GenerationRequest], bool]:
-        if call.target not in self.models:
-            raise KeyError(f"{self.name}: ModelCall.target {call.target!r} has no model; pass models={{...}}")
-        model = self.models[call.target]
-        reqs = model_requests(model, call, host)
-        return model, reqs, len(reqs) == 1 and visible(self.stream, call.final)
+    def _plan(self, req: ModelCall | Batch, host: Sequence[Message]) -> tuple[LogprobModel, list[GenerationRequest], bool, bool]:
+        """The model, its requests, whether they go as a batch (a list reply), whether streamed."""
+        if req.target not in self.models:
+            raise KeyError(f"{self.name}: ModelCall.target {req.target!r} has no model; pass models={{...}}")
+        model = self.models[req.target]
+        calls = req.calls if isinstance(req, Batch) else (req,)
+        reqs = [r for c in calls for r in model_requests(model, c, host)]
+        many = isinstance(req, Batch) or len(reqs) > 1
+        return model, reqs, many, not many and visible(self.stream, req.final)  # type: ignore[union-attr]
 
-    def run(self, call: ModelCall, host: Sequence[Message]) -> Any:
-        model, reqs, shown = self._plan(call, host)
-        if len(reqs) > 1:
+    def run(self, req: ModelCall | Batch, host: Sequence[Message]) -> Any:
+        model, reqs, many, shown = self._plan(req, host)
+        if many:
             return model.batch(reqs)
-        return stream_call(model, reqs[0], graph=self.name, role=call.role) if shown else model.generate(reqs[0])
+        return stream_call(model, reqs[0], graph=self.name, role=req.role) if shown else model.generate(reqs[0])
 
-    async def arun(self, call: ModelCall, host: Sequence[Message]) -> Any:
-        model, reqs, shown = self._plan(call, host)
-        if len(reqs) > 1:
+    async def arun(self, req: ModelCall | Batch, host: Sequence[Message]) -> Any:
+        model, reqs, many, shown = self._plan(req, host)
+        if many:
             return await model.abatch(reqs)
         if shown:
-            return await astream_call(model, reqs[0], graph=self.name, role=call.role)
+            return await astream_call(model, reqs[0], graph=self.name, role=req.role)
         return await model.agenerate(reqs[0])
+
+
+def execute(model: LogprobModel, req: ModelCall | Batch, host: Sequence[Message] = ()) -> Any:
+    """Run one loop request on ``model`` outside a graph, as the graph's step does (whatever its
+    ``target``; nothing streamed): a :class:`ModelCall` through ``generate`` (``n > 1``:
+    ``batch``), a :class:`Batch` through ``batch``. ``drive(loop, lambda r: execute(model, r))``
+    drives a loop on one model (with :func:`graphs.loop.one_by_one`: a batch call by call)."""
+    return _Executor("execute", {req.target: model}, "none").run(req, host)
 
 
 class _Nodes:
@@ -150,13 +165,13 @@ class _Nodes:
 
     def step(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         run = self.prepare(state)
-        if isinstance(run.pending, ModelCall):
+        if isinstance(run.pending, (ModelCall, Batch)):
             run.answer(self.ex.run(run.pending, self.host(state)))
         return run.update(self.finish, state)
 
     async def astep(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         run = self.prepare(state)
-        if isinstance(run.pending, ModelCall):
+        if isinstance(run.pending, (ModelCall, Batch)):
             run.answer(await self.ex.arun(run.pending, self.host(state)))
         return run.update(self.finish, state)
 

@@ -17,6 +17,12 @@ Request kinds:
   makes a side call on exactly those messages (e.g. S2A's rewrite, an external critic).
   A reply whose ``finish_reason`` is ``"tool_calls"`` means the model chose a tool (middleware
   only): loops return at once and the driver hands that reply to the agent.
+- :class:`Batch` -> many independent side calls at once (``calls``, at most :data:`MAX_BATCH`,
+  one ``target`` and ``role``, each ``n == 1``, none ``final``); receives a *list* of
+  :class:`~adapters.types.Generation`, one per call, in the calls' order. Drivers may run the
+  calls concurrently or as one batched forward pass (that is the point: S2A's filter asks one
+  relevance question per sentence), or one after another (:func:`one_by_one`); a loop cannot
+  tell the difference, so its record is the same either way.
 - :class:`Emit` -> a custom stream event ``{"event": name, **payload}`` (``stream_mode="custom"``);
   receives ``None``.
 - :class:`Review` -> a human-review pause (LangGraph ``interrupt(payload)``); receives the
@@ -24,15 +30,19 @@ Request kinds:
 
 Drivers (all thin):
 
-- :func:`drive` / :func:`adrive`: run a loop to the end, sending each :class:`ModelCall` to an
-  executor (sync / async), each :class:`Emit` to :func:`graphs.common.emit`, each
+- :func:`drive` / :func:`adrive`: run a loop to the end, sending each :class:`ModelCall` and
+  :class:`Batch` to an executor (sync / async; a batch's reply is checked to be one list entry per
+  call), each :class:`Emit` to :func:`graphs.common.emit`, each
   :class:`Review` to ``langgraph.types.interrupt``. The middleware uses these (its executor calls
-  the agent's ``handler`` with ``request.override(messages=[*request.messages, *extra])``).
+  the agent's ``handler`` with ``request.override(messages=[*request.messages, *extra])``; a
+  :class:`Batch` goes to its chat model's ``batch``/``abatch``).
 - :func:`build_loop_graph`: a LangGraph graph ``START -> start -> step* -> END``: ``start``
   validates the input and resets the run (a new question on a thread starts a fresh run); each
   ``step`` *replays* the loop with the replies recorded in state (``replies``; events already
-  sent are not sent again) and executes the next request: one model call or review per
-  super-step, so every call is checkpointed and a review resumes without re-running the draft.
+  sent are not sent again) and executes the next request: one model call, one batch (through
+  the target model's ``batch``/``abatch``: real batched rows on the local adapter, bounded
+  concurrent requests on servers) or one review per super-step, so every call is checkpointed
+  and a review resumes without re-running the draft.
   When the loop returns, ``finish(state, result)`` writes the output keys.
 
 Replies are stored as JSON (:func:`reply_to_json` / :func:`reply_from_json`), so any
@@ -46,11 +56,14 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, Union
 
+from adapters.errors import InvalidRequestError
 from adapters.types import Generation, Message, TokenLogprob, TopLogprob, Usage
 from graphs.common import emit
 
 __all__ = [
+    "Batch",
     "Emit",
+    "MAX_BATCH",
     "Loop",
     "ModelCall",
     "Request",
@@ -58,6 +71,7 @@ __all__ = [
     "TOOL_CALLS",
     "adrive",
     "drive",
+    "one_by_one",
     "reply_from_json",
     "reply_to_json",
 ]
@@ -102,6 +116,42 @@ class ModelCall:
     receives a list)."""
 
 
+MAX_BATCH = 64
+"""The most calls one :class:`Batch` holds (a longer batch is refused at construction)."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Many independent side calls of one kind, answered together (a list, in ``calls`` order)."""
+
+    calls: tuple[ModelCall, ...]
+    """1 to :data:`MAX_BATCH` side calls (``messages`` set), ``n == 1``, not ``final``, all with
+    one ``target`` and one ``role`` (the driver sends them to one model, tagged once)."""
+
+    def __post_init__(self) -> None:
+        calls = self.calls
+        if not isinstance(calls, tuple) or not 1 <= len(calls) <= MAX_BATCH:
+            size = len(calls) if isinstance(calls, (tuple, list)) else calls
+            raise InvalidRequestError("Batch.calls", size, f"pass a tuple of 1 to {MAX_BATCH} ModelCalls")
+        for c in calls:
+            if not isinstance(c, ModelCall) or c.messages is None or c.n != 1 or c.final:
+                raise InvalidRequestError("Batch.calls", c, "pass side calls only: ModelCall(messages=..., n=1, final=False)")
+            if (c.target, c.role) != (calls[0].target, calls[0].role):
+                raise InvalidRequestError("Batch.calls", (c.target, c.role),
+                                          f"give every call of a batch the target and role of the first, "
+                                          f"{(calls[0].target, calls[0].role)}; split other kinds into another batch")
+
+    @property
+    def role(self) -> str:
+        """The calls' role (tags the batch: ``sc_chains:<method>:<role>``)."""
+        return self.calls[0].role
+
+    @property
+    def target(self) -> str:
+        """The calls' target model."""
+        return self.calls[0].target
+
+
 @dataclass(frozen=True)
 class Emit:
     """Send a custom stream event ``{"event": name, **payload}``."""
@@ -118,7 +168,7 @@ class Review:
     payload: Mapping[str, Any]
 
 
-Request = Union[ModelCall, Emit, Review]
+Request = Union[ModelCall, Batch, Emit, Review]
 Loop = Generator[Request, Any, T]
 """A method's loop: yields requests, receives replies, returns its result record."""
 
@@ -140,7 +190,9 @@ class _Pump(Generic[T]):
         self._advance(lambda: next(loop))
 
     def send(self, reply: Any) -> None:
-        """Give the pending model call its reply; run on to the next model call or the end."""
+        """Give the pending model call (or batch) its reply; run on to the next one or the end."""
+        if isinstance(self.req, Batch):
+            check_batch_reply(self.req, reply)
         self._advance(lambda: self.loop.send(reply))
 
     def _advance(self, first: Callable[[], Any]) -> None:
@@ -157,14 +209,33 @@ class _Pump(Generic[T]):
             self.done, self.result = True, stop.value
 
 
+def check_batch_reply(batch: Batch, reply: Any) -> None:
+    """Raise unless ``reply`` is a list with one entry per call of ``batch``."""
+    if not isinstance(reply, list) or len(reply) != len(batch.calls):
+        got = f"{len(reply)} replies" if isinstance(reply, list) else type(reply).__name__
+        raise InvalidRequestError("Batch reply", got,
+                                  f"the executor must return a list of {len(batch.calls)} replies, in the calls' order")
+
+
+def one_by_one(call: Callable[[ModelCall], Any]) -> Callable[[ModelCall | Batch], Any]:
+    """A sync executor of single calls that also runs a :class:`Batch`: its calls one after
+    another, in order (the sequential baseline; a scripted model's replies stay in order)."""
+
+    def run(req: ModelCall | Batch) -> Any:
+        return [call(c) for c in req.calls] if isinstance(req, Batch) else call(req)
+
+    return run
+
+
 def drive(
     loop: Loop[T],
-    call: Callable[[ModelCall], Any],
+    call: Callable[[ModelCall | Batch], Any],
     *,
     on_emit: Callable[[Emit], None] | None = None,
     on_review: Callable[[Review], Any] = _interrupt,
 ) -> T:
-    """Run ``loop`` to its end, synchronously; returns its result."""
+    """Run ``loop`` to its end, synchronously; returns its result. ``call`` executes a
+    :class:`ModelCall` (a reply) or a :class:`Batch` (a list of replies, in order)."""
     pump = _Pump(loop, on_emit, on_review)
     while not pump.done:
         pump.send(call(pump.req))
@@ -173,7 +244,7 @@ def drive(
 
 async def adrive(
     loop: Loop[T],
-    call: Callable[[ModelCall], Awaitable[Any]],
+    call: Callable[[ModelCall | Batch], Awaitable[Any]],
     *,
     on_emit: Callable[[Emit], None] | None = None,
     on_review: Callable[[Review], Any] = _interrupt,

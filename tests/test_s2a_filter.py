@@ -9,7 +9,7 @@ import pytest
 from adapters.errors import InvalidRequestError
 from adapters.fake import FakeLogprobModel
 from adapters.types import Generation, TokenLogprob, TopLogprob
-from graphs.driver import model_requests
+from graphs.driver import execute
 from graphs.loop import drive
 from graphs.s2a.filter import (
     RELEVANCE_INSTRUCTION,
@@ -82,9 +82,7 @@ def test_question_in_the_middle_keeps_its_place() -> None:
 def test_relevance_loop_on_a_scripted_fake_shares_the_prefix() -> None:
     fake = FakeLogprobModel([yes_no(0.8, 0.1), yes_no(0.05, 0.9), yes_no(0.7, 0.2)])
     events = []
-    result = drive(relevance_loop(P),
-                   lambda call: fake.generate(model_requests(fake, call, [])[0]),
-                   on_emit=lambda e: events.append(e))
+    result = drive(relevance_loop(P), lambda req: execute(fake, req), on_emit=lambda e: events.append(e))
     assert result.dropped == ["His sister Ann is 12 years old."]
     assert [e.name for e in events] == ["s2a.filter"] and events[0].payload["scores"] == result.scores
     reqs = fake.calls

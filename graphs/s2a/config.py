@@ -31,7 +31,7 @@ class S2AConfig(Options):
     rewrite call and one answer step (no loop), so its iteration bound is fixed;
     ``max_completion_tokens`` caps the generated tokens of both model calls together. With
     ``mode="filter"`` the rewrite call is replaced by one one-token call per context sentence
-    (at most :data:`graphs.s2a.filter.MAX_SENTENCES`).
+    (at most :data:`graphs.s2a.filter.MAX_SENTENCES`), sent together as one batch.
     """
 
     rewrite: str | RewritePrompt = "opinion"

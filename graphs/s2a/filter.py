@@ -9,7 +9,9 @@ committed eval), but they can answer a yes/no question about one sentence. Per p
    sentence is **context**.
 2. :func:`relevance_messages`: one request per context sentence, asking "Is this sentence needed
    to answer the question?". The whole problem comes first and the sentence last, so the
-   requests share their prefix (a prefix KV cache reuses it; batched rows are independent).
+   requests share their prefix (a prefix KV cache reuses it when they run one by one).
+   :func:`relevance_loop` yields them as one :class:`~graphs.loop.Batch`: the local adapter
+   decodes them as rows of one batch, a server gets them as concurrent requests.
    Greedy, ``max_tokens=1``, with top logprobs (:data:`RELEVANCE_TOP_LOGPROBS`).
 3. :func:`relevance_score`: ``P(yes) / (P(yes) + P(no))`` from the first generated token's top
    alternatives, where ``P(yes)`` sums the alternatives that read ``yes`` after stripping spaces
@@ -41,7 +43,7 @@ from typing import Any, Literal, TypedDict
 
 from adapters.errors import InvalidRequestError
 from adapters.types import Generation, Message
-from graphs.loop import Emit, Loop, ModelCall
+from graphs.loop import MAX_BATCH, Batch, Emit, Loop, ModelCall
 from graphs.s2a.parse import split_sentences
 from graphs.vocab import Cost, cost_of, zero_cost
 
@@ -68,8 +70,9 @@ RELEVANCE_TOP_LOGPROBS = 20
 Rule = Literal["threshold", "lowest"]
 RULES: tuple[str, ...] = ("threshold", "lowest")
 """How scores become drops (see :func:`drop_decisions`)."""
-MAX_SENTENCES = 64
-"""The most context sentences the filter scores (one model call each); a longer text is not
+MAX_SENTENCES = MAX_BATCH
+"""The most context sentences the filter scores (one model call each, all in one
+:class:`~graphs.loop.Batch`, so at most :data:`graphs.loop.MAX_BATCH`); a longer text is not
 filtered (the S2A loop records ``fallback_too_long`` and keeps every sentence)."""
 
 
@@ -210,22 +213,23 @@ def relevance_loop(
     problem: str, *, rule: Rule = "lowest", threshold: float = 0.5, margin: float = 0.02,
     system: str | None = None, instruction: str = RELEVANCE_INSTRUCTION, target: str = "model", **event: Any,
 ) -> Loop[FilterResult]:
-    """The filter as a :mod:`graphs.loop` generator: one side call per context sentence
-    (greedy, one token, top logprobs; ``target``: which model of the driver answers), then
-    :func:`filter_sentences`. Sent one after another, the calls share the problem's prefix in a
-    prefix KV cache. Emits ``s2a.filter`` with the scores (and the ``event`` fields). At most
+    """The filter as a :mod:`graphs.loop` generator: one :class:`~graphs.loop.Batch` of side
+    calls, one per context sentence (greedy, one token, top logprobs; ``target``: which model of
+    the driver answers), then :func:`filter_sentences`. The drivers send the batch at once (the
+    local adapter decodes the rows together; servers get concurrent requests); run one by one,
+    the calls share the problem's prefix in a prefix KV cache. Either way the record is the same.
+    Emits ``s2a.filter`` with the scores (and the ``event`` fields). At most
     :data:`MAX_SENTENCES` calls: a longer text raises (callers check :func:`split_problem` first)."""
     context, question = split_problem(problem)
     if len(context) > MAX_SENTENCES:
         raise InvalidRequestError("problem", f"{len(context)} context sentences",
                                   f"the filter scores at most {MAX_SENTENCES}; shorten the text")
-    replies = []
-    for sentence in context:
-        reply = yield ModelCall(
-            "relevance", messages=tuple(relevance_messages(problem, question, sentence, system, instruction)),
-            max_tokens=1, temperature=0.0, top_logprobs=RELEVANCE_TOP_LOGPROBS, logprobs=True, target=target,
-        )
-        replies.append(reply)
+    calls = tuple(
+        ModelCall("relevance", messages=tuple(relevance_messages(problem, question, sentence, system, instruction)),
+                  max_tokens=1, temperature=0.0, top_logprobs=RELEVANCE_TOP_LOGPROBS, logprobs=True, target=target)
+        for sentence in context
+    )
+    replies = (yield Batch(calls)) if calls else []
     result = filter_sentences(problem, replies, rule=rule, threshold=threshold, margin=margin)
     yield Emit("s2a.filter", {**event, "scores": result.scores, "dropped": result.dropped})
     return result

@@ -99,7 +99,7 @@ def _without(text: str, question: str) -> str:
 def rewrite_loop(original: str, cfg: S2AConfig, *, max_tokens: int | None = None,
                  answer_format: str | None = None, **event: Any) -> Loop[tuple[RewriteRecord, Cost]]:
     """Rewrite ``original`` once (a side call on the rewrite prompt; ``mode="filter"``: one
-    one-token relevance call per context sentence, on the ``"relevance"`` target) and read it;
+    one-token relevance call per context sentence, one batch on the ``"relevance"`` target) and read it;
     emits ``s2a.rewrite`` (with ``event`` fields added, e.g. the message id)."""
     if cfg.mode == "filter":
         return (yield from _filter_loop(original, cfg, answer_format, event))

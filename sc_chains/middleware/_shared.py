@@ -30,7 +30,7 @@ from adapters.types import Generation, Usage
 from graphs.common import emit
 from graphs.validate import Options, check_choice, check_int
 from graphs.vocab import MAX_COMPLETION_TOKENS, MAX_CORRECTIONS, Allowance, Cost
-from graphs.loop import TOOL_CALLS, ModelCall, adrive, drive  # noqa: F401  (one driver, shared with the graphs)
+from graphs.loop import TOOL_CALLS, Batch, ModelCall, adrive, drive  # noqa: F401  (one driver, shared with the graphs)
 
 __all__: list[str] = []  # internal helpers; the public names live in the middleware modules
 
@@ -316,12 +316,15 @@ def first_ai(response: Any) -> AIMessage | None:
 
 
 class AgentCalls:
-    """Executes a loop's :class:`~graphs.loop.ModelCall` requests inside an agent.
+    """Executes a loop's :class:`~graphs.loop.ModelCall` and :class:`~graphs.loop.Batch`
+    requests inside an agent.
 
     A call on the host conversation (``messages is None``) goes to the agent's ``handler`` with
     ``request.override(messages=[*request.messages, *extra])``; a side call (``messages=``) to
-    ``models[call.target]`` (a chat model). Every call is tagged by :func:`call_scope`; the raw
-    replies are kept in :attr:`replies`, in order, so the middleware can return one unchanged.
+    ``models[call.target]`` (a chat model); a batch's side calls to that model's ``batch`` (sync:
+    LangChain's thread pool, so a local model coalesces them into one batch) or ``abatch`` (async:
+    concurrent). Every call is tagged by :func:`call_scope`; the raw replies are kept in
+    :attr:`replies`, in order, so the middleware can return one unchanged.
     """
 
     def __init__(self, owner: str, stream: str, *, request: Any = None, handler: Any = None,
@@ -342,6 +345,11 @@ class AgentCalls:
         model = self.models[call.target]
         return model, [lc_message(m, self.owner) for m in call.messages], False
 
+    def _batch(self, batch: Batch) -> tuple[Any, list[Any]]:
+        """The batch's chat model (its calls share one target) and each call's messages."""
+        plans = [self._target(c) for c in batch.calls]
+        return plans[0][0], [arg for _, arg, _ in plans]
+
     def _record(self, raw: Any, call: ModelCall, arg: Any, host: bool) -> Generation:
         raw, estimated = counted_response(raw, lambda: prompt_of(arg) if host else list(arg))
         self.estimated += estimated
@@ -349,17 +357,26 @@ class AgentCalls:
         structured = getattr(raw, "structured_response", None) is not None or len(getattr(raw, "result", [raw])) != 1
         return to_generation(first_ai(raw), structured=structured, logprobs=call.logprobs)
 
-    def call(self, call: ModelCall) -> Generation:
-        """Execute one model call (sync)."""
-        with call_scope(self.stream, self.owner, call.role, final=call.final):
-            fn, arg, host = self._target(call)
-            return self._record(fn(arg) if host else fn.invoke(arg), call, arg, host)
+    def _record_batch(self, batch: Batch, raws: Sequence[Any], args: Sequence[Any]) -> list[Generation]:
+        return [self._record(raw, c, arg, False) for raw, c, arg in zip(raws, batch.calls, args)]
 
-    async def acall(self, call: ModelCall) -> Generation:
-        """Execute one model call (async)."""
-        with call_scope(self.stream, self.owner, call.role, final=call.final):
-            fn, arg, host = self._target(call)
-            return self._record(await fn(arg) if host else await fn.ainvoke(arg), call, arg, host)
+    def call(self, req: ModelCall | Batch) -> Generation | list[Generation]:
+        """Execute one model call, or a batch (through the chat model's ``batch``), sync."""
+        with call_scope(self.stream, self.owner, req.role, final=isinstance(req, ModelCall) and req.final):
+            if isinstance(req, Batch):
+                model, args = self._batch(req)
+                return self._record_batch(req, model.batch(args), args)
+            fn, arg, host = self._target(req)
+            return self._record(fn(arg) if host else fn.invoke(arg), req, arg, host)
+
+    async def acall(self, req: ModelCall | Batch) -> Generation | list[Generation]:
+        """Execute one model call, or a batch (concurrently, through the chat model's ``abatch``)."""
+        with call_scope(self.stream, self.owner, req.role, final=isinstance(req, ModelCall) and req.final):
+            if isinstance(req, Batch):
+                model, args = self._batch(req)
+                return self._record_batch(req, await model.abatch(args), args)
+            fn, arg, host = self._target(req)
+            return self._record(await fn(arg) if host else await fn.ainvoke(arg), req, arg, host)
 
 
 OWN_SCHEMES = ("hf", "openai")

@@ -12,8 +12,9 @@ extra graph node).
 
 With ``mode="filter"`` the same loop scores each context sentence of the turn instead (one
 one-token call each, to the rewriting model bound to greedy, one token and top logprobs where it
-declares those fields: :func:`relevance_model`) and drops the lowest-scoring one; every score is
-in the record (``scores``) and the ``s2a.filter`` event.
+declares those fields: :func:`relevance_model`; all of a turn's calls at once, through the chat
+model's ``batch``/``abatch``) and drops the lowest-scoring one; every score is in the record
+(``scores``) and the ``s2a.filter`` event.
 """
 
 from __future__ import annotations

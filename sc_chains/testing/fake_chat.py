@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables.config import get_config_list
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from sc_chains._logprob_events import LogprobEventsMixin
@@ -151,6 +152,29 @@ class FakeLogprobChatModel(LogprobEventsMixin, BaseChatModel):
     ) -> ChatResult:
         return self._generate(messages, stop, None, **kwargs)
 
+    def batch(self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False,
+              **kwargs: Any) -> list[Any]:
+        """Like ``BaseChatModel.batch``, but one input after another, in order: the scripted
+        queue answers a batch's calls in order (a thread pool would not)."""
+        out: list[Any] = []
+        for x, c in zip(inputs, get_config_list(config, len(inputs))):
+            try:
+                out.append(self.invoke(x, c, **kwargs))
+            except Exception as exc:
+                out.append(_failed(exc, return_exceptions))
+        return out
+
+    async def abatch(self, inputs: list[Any], config: Any = None, *, return_exceptions: bool = False,
+                     **kwargs: Any) -> list[Any]:
+        """Async :meth:`batch` (in order too)."""
+        out: list[Any] = []
+        for x, c in zip(inputs, get_config_list(config, len(inputs))):
+            try:
+                out.append(await self.ainvoke(x, c, **kwargs))
+            except Exception as exc:
+                out.append(_failed(exc, return_exceptions))
+        return out
+
     _report_empty_chunks: ClassVar[bool] = True
 
     def _chunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> Iterator[ChatGenerationChunk]:
@@ -159,6 +183,13 @@ class FakeLogprobChatModel(LogprobEventsMixin, BaseChatModel):
     async def _achunks(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> AsyncIterator[ChatGenerationChunk]:
         for chunk in self._chunks(messages, stop, kwargs):
             yield chunk
+
+
+def _failed(exc: Exception, keep: bool) -> Exception:
+    """A batch's failed input: re-raised, or (``return_exceptions=True``) its result."""
+    if not keep:
+        raise exc
+    return exc
 
 
 def _openai(token: TokenLogprob, top_k: int) -> dict[str, Any]:
