@@ -322,3 +322,61 @@ def test_smollm2_continuous_batches_equal_static_batches_and_lone_calls() -> Non
     assert cont.coalesce_stats.joined >= 2
     lone = resolve_model("hf:default", kv_reuse=False, coalesce=False)
     assert [g.text for g in got] == [lone.generate(r).text for r in reqs]
+
+
+# -- rows of different prompts with a common prefix: one prefill of the prefix -----------------------
+def _relevance_requests(m, max_tokens):
+    from graphs.s2a.filter import relevance_messages, split_problem
+
+    problem = ("Tom has 3 apples. His sister Ann is 12 years old and likes to paint. He buys 4 more apples. "
+               "How many apples does he have now?")
+    context, question = split_problem(problem)
+    return [m.request(relevance_messages(problem, question, s), max_tokens=t, top_logprobs=3)
+            for s, t in zip(context, max_tokens)]
+
+
+def test_rows_with_a_common_prefix_prefill_it_once_and_equal_one_at_a_time() -> None:
+    from adapters.hf.continuous import MIN_SHARED_PREFIX
+    from adapters.hf.kv import common_prefix_len
+
+    m = tiny_random_model(kv_reuse=False, max_batch_size=8)
+    reqs = _relevance_requests(m, (1, 12, 30))  # suffixes of different lengths: padding inside the rows
+    got = m.generate_batch(reqs)
+    ids = [m.encode(r) for r in reqs]
+    shared = min(common_prefix_len(ids[0], e) for e in ids[1:])
+    assert shared >= MIN_SHARED_PREFIX
+    # the prefix was encoded once: every row but the first reports it as cached
+    assert [g.usage.cached_tokens for g in got] == [0, shared, shared]
+    assert m.coalesce_stats.largest == 3 and m.coalesce_stats.batches == 1
+    direct = tiny_random_model(kv_reuse=False, coalesce=False)
+    for r, g in zip(reqs, got):
+        _same(g, direct.generate(r))
+
+
+def test_a_shared_prefix_group_joins_a_decoding_row() -> None:
+    from adapters.hf.continuous import MIN_SHARED_PREFIX
+
+    m = tiny_random_model(kv_reuse=True, max_batch_size=5)
+    m.clear_cache()
+    long_req = m.request(LONG, max_tokens=60)
+    longs = m._batcher.submit_jobs([[long_req, long_req]])[0]  # a 2-row job: never grouped with the others
+    reqs = _relevance_requests(m, (9, 20, 5))
+    group = [f for job in m._batcher.submit_jobs([[r] for r in reqs]) for f in job]
+    got = [f.result(60) for f in group]
+    assert got[1].usage.cached_tokens == got[2].usage.cached_tokens >= MIN_SHARED_PREFIX  # one shared prefill
+    direct = tiny_random_model(kv_reuse=False, coalesce=False)
+    for f in longs:
+        _same(f.result(60), direct.generate(long_req))
+    for r, g in zip(reqs, got):
+        _same(g, direct.generate(r))
+    assert m.generate(reqs[0]).text == got[0].text  # the kept prefix cache is still sound afterwards
+
+
+def test_prompts_without_a_long_common_prefix_are_prefilled_one_by_one() -> None:
+    m = tiny_random_model(kv_reuse=False, max_batch_size=4)
+    reqs = [m.request(p, max_tokens=4) for p in ("Hello", "Count to five.", "Why?")]
+    got = m.generate_batch(reqs)
+    assert all(g.usage.cached_tokens == 0 for g in got)
+    direct = tiny_random_model(kv_reuse=False, coalesce=False)
+    for r, g in zip(reqs, got):
+        _same(g, direct.generate(r))

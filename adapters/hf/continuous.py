@@ -5,17 +5,21 @@ mask and each row's next input token. Rows are right-aligned (left padding), so 
 position is the count of its real tokens. Every :meth:`HFEngine.advance`:
 
 1. prefills each new job on its own (no padding; a lone prompt starts from the prefix KV cache,
-   ``n`` rows of one prompt share one prefill whose cache is repeated), picks each new row's
-   first token from the prefill logits, and merges the survivors' caches into the running
-   cache (both sides left-padded with masked zeros to the longer length);
+   ``n`` rows of one prompt share one prefill whose cache is repeated; one-row jobs admitted at
+   the same step whose prompts share at least :data:`MIN_SHARED_PREFIX` leading tokens, e.g.
+   S2A's relevance questions about one problem, prefill that prefix once, its cache repeated,
+   then their suffixes as one left-padded batch, the padding masked in the middle of each row,
+   when that computes fewer positions than a prefill each),
+   picks each new row's first token from the prefill logits, and merges the survivors' caches
+   into the running cache (both sides left-padded with masked zeros to the longer length);
 2. runs one decode step for every row (one forward pass), picks the next tokens;
 3. drops the rows that finished (their callers get their replies) and the cache columns that
    only padding is left in.
 
 Each row attends only to its own tokens, so its reply equals the one-row result up to
 floating-point noise. A row whose sampling or bookkeeping raises fails alone; a failing prefill
-fails only its job; a failing forward pass fails the rows of that batch and leaves the engine
-empty and usable.
+fails only its job (a group's shared prefill: the group); a failing forward pass fails the rows
+of that batch and leaves the engine empty and usable.
 """
 
 from __future__ import annotations
@@ -28,12 +32,18 @@ import torch
 
 from adapters.hf.batcher import Job, Outcome, Progress
 from adapters.hf.decode import DecodeRow, _forward, choose_tokens
+from adapters.hf.kv import common_prefix_len
 from adapters.types import Generation, GenerationRequest
 
 if TYPE_CHECKING:  # pragma: no cover
     from adapters.hf.model import HFModel
 
-__all__ = ["HFEngine", "supports_continuous"]
+__all__ = ["HFEngine", "MIN_SHARED_PREFIX", "supports_continuous"]
+
+MIN_SHARED_PREFIX = 16
+"""Rows of different prompts admitted at one step prefill their common token prefix once when
+it is at least this long and that computes fewer positions (otherwise each prompt is prefilled
+on its own)."""
 
 Finished = list[tuple[Future[Generation], Outcome[Generation]]]
 
@@ -48,11 +58,13 @@ def supports_continuous(cache: Any) -> bool:
 
 
 class _Part:
-    """Newly prefilled rows: their cache (no padding) and futures, before joining the batch."""
+    """Newly prefilled rows: their cache and futures, before joining the batch; ``mask`` marks
+    the cache's real tokens (``None``: no padding, every column is real)."""
 
     def __init__(self, rows: list[DecodeRow], futures: list[Future[Generation]], cached: list[int],
-                 cache: Any, logits: torch.Tensor) -> None:
+                 cache: Any, logits: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         self.rows, self.futures, self.cached, self.cache, self.logits = rows, futures, cached, cache, logits
+        self.mask = mask
 
 
 class HFEngine:
@@ -88,9 +100,9 @@ class HFEngine:
         done: Finished = []
         with m._lock, torch.inference_mode():
             parts = []
-            for requests, futures in jobs:
+            for requests, futures, encoded in self._grouped(jobs, done):
                 try:
-                    parts += self._prefill(requests, futures)
+                    parts += self._prefill(requests, futures, encoded)
                 except Exception as exc:  # this job only: the running rows go on
                     done += [(f, exc) for f in futures]
             parts = [p for p in (self._first_tokens(p, done) for p in parts) if p is not None]
@@ -105,10 +117,32 @@ class HFEngine:
         return Progress(done, True)
 
     # -- admission -------------------------------------------------------------------------------
-    def _prefill(self, requests: list[GenerationRequest], futures: list[Future[Generation]]) -> list[_Part]:
-        """Encode a job; ``n`` rows of one prompt share one prefill (its cache repeated)."""
+    def _grouped(self, jobs: list[Job[GenerationRequest, Generation]],
+                 done: Finished) -> list[tuple[list[GenerationRequest], list[Future[Generation]], list[list[int]] | None]]:
+        """The jobs to prefill: every ``n``-row job as it is (encoded by :meth:`_prefill`); the
+        one-row jobs admitted at this step as one group, each encoded here (a row that fails to
+        encode fails alone; a failing shared prefill fails the group)."""
+        singles = [job for job in jobs if len(job[0]) == 1]
+        out = [(rs, fs, None) for rs, fs in jobs if len(rs) != 1 or len(singles) < 2]
+        if len(singles) < 2:
+            return out
+        requests, futures, encoded = [], [], []
+        for (request,), (future,) in singles:
+            try:
+                encoded.append(self._m.encode(request))
+            except Exception as exc:
+                done.append((future, exc))
+                continue
+            requests.append(request)
+            futures.append(future)
+        return out + ([(requests, futures, encoded)] if requests else [])
+
+    def _prefill(self, requests: list[GenerationRequest], futures: list[Future[Generation]],
+                 encoded: list[list[int]] | None = None) -> list[_Part]:
+        """Encode a job (unless ``encoded``); ``n`` rows of one prompt share one prefill (its
+        cache repeated); different prompts with a long common prefix share its prefill."""
         m = self._m
-        encoded = [m.encode(r) for r in requests]
+        encoded = encoded if encoded is not None else [m.encode(r) for r in requests]
         ids = encoded[0]
         if len(requests) > 1 and all(e == ids for e in encoded):
             cache, cached, logits = self._encode(ids)
@@ -118,11 +152,42 @@ class HFEngine:
             cache.batch_repeat_interleave(n)
             rows = [m._row(r, ids) for r in requests]
             return [_Part(rows, futures, [cached] + [len(ids) - 1] * (n - 1), cache, logits.expand(n, -1))]
+        shared = min([common_prefix_len(ids, e) for e in encoded[1:]] + [min(len(e) for e in encoded) - 1])
+        if len(requests) > 1 and shared >= MIN_SHARED_PREFIX and _saves(encoded, shared):
+            return [self._prefill_shared(requests, futures, encoded, shared)]
         parts = []
         for request, future, row_ids in zip(requests, futures, encoded):
             cache, cached, logits = self._encode(row_ids)
             parts.append(_Part([m._row(request, row_ids)], [future], [cached], cache, logits))
         return parts
+
+    def _prefill_shared(self, requests: list[GenerationRequest], futures: list[Future[Generation]],
+                        encoded: list[list[int]], shared: int) -> _Part:
+        """Rows of different prompts with a common prefix of ``shared`` tokens: the prefix is
+        encoded once (from the kept prefix KV cache where it matches), its cache repeated per row,
+        then every row's suffix in one forward pass, left-padded (the padding sits between the
+        prefix and the suffix, masked; positions count real tokens only)."""
+        m, dev, n = self._m, self._m.device, len(requests)
+        head = encoded[0][:shared]
+        cache, reused, rest, pos = m._cached_prompt(head)
+        _forward(m.model, rest, None, pos, cache)
+        if m.kv_reuse:  # a one-row copy for the next call
+            m._prefix.keep(head, copy.deepcopy(cache))
+        cache.batch_repeat_interleave(n)
+        tails = [e[shared:] for e in encoded]
+        width = max(len(t) for t in tails)
+        ids = torch.full((n, width), m.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        positions = torch.full((n, width), shared, dtype=torch.long)
+        for i, tail in enumerate(tails):
+            ids[i, width - len(tail):] = torch.tensor(tail)
+            mask[i, shared + width - len(tail):] = 1
+            positions[i, width - len(tail):] = torch.arange(shared, shared + len(tail))
+        mask = mask.to(dev)
+        logits = _forward(m.model, ids.to(dev), mask, positions.to(dev), cache)
+        rows = [m._row(r, e) for r, e in zip(requests, encoded)]
+        return _Part(rows, futures, [reused] + [shared] * (n - 1), cache, logits, mask)
 
     def _encode(self, ids: list[int]) -> tuple[Any, int, torch.Tensor]:
         """One prompt's cache (from the kept prefix where it matches), reused count, last logits."""
@@ -141,6 +206,7 @@ class HFEngine:
             return None
         if len(keep) < len(part.rows):
             part.cache.batch_select_indices(torch.tensor(keep, device=m.device))
+            part.mask = None if part.mask is None else part.mask[keep]
         part.rows = [part.rows[i] for i in keep]
         part.futures = [part.futures[i] for i in keep]
         part.cached = [part.cached[i] for i in keep]
@@ -151,7 +217,8 @@ class HFEngine:
         dev = self._m.device
         caches = ([self.cache] if self.rows else []) + [p.cache for p in parts]
         masks = ([self.mask] if self.rows else []) + [
-            torch.ones((len(p.rows), p.cache.get_seq_length()), dtype=torch.long, device=dev) for p in parts
+            torch.ones((len(p.rows), p.cache.get_seq_length()), dtype=torch.long, device=dev) if p.mask is None
+            else p.mask for p in parts
         ]
         width = max(mask.shape[1] for mask in masks)
         self.mask = torch.cat([_left_pad(mask, width, 1) for mask in masks], dim=0)
@@ -202,9 +269,10 @@ class HFEngine:
         m, mask = self._m, self.mask
         assert mask is not None
         if not keep:
-            if len(self.rows) == 1 and not failed and m.kv_reuse:  # a lone row: keep its cache
-                row = self.rows[0]
-                m._prefix.keep(row.prompt_ids + row.ids[:-1], _trimmed(self.cache, int(mask[0].sum())))
+            real = int(mask[0].sum())
+            if len(self.rows) == 1 and not failed and m.kv_reuse and bool(mask[0, mask.shape[1] - real:].all()):
+                row = self.rows[0]  # a lone row without padding inside: keep its cache
+                m._prefix.keep(row.prompt_ids + row.ids[:-1], _trimmed(self.cache, real))
             self._reset()
             return
         index = torch.tensor(keep, device=m.device)
@@ -218,6 +286,13 @@ class HFEngine:
         self.futures = [self.futures[i] for i in keep]
         self.cached = [self.cached[i] for i in keep]
         self.last = [self.last[i] for i in keep]
+
+
+def _saves(encoded: list[list[int]], shared: int) -> bool:
+    """Whether the shared prefill computes fewer token positions than one prefill per prompt
+    (the prefix once plus every suffix padded to the longest, against every prompt in full)."""
+    width = max(len(e) for e in encoded) - shared
+    return shared + len(encoded) * width < sum(len(e) for e in encoded)
 
 
 def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
