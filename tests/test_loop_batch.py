@@ -230,3 +230,20 @@ def test_hf_adapter_runs_the_relevance_rows_as_one_batch() -> None:
         assert a["score"] is None or math.isclose(a["score"], b["score"], abs_tol=1e-4)
     assert out["usage"]["calls"] == cost["calls"] + 1
     assert out["usage"]["completion_tokens"] - cost["completion_tokens"] <= 4
+
+
+# -- a server gets the batch as concurrent requests, at most max_concurrency at once ----------------
+def test_openai_adapter_sends_the_relevance_batch_concurrently_within_its_bound(scripted_server) -> None:
+    from conftest import chat_body, reply
+
+    from adapters.openai_compat import OpenAIModel
+    from adapters.retry import RetryPolicy
+
+    srv = scripted_server([reply(200, chat_body("Yes"), delay=1.0)])
+    model = OpenAIModel("gpt-test", base_url=srv.base_url, api_key="sk-test", retry=RetryPolicy(max_retries=0))
+    five = "Ann has 2 pens. Bo has 3 pens. Cy has 4 pens. Di has 5 pens. Ed has 6 pens. How many pens in all?"
+    out = create_s2a_graph(model, mode="filter", answer_format="").invoke({"question": five})
+    assert len(out["sentence_scores"]) == 5 and len(srv.requests) == 6
+    t = [r["time"] for r in srv.requests[:5]]
+    assert t[3] - t[0] < 1.0  # four in flight before the first reply (each takes 1 s)
+    assert t[4] - t[0] >= 0.95  # the fifth waited for a free slot: LogprobModel.batch's max_concurrency=4
