@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.specs import resolve_model  # noqa: E402
 from graphs.driver import model_requests  # noqa: E402
-from graphs.loop import drive  # noqa: E402
+from graphs.loop import drive, one_by_one  # noqa: E402
 from graphs.s2a.filter import (  # noqa: E402
     RELEVANCE_INSTRUCTION,
     RELEVANCE_TOP_LOGPROBS,
@@ -61,11 +61,11 @@ def auroc(pos: list[float], neg: list[float]) -> float | None:
 
 def score_problem(model, problem, instruction: str, mode: str) -> list[dict]:
     """One problem's sentence scores. ``sequential``: the filter's loop (:func:`relevance_loop`),
-    one call after another, so the local model's prefix KV cache shares the problem's prefix;
+    its batch run one call after another (:func:`graphs.loop.one_by_one`), so the local model's prefix KV cache shares the problem's prefix;
     ``batch``: one padded batch (no sharing)."""
     if mode == "sequential":
         result = drive(relevance_loop(problem.question, instruction=instruction),
-                       lambda call: model.generate(model_requests(model, call, [])[0]), on_emit=lambda e: None)
+                       one_by_one(lambda call: model.generate(model_requests(model, call, [])[0])), on_emit=lambda e: None)
         scores = result.scores
     else:
         context, question = split_problem(problem.question)

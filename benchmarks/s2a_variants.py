@@ -37,7 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.specs import resolve_model  # noqa: E402
-from graphs.driver import model_requests  # noqa: E402
+from graphs.driver import execute  # noqa: E402
 from graphs.loop import drive  # noqa: E402
 from graphs.s2a.config import S2AConfig  # noqa: E402
 from graphs.s2a.filter import split_problem  # noqa: E402
@@ -69,7 +69,7 @@ def grade(question: str, distractor: str, removed: list[str]) -> dict[str, Any]:
 def run_one(model: Any, variant: str, problem: Any) -> dict[str, Any]:
     t0 = time.perf_counter()
     record, cost = drive(rewrite_loop(problem.question, config(variant)),
-                         lambda call: model.generate(model_requests(model, call, [])[0]), on_emit=lambda e: None)
+                         lambda req: execute(model, req), on_emit=lambda e: None)
     return {"id": problem.id, "variant": variant, "status": record["status"], "removed": record["removed"],
             "raw": record["raw"], "scores": record["scores"], "cost": cost, "wall_s": time.perf_counter() - t0,
             **grade(problem.question, problem.meta["distractor"], record["removed"])}
