@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -332,15 +333,15 @@ class AgentCalls:
         self.estimated = 0
         """How many replies came without usage (counted locally, see :func:`counted`)."""
 
-    def _target(self, call: ModelCall) -> tuple[Callable[..., Any], Any, bool]:
-        if call.n != 1 or call.prefill:
-            raise InvalidRequestError("ModelCall", call.role, "the middleware runs one chat call at a time, no prefill")
+    def _target(self, call: ModelCall) -> tuple[Callable[..., Any], list[Any], bool]:
+        if call.prefill or (call.n != 1 and call.messages is not None):
+            raise InvalidRequestError("ModelCall", call.role, "the middleware runs chat calls: no prefill, n > 1 on the host conversation only")
         if call.messages is None:
             extra = [lc_message(m, self.owner) for m in call.extra]
             req = self.request.override(messages=[*self.request.messages, *extra]) if extra else self.request
-            return self.handler, req, True
+            return self.handler, sampled_requests(req, call) if call.sampled or call.n != 1 else [req], True
         model = self.models[call.target]
-        return model, [lc_message(m, self.owner) for m in call.messages], False
+        return model, [[lc_message(m, self.owner) for m in call.messages]], False
 
     def _record(self, raw: Any, call: ModelCall, arg: Any, host: bool) -> Generation:
         raw, estimated = counted_response(raw, lambda: prompt_of(arg) if host else list(arg))
@@ -349,17 +350,56 @@ class AgentCalls:
         structured = getattr(raw, "structured_response", None) is not None or len(getattr(raw, "result", [raw])) != 1
         return to_generation(first_ai(raw), structured=structured, logprobs=call.logprobs)
 
-    def call(self, call: ModelCall) -> Generation:
-        """Execute one model call (sync)."""
-        with call_scope(self.stream, self.owner, call.role, final=call.final):
-            fn, arg, host = self._target(call)
-            return self._record(fn(arg) if host else fn.invoke(arg), call, arg, host)
+    def _records(self, raws: Sequence[Any], call: ModelCall, args: list[Any], host: bool) -> Any:
+        gens = [self._record(raw, call, arg, host) for raw, arg in zip(raws, args)]
+        return gens if call.n != 1 else gens[0]
 
-    async def acall(self, call: ModelCall) -> Generation:
-        """Execute one model call (async)."""
+    def call(self, call: ModelCall) -> Any:
+        """Execute one model call (sync): a Generation, or a list of ``n`` for a sampled call
+        (``n`` agent calls, one after another)."""
         with call_scope(self.stream, self.owner, call.role, final=call.final):
-            fn, arg, host = self._target(call)
-            return self._record(await fn(arg) if host else await fn.ainvoke(arg), call, arg, host)
+            fn, args, host = self._target(call)
+            return self._records([fn(a) if host else fn.invoke(a) for a in args], call, args, host)
+
+    async def acall(self, call: ModelCall) -> Any:
+        """Execute one model call (async; the ``n`` agent calls of a sampled call run concurrently)."""
+        with call_scope(self.stream, self.owner, call.role, final=call.final):
+            fn, args, host = self._target(call)
+            if len(args) == 1:
+                raws = [await (fn(args[0]) if host else fn.ainvoke(args[0]))]
+            else:
+                raws = await gather_all([fn(a) for a in args])
+            return self._records(raws, call, args, host)
+
+
+def sampling_settings(call: ModelCall, i: int = 0) -> dict[str, Any]:
+    """What a :attr:`~graphs.loop.ModelCall.sampled` call sets on the agent's model (call
+    keywords, as ``ChatOpenAI`` and ``ChatLogprobModel`` accept them): its ``temperature`` and
+    ``seed + i``; nothing for other calls (the agent's model keeps its own settings)."""
+    if not (call.sampled or call.n != 1):
+        return {}
+    out: dict[str, Any] = {} if call.temperature is None else {"temperature": call.temperature}
+    return out if call.seed is None else {**out, "seed": call.seed + i}
+
+
+def sampled_requests(request: Any, call: ModelCall) -> list[Any]:
+    """The ``n`` agent requests of a sampled call: :func:`sampling_settings` of sample ``i`` in
+    each request's ``model_settings``; the rest of the request unchanged."""
+    base = dict(request.model_settings or {})
+    return [request.override(model_settings={**base, **sampling_settings(call, i)}) for i in range(call.n)]
+
+
+async def gather_all(aws: Sequence[Any]) -> list[Any]:
+    """Await ``aws`` concurrently, results in order; on the first failure the others are
+    cancelled (and awaited) and that exception propagates unchanged (``GraphBubbleUp`` too)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 OWN_SCHEMES = ("hf", "openai")
