@@ -6,7 +6,7 @@
 # (results are keyed by chain and problem), so an interrupted run keeps everything it finished.
 # critique-program runs model-written Python in the sandbox (graphs/sandbox.py): opt-in, by naming it.
 # Usage: bash benchmarks/eval_corrections.sh [LIMITS] [MODEL] [OUT_PREFIX]
-#   LIMITS: comma-separated stages, default 20,40,60,100,200
+#   LIMITS: comma-separated stages, default 20,50,100,200
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LIMITS="${1:-20,50,100,200}"
@@ -18,13 +18,14 @@ case "$MODEL" in hf:*) OPTS+=(--model-option dtype=bfloat16 --model-option max_b
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # one torch thread per process: on a 2-core machine shared with other work, 2 threads oversubscribe
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-MATH=sc,leco-vote,critique,s2a-filter,critique-program,s2a-fewshot
+# cheapest and most informative first: an interrupted stage has the chains that matter most
+MATH=critique-program,s2a-filter,critique,leco-vote,sc,leco,s2a-fewshot
 for limit in ${LIMITS//,/ }; do
   echo "== stage: --limit $limit ($(date -u +%H:%M:%S))"
   .venv/bin/sc-chains eval --dataset gsm-ic --chains "baseline,oracle,$MATH" --limit "$limit" \
     "${OPTS[@]}" --out "$PREFIX-gsm-ic-$TAG"
   .venv/bin/sc-chains eval --dataset svamp --chains "baseline,$MATH" --limit "$limit" \
     "${OPTS[@]}" --out "$PREFIX-svamp-$TAG"
-  .venv/bin/sc-chains eval --dataset sycophancy --chains baseline,oracle,critique --limit "$limit" \
+  .venv/bin/sc-chains eval --dataset sycophancy --chains baseline,oracle,s2a-filter,critique --limit "$limit" \
     "${OPTS[@]}" --out "$PREFIX-sycophancy-$TAG"
 done

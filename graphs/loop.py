@@ -114,6 +114,10 @@ class ModelCall:
     n: int = 1
     """Replies wanted (``n > 1``: a batch of the same request, seeds ``seed + i``; the loop
     receives a list)."""
+    sampled: bool = False
+    """The call's ``temperature`` and ``seed`` are part of the method (a sampled rethink round,
+    the critique gate's second solution): the middleware sets them on the agent's request too.
+    Otherwise the middleware leaves sampling to the agent's model (graphs always apply them)."""
 
 
 MAX_BATCH = 64

@@ -98,15 +98,17 @@ class AdapterCall(BaseChatModel):
         else:
             yield await self.adapter.agenerate(self.request)
 
+    # Nobody streams (LangChain calls ``_stream`` when a messages-stream handler listens): the
+    # plain request, which a local model batches with concurrent ones (a stream decodes alone).
     def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
                   **kwargs: Any) -> ChatResult:
-        gen = join_deltas(self._deltas())
+        gen = self.adapter.generate(self.request)
         self.sink.append(gen)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(gen.text))])
 
     async def _agenerate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
                          **kwargs: Any) -> ChatResult:
-        gen = join_deltas([d async for d in self._adeltas()])
+        gen = await self.adapter.agenerate(self.request)
         self.sink.append(gen)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(gen.text))])
 

@@ -109,3 +109,14 @@ def test_the_middleware_default_is_gated() -> None:
                                            "The answer is 7.", "Verdict: correct"])
     out = create_agent(differ, middleware=[CritiqueReviseMiddleware()]).invoke(user())
     assert out["messages"][-1].content == "The answer is 7." and len(differ.calls) == 5
+
+
+def test_the_middleware_gate_samples_with_the_gate_temperature() -> None:
+    # the gate's second solution is a sampled call: the agent's request carries gate_temperature
+    # (and the seed), while the draft and the revision keep the agent's own settings
+    chat = FakeLogprobChatModel(replies=["The answer is 7.", "The answer is 7."])
+    mw = CritiqueReviseMiddleware(gate_temperature=0.9, seed=5)
+    create_agent(chat, middleware=[mw]).invoke(user())
+    draft, gate = chat.call_kwargs
+    assert "temperature" not in draft and "seed" not in draft
+    assert gate["temperature"] == 0.9 and isinstance(gate["seed"], int)

@@ -97,3 +97,38 @@ async def test_leco_chosen_answer_streams_under_astream_too() -> None:
     graph = create_leco_graph(StreamingFake([ANSWER, ANSWER]))
     chunks = [c async for c in graph.astream({"question": Q}, stream_mode="messages")]
     assert "".join(c[0].text for c in chunks) == ANSWER
+
+
+class CountingFake(StreamingFake):
+    """Records which entry point served each call: a stream, or the plain (batchable) request."""
+
+    def __init__(self, *a: object, **kw: object) -> None:
+        super().__init__(*a, **kw)  # type: ignore[arg-type]
+        self.entries: list[str] = []
+
+    def stream(self, messages: object, **kwargs: object) -> Iterator[Generation]:
+        self.entries.append("stream")
+        return super().stream(messages, **kwargs)
+
+    def generate(self, messages: object, **kwargs: object) -> Generation:  # type: ignore[override]
+        if not self.entries or self.entries[-1] != "stream":
+            self.entries.append("generate")
+        return super().generate(messages, **kwargs)
+
+    async def agenerate(self, messages: object, **kwargs: object) -> Generation:  # type: ignore[override]
+        self.entries.append("generate")
+        return super().generate(messages, **kwargs)
+
+
+def test_a_final_call_streams_only_when_someone_listens() -> None:
+    # under invoke/ainvoke nobody reads the messages stream: the final answer is a plain request,
+    # which a local model batches with concurrent ones (a stream decodes alone, under the lock)
+    import asyncio
+
+    for run in (lambda g: g.invoke({"question": Q}), lambda g: asyncio.run(g.ainvoke({"question": Q}))):
+        fake = CountingFake([REWRITE, ANSWER])
+        out = run(create_s2a_graph(fake))
+        assert out["answer"] == "7" and fake.entries == ["generate", "generate"]
+    fake = CountingFake([REWRITE, ANSWER])
+    chunks = list(create_s2a_graph(fake).stream({"question": Q}, stream_mode="messages"))
+    assert fake.entries == ["generate", "stream"] and len(chunks) > 2

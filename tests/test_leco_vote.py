@@ -125,15 +125,80 @@ def test_sync_and_async_agree() -> None:
     assert sync["candidates"] == asy["candidates"] and sync["answer"] == asy["answer"] == "6"
 
 
-def test_the_middleware_refuses_sampled_rethinks_with_a_typed_error() -> None:
+# -- the same loop in the middleware ---------------------------------------------------------------
+def _agent(chat, **kw):
+    from langchain.agents import create_agent
+
     from sc_chains.middleware.leco import LecoMiddleware
 
-    with pytest.raises(InvalidRequestError, match="create_leco_graph") as exc:
-        LecoMiddleware(rethink_samples=2, rethink_temperature=0.7)
-    assert exc.value.param == "rethink_samples"
+    mw = LecoMiddleware(rethink_samples=3, rethink_temperature=0.7, seed=0, max_rethinks=1, **kw)
+    return create_agent(chat, middleware=[mw])
 
 
-# -- real logits ----------------------------------------------------------------------------------
+USER = {"messages": [{"role": "user", "content": Q}]}
+
+
+def test_the_middleware_samples_every_cut_and_every_sample_votes() -> None:
+    from sc_chains.testing import FakeLogprobChatModel
+
+    chat = FakeLogprobChatModel(replies=[FIRST, SIX, EIGHT, SIX])
+    out = _agent(chat).invoke(USER)
+    trace = out["messages"][-1].response_metadata["sc_chains"]["leco"]
+
+    assert len(chat.calls) == 4
+    draft, *samples = chat.call_kwargs
+    assert "seed" not in draft and "temperature" not in draft  # the draft keeps the agent's settings
+    assert [k["seed"] for k in samples] == [1, 2, 3] and {k["temperature"] for k in samples} == {0.7}
+    assert len({tuple(m.text for m in c) for c in chat.calls[1:]}) == 1  # one kept prefix for all
+    assert [a["answer"] for a in trace["attempts"]] == ["7", "6", "8", "6"]
+    assert trace["votes"] == {"7": 1.5, "6": 2.0, "8": 1.0}
+    assert trace["answer"] == "6" and trace["status"] == "corrected" and trace["stop_reason"] == "max_rethinks"
+    assert trace["cost"]["calls"] == 4 and trace["corrections"] == 1  # a round is one correction
+    assert out["messages"][-1].text.endswith("The answer is 6.")
+
+
+def test_the_middleware_runs_a_round_concurrently_under_ainvoke() -> None:
+    from sc_chains.testing import FakeLogprobChatModel
+
+    chat = FakeLogprobChatModel(replies=[FIRST, SIX, EIGHT, SIX])
+    out = asyncio.run(_agent(chat).ainvoke(USER))
+    trace = out["messages"][-1].response_metadata["sc_chains"]["leco"]
+    assert sorted(k["seed"] for k in chat.call_kwargs[1:]) == [1, 2, 3]
+    assert sorted(a["answer"] for a in trace["attempts"][1:]) == ["6", "6", "8"]
+    assert trace["votes"] == {"7": 1.5, "6": 2.0, "8": 1.0} and trace["answer"] == "6"
+
+
+def test_graph_and_middleware_make_the_same_sampled_run() -> None:
+    from sc_chains.testing import FakeLogprobChatModel
+
+    kw = dict(rethink_samples=3, rethink_temperature=0.7, seed=0, max_rethinks=1, prob_mode="true")
+    state = create_leco_graph(fake_for({1: SIX, 2: EIGHT, 3: SIX}), regeneration="chat", **kw).invoke({"question": Q})
+    chat = FakeLogprobChatModel(replies=[FIRST, SIX, EIGHT, SIX])
+    from langchain.agents import create_agent
+
+    from graphs.leco.prompts import USER_TEMPLATE
+    from sc_chains.middleware.leco import LecoMiddleware
+
+    agent = create_agent(chat, middleware=[LecoMiddleware(**kw)])
+    out = agent.invoke({"messages": [{"role": "user", "content": USER_TEMPLATE.format(question=Q)}]})
+    trace = out["messages"][-1].response_metadata["sc_chains"]["leco"]
+    assert [a["answer"] for a in trace["attempts"]] == state["candidates"]
+    assert trace["votes"] == state["vote"] and trace["answer"] == state["answer"] == "6"
+    assert trace["cost"] == state["usage"]
+    assert out["messages"][-1].content == state["response"]
+
+
+def test_the_middleware_never_samples_a_side_conversation() -> None:
+    from graphs.loop import ModelCall
+    from sc_chains.middleware._shared import AgentCalls
+
+    calls = AgentCalls("leco", "final", models={"critic": object()})
+    with pytest.raises(InvalidRequestError, match="n > 1") as exc:
+        calls.call(ModelCall("critique", messages=({"role": "user", "content": "hi"},), target="critic", n=2))
+    assert exc.value.param == "ModelCall"
+
+
+# -- the local model -------------------------------------------------------------------------------
 def test_tiny_random_samples_every_cut_in_one_batch() -> None:
     tiny = resolve_model("hf:tiny-random")
     out = create_leco_graph(tiny, max_tokens=40, rethink_samples=3, rethink_temperature=1.0, seed=1,
@@ -162,3 +227,33 @@ def test_the_local_model_encodes_a_shared_prompt_once_and_each_row_equals_its_lo
     prompt = len(tiny.encode(reqs[0]))
     assert all(g.usage.cached_tokens == prompt - 1 for g in shared[1:])  # rows 2.. reuse row 1's prefill
     assert len({g.text for g in shared}) > 1  # the seeds give different samples
+
+
+def test_the_middleware_samples_a_real_model_reproducibly_with_seeds() -> None:
+    from langchain.agents import create_agent
+
+    from sc_chains.chat_model import ChatLogprobModel
+    from sc_chains.middleware.leco import LecoMiddleware
+
+    class Spy(ChatLogprobModel):
+        seen: list = []
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            self.seen.append({k: kwargs.get(k) for k in ("temperature", "seed")})
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    chat = Spy(resolve_model("hf:tiny-random"), max_tokens=24)
+
+    def run() -> tuple[dict, str]:
+        mw = LecoMiddleware(rethink_samples=3, rethink_temperature=1.0, seed=1, max_rethinks=1,
+                            applies=lambda q: True, step_instruction=False)
+        out = create_agent(chat, middleware=[mw]).invoke({"messages": [{"role": "user", "content": "2+3?"}]})
+        return out["messages"][-1].response_metadata["sc_chains"]["leco"], out["messages"][-1].text
+
+    (trace, text), again = run(), run()
+    if trace["stop_reason"] == "no_candidate_step":  # random text may have no step to cut
+        pytest.skip("the random draft had no candidate step")
+    assert len(trace["attempts"]) == 4 and trace["cost"]["calls"] == 4 and trace["corrections"] == 1
+    assert chat.seen[:4] == [{"temperature": None, "seed": None}, *({"temperature": 1.0, "seed": s} for s in (2, 3, 4))]
+    # seed + i per sample: the same samples again (only the prompt cache's reuse differs)
+    assert (again[0]["attempts"], again[0]["votes"], again[1]) == (trace["attempts"], trace["votes"], text)

@@ -222,8 +222,8 @@ def test_hf_adapter_runs_the_relevance_rows_as_one_batch() -> None:
     out = create_s2a_graph(tiny, cfg).invoke({"question": P})
     n = len(split_problem(P)[0])
     stats = tiny.coalesce_stats
-    assert tiny.batching == "continuous" and stats.largest == n and stats.requests == stats.batches * n == n
-    # (the answer call streams, outside the batcher)
+    assert tiny.batching == "continuous" and stats.largest == n and stats.batches <= 2
+    # (one busy period for the three rows; the answer call may be a second one)
     for a, b in zip(out["sentence_scores"], record["scores"]):  # batched rows: equal up to float noise
         assert a["text"] == b["text"] and a["kept"] == b["kept"]
         assert (a["score"] is None) == (b["score"] is None)

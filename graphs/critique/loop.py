@@ -218,7 +218,7 @@ def _gate(run: _Run) -> Loop[StopReason | None]:
     whether the draft is in doubt; agreement keeps it (see :func:`gate_revises`)."""
     cfg, draft = run.cfg, run.turns[run.final]
     reply = yield ModelCall("gate", target="critic", max_tokens=cfg.max_tokens, temperature=cfg.gate_temperature,
-                            seed=None if cfg.seed is None else cfg.seed + MAX_REVISIONS + 1)
+                            seed=None if cfg.seed is None else cfg.seed + MAX_REVISIONS + 1, sampled=True)
     run.spend(reply)
     text = "" if reply.finish_reason == TOOL_CALLS else reply.text.strip()
     sample = extract_answer(text) if text else None

@@ -119,7 +119,7 @@ class _Run:
         temp = cfg.temperature if n == 0 or cfg.rethink_temperature is None else cfg.rethink_temperature
         common: dict[str, Any] = dict(
             max_tokens=max(1, min(cfg.max_tokens, left)), temperature=temp, top_logprobs=cfg.k,
-            seed=None if cfg.seed is None else cfg.seed + n, n=replies,
+            seed=None if cfg.seed is None else cfg.seed + n, n=replies, sampled=replies > 1,
         )
         if not prefix:
             return ModelCall(role, **common)

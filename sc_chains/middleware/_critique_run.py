@@ -27,6 +27,7 @@ from sc_chains.middleware._shared import (
     lc_message,
     ledger,
     prompt_of,
+    sampling_settings,
     text_of,
     to_generation,
     with_cost,
@@ -143,7 +144,7 @@ class _Calls:
             model, arg = self._critic(call)
             if isinstance(model, LogprobModel):
                 return model.generate(arg[0]) if len(arg) == 1 else model.batch(arg)
-            return self._critique((model.invoke(arg)), arg)
+            return self._critique(model.invoke(arg, **sampling_settings(call)), arg)
 
     async def acall(self, call: ModelCall) -> Any:
         """One model call (async)."""
@@ -154,7 +155,7 @@ class _Calls:
             model, arg = self._critic(call)
             if isinstance(model, LogprobModel):
                 return await model.agenerate(arg[0]) if len(arg) == 1 else await model.abatch(arg)
-            return self._critique((await model.ainvoke(arg)), arg)
+            return self._critique(await model.ainvoke(arg, **sampling_settings(call)), arg)
 
 
 def _prompt(request: Any) -> list[BaseMessage]:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -335,20 +336,20 @@ class AgentCalls:
         self.estimated = 0
         """How many replies came without usage (counted locally, see :func:`counted`)."""
 
-    def _target(self, call: ModelCall) -> tuple[Callable[..., Any], Any, bool]:
-        if call.n != 1 or call.prefill:
-            raise InvalidRequestError("ModelCall", call.role, "the middleware runs one chat call at a time, no prefill")
+    def _target(self, call: ModelCall) -> tuple[Callable[..., Any], list[Any], bool]:
+        if call.prefill or (call.n != 1 and call.messages is not None):
+            raise InvalidRequestError("ModelCall", call.role, "the middleware runs chat calls: no prefill, n > 1 on the host conversation only")
         if call.messages is None:
             extra = [lc_message(m, self.owner) for m in call.extra]
             req = self.request.override(messages=[*self.request.messages, *extra]) if extra else self.request
-            return self.handler, req, True
+            return self.handler, sampled_requests(req, call) if call.sampled or call.n != 1 else [req], True
         model = self.models[call.target]
-        return model, [lc_message(m, self.owner) for m in call.messages], False
+        return model, [[lc_message(m, self.owner) for m in call.messages]], False
 
     def _batch(self, batch: Batch) -> tuple[Any, list[Any]]:
         """The batch's chat model (its calls share one target) and each call's messages."""
-        plans = [self._target(c) for c in batch.calls]
-        return plans[0][0], [arg for _, arg, _ in plans]
+        plans = [self._target(c) for c in batch.calls]  # side calls, n == 1: one message list each
+        return plans[0][0], [args[0] for _, args, _ in plans]
 
     def _record(self, raw: Any, call: ModelCall, arg: Any, host: bool) -> Generation:
         raw, estimated = counted_response(raw, lambda: prompt_of(arg) if host else list(arg))
@@ -360,23 +361,64 @@ class AgentCalls:
     def _record_batch(self, batch: Batch, raws: Sequence[Any], args: Sequence[Any]) -> list[Generation]:
         return [self._record(raw, c, arg, False) for raw, c, arg in zip(raws, batch.calls, args)]
 
-    def call(self, req: ModelCall | Batch) -> Generation | list[Generation]:
-        """Execute one model call, or a batch (through the chat model's ``batch``), sync."""
-        with call_scope(self.stream, self.owner, req.role, final=isinstance(req, ModelCall) and req.final):
-            if isinstance(req, Batch):
-                model, args = self._batch(req)
-                return self._record_batch(req, model.batch(args), args)
-            fn, arg, host = self._target(req)
-            return self._record(fn(arg) if host else fn.invoke(arg), req, arg, host)
+    def _records(self, raws: Sequence[Any], call: ModelCall, args: list[Any], host: bool) -> Any:
+        gens = [self._record(raw, call, arg, host) for raw, arg in zip(raws, args)]
+        return gens if call.n != 1 else gens[0]
 
-    async def acall(self, req: ModelCall | Batch) -> Generation | list[Generation]:
-        """Execute one model call, or a batch (concurrently, through the chat model's ``abatch``)."""
+    def call(self, req: ModelCall | Batch) -> Any:
+        """Execute one model call (sync): a Generation, or a list of ``n`` for a sampled call
+        (``n`` agent calls, one after another); a :class:`~graphs.loop.Batch` through its chat
+        model's ``batch`` (a list, in order)."""
         with call_scope(self.stream, self.owner, req.role, final=isinstance(req, ModelCall) and req.final):
             if isinstance(req, Batch):
-                model, args = self._batch(req)
-                return self._record_batch(req, await model.abatch(args), args)
-            fn, arg, host = self._target(req)
-            return self._record(await fn(arg) if host else await fn.ainvoke(arg), req, arg, host)
+                model, batch_args = self._batch(req)
+                return self._record_batch(req, model.batch(batch_args), batch_args)
+            fn, args, host = self._target(req)
+            return self._records([fn(a) if host else fn.invoke(a) for a in args], req, args, host)
+
+    async def acall(self, req: ModelCall | Batch) -> Any:
+        """Execute one model call (async; the ``n`` agent calls of a sampled call run
+        concurrently); a :class:`~graphs.loop.Batch` concurrently, through its chat model's ``abatch``."""
+        with call_scope(self.stream, self.owner, req.role, final=isinstance(req, ModelCall) and req.final):
+            if isinstance(req, Batch):
+                model, batch_args = self._batch(req)
+                return self._record_batch(req, await model.abatch(batch_args), batch_args)
+            fn, args, host = self._target(req)
+            if len(args) == 1:
+                raws = [await (fn(args[0]) if host else fn.ainvoke(args[0]))]
+            else:
+                raws = await gather_all([fn(a) for a in args])
+            return self._records(raws, req, args, host)
+
+
+def sampling_settings(call: ModelCall, i: int = 0) -> dict[str, Any]:
+    """What a :attr:`~graphs.loop.ModelCall.sampled` call sets on the agent's model (call
+    keywords, as ``ChatOpenAI`` and ``ChatLogprobModel`` accept them): its ``temperature`` and
+    ``seed + i``; nothing for other calls (the agent's model keeps its own settings)."""
+    if not (call.sampled or call.n != 1):
+        return {}
+    out: dict[str, Any] = {} if call.temperature is None else {"temperature": call.temperature}
+    return out if call.seed is None else {**out, "seed": call.seed + i}
+
+
+def sampled_requests(request: Any, call: ModelCall) -> list[Any]:
+    """The ``n`` agent requests of a sampled call: :func:`sampling_settings` of sample ``i`` in
+    each request's ``model_settings``; the rest of the request unchanged."""
+    base = dict(request.model_settings or {})
+    return [request.override(model_settings={**base, **sampling_settings(call, i)}) for i in range(call.n)]
+
+
+async def gather_all(aws: Sequence[Any]) -> list[Any]:
+    """Await ``aws`` concurrently, results in order; on the first failure the others are
+    cancelled (and awaited) and that exception propagates unchanged (``GraphBubbleUp`` too)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 OWN_SCHEMES = ("hf", "openai")

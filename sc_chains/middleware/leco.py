@@ -87,7 +87,10 @@ class LecoMiddlewareConfig(Options):
     """Scoring and stopping (``k``, ``prob_mode``, ``transition_k``, ``tau``, ``weights``,
     ``skip_phrases``, ``max_rethinks`` per model call, ``first_weight``, ``system_prompt``).
     ``prob_mode="true"`` by default: chat APIs often return no alternatives. Sampling settings
-    (``max_tokens``, ``temperature``, ``seed``) are the agent's model's own."""
+    (``max_tokens``, ``temperature``, ``seed``) are the agent's model's own, except for sampled
+    rethinks (``rethink_samples=n > 1``): each cut then makes ``n`` agent calls (concurrent under
+    ``ainvoke``) with ``rethink_temperature`` and ``seed + i`` in the request's
+    ``model_settings``; every sample votes, and a round of samples counts as one correction."""
     on_missing_logprobs: Literal["error", "passthrough"] = "error"
     """A reply without logprobs: raise :class:`LogprobsUnavailableError`, or pass it through
     unchanged (visibly: ``response_metadata["sc_chains"]["leco"]["status"] == "passthrough"``)."""
@@ -107,12 +110,6 @@ class LecoMiddlewareConfig(Options):
         check_str("name", self.name, nonempty=True)
         check_instance("leco", self.leco, LecoConfig, "pass a graphs.leco.LecoConfig(...)")
         check_instance("budget", self.budget, Budget, "pass a Budget(...)")
-        if self.leco.rethink_samples != 1:
-            raise InvalidRequestError(
-                "rethink_samples", self.leco.rethink_samples,
-                "the middleware runs one chat call at a time with the agent's own sampling settings; "
-                "use rethink_samples=1 here, or create_leco_graph(..., rethink_samples=n) for sampled rethinks",
-            )
         check_choice("on_missing_logprobs", self.on_missing_logprobs, ("error", "passthrough"))
         check_bool("step_instruction", self.step_instruction)
         if not callable(self.applies):
@@ -195,7 +192,7 @@ class LecoMiddleware(AgentMiddleware):
 
     def _finish(self, request: ModelRequest, calls: AgentCalls, result: LecoResult,
                 led: dict[str, Any]) -> ModelResponse | ExtendedModelResponse:
-        rethinks = max(0, len(result["attempts"]) - 1)
+        rethinks = len({a["cut"] for a in result["attempts"] if a["cut"] is not None})  # rounds
         charge_cost(led, result["cost"], corrections=rethinks)
         update = Command(update={KEY: {self.name: led}})
         if result["status"] == "passthrough":
