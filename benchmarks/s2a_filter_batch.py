@@ -7,9 +7,12 @@ no answer call) on ``--n`` GSM-IC problems both ways, on one local model:
 
 - ``sequential``: the batch's calls one after another (:func:`graphs.loop.one_by_one`), each
   ``generate`` starting from the previous call's prefix KV cache (the behaviour before batching);
-- ``batched``: the whole batch through ``HFModel.batch`` (the graph's path).
+- ``batched``: the whole batch through ``HFModel.batch`` (the graph's path): the continuous
+  engine prefills the prompts' common prefix once and their suffixes as one padded batch;
+- ``batched-noshare``: the same, with that shared prefill switched off
+  (``MIN_SHARED_PREFIX`` raised past any prompt): each row prefilled on its own, as before it.
 
-Per problem the two modes alternate (which one goes first alternates too) and the kept prefix
+Per problem the modes alternate (their order rotates from problem to problem) and the kept prefix
 cache is cleared before each run, so the machine's background load hits both alike. Reported:
 wall and process CPU time per mode (sums, and the per-problem ratio batched / sequential), the
 relevance calls and tokens, and whether the two records agree (same kept/dropped sentences; the
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from adapters.hf import continuous  # noqa: E402
 from adapters.specs import resolve_model  # noqa: E402
 from graphs.driver import execute  # noqa: E402
 from graphs.loop import drive, one_by_one  # noqa: E402
@@ -43,7 +47,7 @@ from sc_chains.datasets import load_dataset  # noqa: E402
 
 CONFIG = S2AConfig(mode="filter", rewrite="irrelevant", instruction="")
 """The eval's GSM-IC settings, filter variant (as ``benchmarks/s2a_variants.py``)."""
-MODES = ("sequential", "batched")
+MODES = ("sequential", "batched", "batched-noshare")
 
 
 def run(model: Any, question: str, mode: str) -> dict[str, Any]:
@@ -51,9 +55,15 @@ def run(model: Any, question: str, mode: str) -> dict[str, Any]:
     model.clear_cache()
     one = lambda req: execute(model, req)  # noqa: E731
     call = one_by_one(one) if mode == "sequential" else one
-    w0, c0 = time.perf_counter(), time.process_time()
-    record, cost = drive(rewrite_loop(question, CONFIG), call, on_emit=lambda e: None)
-    return {"record": record, "cost": cost, "wall": time.perf_counter() - w0, "cpu": time.process_time() - c0}
+    shared = continuous.MIN_SHARED_PREFIX
+    continuous.MIN_SHARED_PREFIX = 10**9 if mode == "batched-noshare" else shared
+    try:
+        w0, c0 = time.perf_counter(), time.process_time()
+        record, cost = drive(rewrite_loop(question, CONFIG), call, on_emit=lambda e: None)
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    finally:
+        continuous.MIN_SHARED_PREFIX = shared
+    return {"record": record, "cost": cost, "wall": wall, "cpu": cpu}
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> tuple[bool, float]:
@@ -67,34 +77,33 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> tuple[bool, float]:
 
 def report(args: argparse.Namespace, rows: list[dict[str, dict[str, Any]]]) -> list[str]:
     tot = {m: {k: sum(r[m][k] for r in rows) for k in ("wall", "cpu")} for m in MODES}
-    ratio = {k: [r["batched"][k] / r["sequential"][k] for r in rows] for k in ("wall", "cpu")}
-    agree = [compare(r["sequential"], r["batched"]) for r in rows]
     calls = sum(r["batched"]["cost"]["calls"] for r in rows)
-    prompt = {m: sum(r[m]["cost"]["prompt_tokens"] for r in rows) for m in MODES}
-    cached = {m: sum(r[m]["cost"]["cached_tokens"] for r in rows) for m in MODES}
     lines = [
-        f"S2A filter cleaning step, relevance calls sequential vs one batch: {len(rows)} GSM-IC problems, "
+        f"S2A filter cleaning step, relevance calls one by one vs one batch: {len(rows)} GSM-IC problems, "
         f"model {args.model} ({args.dtype}), torch threads {torch.get_num_threads()}, "
         f"{calls} relevance calls ({calls / len(rows):.1f} per problem), batching {args.batching}",
         f"command: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} python benchmarks/s2a_filter_batch.py "
         f"--model {args.model} --dtype {args.dtype} --n {args.n}",
-        "the two modes alternate per problem (first mode alternating); background load on the machine: "
+        "the modes alternate per problem (their order rotating); background load on the machine: "
         "compare the ratios, not the absolute times",
         "",
     ]
     for m in MODES:
-        lines.append(f"{m:>10}: wall {tot[m]['wall']:.2f} s, cpu {tot[m]['cpu']:.2f} s "
+        lines.append(f"{m:>16}: wall {tot[m]['wall']:.2f} s, cpu {tot[m]['cpu']:.2f} s "
                      f"({tot[m]['wall'] / len(rows):.3f} s / {tot[m]['cpu'] / len(rows):.3f} s per problem); "
-                     f"prompt tokens {prompt[m]}, of them from a KV cache {cached[m]}")
-    lines += [
-        f"batched / sequential, per problem: wall median {median(ratio['wall']):.2f} (mean {mean(ratio['wall']):.2f}, "
-        f"range {min(ratio['wall']):.2f}-{max(ratio['wall']):.2f}); cpu median {median(ratio['cpu']):.2f} "
-        f"(mean {mean(ratio['cpu']):.2f})",
-        f"totals: wall {tot['batched']['wall'] / tot['sequential']['wall']:.2f}x, "
-        f"cpu {tot['batched']['cpu'] / tot['sequential']['cpu']:.2f}x",
-        f"same records: {sum(s for s, _ in agree)}/{len(rows)} problems with the same kept/dropped sentences; "
-        f"largest score difference {max(d for _, d in agree):.2e}",
-    ]
+                     f"prompt tokens {sum(r[m]['cost']['prompt_tokens'] for r in rows)}, "
+                     f"of them from a KV cache {sum(r[m]['cost']['cached_tokens'] for r in rows)}")
+    for m in MODES[1:]:
+        ratio = {k: [r[m][k] / r["sequential"][k] for r in rows] for k in ("wall", "cpu")}
+        agree = [compare(r["sequential"], r[m]) for r in rows]
+        lines += [
+            f"{m} / sequential, per problem: wall median {median(ratio['wall']):.2f} (mean {mean(ratio['wall']):.2f}, "
+            f"range {min(ratio['wall']):.2f}-{max(ratio['wall']):.2f}); cpu median {median(ratio['cpu']):.2f} "
+            f"(mean {mean(ratio['cpu']):.2f}); totals: wall {tot[m]['wall'] / tot['sequential']['wall']:.2f}x, "
+            f"cpu {tot[m]['cpu'] / tot['sequential']['cpu']:.2f}x",
+            f"  same records as sequential: {sum(s for s, _ in agree)}/{len(rows)} problems with the same kept/dropped "
+            f"sentences; largest score difference {max(d for _, d in agree):.2e}",
+        ]
     return lines
 
 
@@ -113,11 +122,10 @@ def main() -> None:
         run(model, problems[0].question, mode)
     rows = []
     for i, p in enumerate(problems):
-        order = MODES if i % 2 == 0 else MODES[::-1]
-        row = {m: run(model, p.question, m) for m in order}
+        k = i % len(MODES)
+        row = {m: run(model, p.question, m) for m in MODES[k:] + MODES[:k]}
         rows.append(row)
-        print(f"[{i + 1}/{len(problems)}] {p.id}: sequential {row['sequential']['wall']:.2f} s, "
-              f"batched {row['batched']['wall']:.2f} s", flush=True)
+        print(f"[{i + 1}/{len(problems)}] {p.id}: " + ", ".join(f"{m} {row[m]['wall']:.2f} s" for m in MODES), flush=True)
     text = "\n".join(report(args, rows))
     print(text)
     if args.out:
