@@ -28,6 +28,7 @@ import torch
 
 from adapters.hf.batcher import Job, Outcome, Progress
 from adapters.hf.decode import DecodeRow, _forward, choose_tokens
+from adapters.hf.kv import is_dynamic
 from adapters.types import Generation, GenerationRequest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,10 +42,7 @@ Finished = list[tuple[Future[Generation], Outcome[Generation]]]
 def supports_continuous(cache: Any) -> bool:
     """Whether rows of ``cache`` can be merged and dropped: every layer a plain ``DynamicLayer``
     (sliding-window, static or quantised layers cannot be re-padded)."""
-    from transformers.cache_utils import DynamicLayer
-
-    layers = getattr(cache, "layers", None)
-    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+    return is_dynamic(cache)
 
 
 class _Part:
@@ -136,7 +134,7 @@ class HFEngine:
         choose_tokens(part.logits, part.rows, m.eos_ids, m._texts, failed.__setitem__)
         keep = self._settle(part.rows, part.futures, part.cached, failed, done)
         if not keep:
-            if len(part.rows) == 1 and not failed and m.kv_reuse and not self.rows:
+            if len(part.rows) == 1 and not failed and m.kv_reuse:
                 m._prefix.keep(part.rows[0].prompt_ids, part.cache)
             return None
         if len(keep) < len(part.rows):
@@ -197,14 +195,23 @@ class HFEngine:
                 keep.append(i)
         return keep
 
+    def _keep_finished(self, keep: list[int], failed: dict[int, Exception]) -> None:
+        """Every finished row's cache (a copy of its real tokens) goes to the model's prefix
+        cache, so the conversation's next turn (a revision, a rethink) starts from it."""
+        m, mask = self._m, self.mask
+        assert mask is not None
+        for i, row in enumerate(self.rows):
+            if i not in keep and i not in failed:
+                cache = _row_cache(self.cache, i, int(mask[i].sum()), m._new_cache())
+                m._prefix.keep(row.prompt_ids + row.ids[:-1], cache)
+
     def _drop(self, keep: list[int], failed: dict[int, Exception]) -> None:
         """Remove the rows not in ``keep`` and the columns left holding only padding."""
         m, mask = self._m, self.mask
         assert mask is not None
+        if m.kv_reuse:
+            self._keep_finished(keep, failed)
         if not keep:
-            if len(self.rows) == 1 and not failed and m.kv_reuse:  # a lone row: keep its cache
-                row = self.rows[0]
-                m._prefix.keep(row.prompt_ids + row.ids[:-1], _trimmed(self.cache, int(mask[0].sum())))
             self._reset()
             return
         index = torch.tensor(keep, device=m.device)
@@ -220,6 +227,14 @@ class HFEngine:
         self.last = [self.last[i] for i in keep]
 
 
+def _row_cache(cache: Any, row: int, length: int, into: Any) -> Any:
+    """``into`` (an empty cache) holding a copy of ``row``'s last ``length`` columns (its real
+    tokens: rows are right-aligned)."""
+    for li, layer in enumerate(cache.layers):
+        into.update(layer.keys[row : row + 1, :, -length:], layer.values[row : row + 1, :, -length:], li)
+    return into
+
+
 def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
     """``t`` with zeros prepended along ``dim`` up to ``width``."""
     missing = width - t.shape[dim]
@@ -228,11 +243,3 @@ def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
     shape = list(t.shape)
     shape[dim] = missing
     return torch.cat([t.new_zeros(shape), t], dim=dim)
-
-
-def _trimmed(cache: Any, length: int) -> Any:
-    """A one-row ``cache`` cut to its last ``length`` columns (its real tokens)."""
-    for layer in cache.layers:
-        layer.keys = layer.keys[:, :, -length:]
-        layer.values = layer.values[:, :, -length:]
-    return cache
