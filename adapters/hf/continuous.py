@@ -32,7 +32,7 @@ import torch
 
 from adapters.hf.batcher import Job, Outcome, Progress
 from adapters.hf.decode import DecodeRow, _forward, choose_tokens
-from adapters.hf.kv import common_prefix_len
+from adapters.hf.kv import common_prefix_len, is_dynamic
 from adapters.types import Generation, GenerationRequest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,10 +51,7 @@ Finished = list[tuple[Future[Generation], Outcome[Generation]]]
 def supports_continuous(cache: Any) -> bool:
     """Whether rows of ``cache`` can be merged and dropped: every layer a plain ``DynamicLayer``
     (sliding-window, static or quantised layers cannot be re-padded)."""
-    from transformers.cache_utils import DynamicLayer
-
-    layers = getattr(cache, "layers", None)
-    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+    return is_dynamic(cache)
 
 
 class _Part:
@@ -201,7 +198,7 @@ class HFEngine:
         choose_tokens(part.logits, part.rows, m.eos_ids, m._texts, failed.__setitem__)
         keep = self._settle(part.rows, part.futures, part.cached, failed, done)
         if not keep:
-            if len(part.rows) == 1 and not failed and m.kv_reuse and not self.rows:
+            if len(part.rows) == 1 and not failed and m.kv_reuse:
                 m._prefix.keep(part.rows[0].prompt_ids, part.cache)
             return None
         if len(keep) < len(part.rows):
@@ -264,15 +261,23 @@ class HFEngine:
                 keep.append(i)
         return keep
 
+    def _keep_finished(self, keep: list[int], failed: dict[int, Exception]) -> None:
+        """Every finished row's cache (a copy of its real tokens) goes to the model's prefix
+        cache, so the conversation's next turn (a revision, a rethink) starts from it."""
+        m, mask = self._m, self.mask
+        assert mask is not None
+        for i, row in enumerate(self.rows):
+            if i not in keep and i not in failed:
+                cache = _row_cache(self.cache, i, mask[i], m._new_cache())
+                m._prefix.keep(row.prompt_ids + row.ids[:-1], cache)
+
     def _drop(self, keep: list[int], failed: dict[int, Exception]) -> None:
         """Remove the rows not in ``keep`` and the columns left holding only padding."""
         m, mask = self._m, self.mask
         assert mask is not None
+        if m.kv_reuse:
+            self._keep_finished(keep, failed)
         if not keep:
-            real = int(mask[0].sum())
-            if len(self.rows) == 1 and not failed and m.kv_reuse and bool(mask[0, mask.shape[1] - real:].all()):
-                row = self.rows[0]  # a lone row without padding inside: keep its cache
-                m._prefix.keep(row.prompt_ids + row.ids[:-1], _trimmed(self.cache, real))
             self._reset()
             return
         index = torch.tensor(keep, device=m.device)
@@ -295,6 +300,15 @@ def _saves(encoded: list[list[int]], shared: int) -> bool:
     return shared + len(encoded) * width < sum(len(e) for e in encoded)
 
 
+def _row_cache(cache: Any, row: int, real: torch.Tensor, into: Any) -> Any:
+    """``into`` (an empty cache) holding a copy of ``row``'s real columns (``real``: its mask
+    row; a shared-prefix row has padding between its prefix and its suffix)."""
+    cols = real.nonzero().flatten()
+    for li, layer in enumerate(cache.layers):
+        into.update(layer.keys[row : row + 1].index_select(2, cols), layer.values[row : row + 1].index_select(2, cols), li)
+    return into
+
+
 def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
     """``t`` with zeros prepended along ``dim`` up to ``width``."""
     missing = width - t.shape[dim]
@@ -303,11 +317,3 @@ def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
     shape = list(t.shape)
     shape[dim] = missing
     return torch.cat([t.new_zeros(shape), t], dim=dim)
-
-
-def _trimmed(cache: Any, length: int) -> Any:
-    """A one-row ``cache`` cut to its last ``length`` columns (its real tokens)."""
-    for layer in cache.layers:
-        layer.keys = layer.keys[:, :, -length:]
-        layer.values = layer.values[:, :, -length:]
-    return cache

@@ -33,7 +33,7 @@ from adapters.hf.decode import (
 )
 from adapters.hf.batcher import BatcherStats, ContinuousBatcher, RequestBatcher
 from adapters.hf.continuous import HFEngine, supports_continuous
-from adapters.hf.kv import PrefixKVCache
+from adapters.hf.kv import DEFAULT_PREFIX_CACHE_MB, PrefixKVCache
 from adapters.streaming import aiterate_in_thread, iterate_in_thread
 from adapters.tools import template_renders_tools
 from adapters.types import Capabilities, Generation, GenerationRequest
@@ -103,7 +103,10 @@ class HFModel(LogprobModel):
     - ``"auto"`` (the default): continuous when the model's KV cache allows it (plain dynamic
       layers, as Llama, SmolLM2 and Qwen2 use), static otherwise (sliding-window layers).
 
-    Either way a lone request starts from the prefix KV cache of the previous one, and greedy
+    Either way a request starts from the prefix KV cache (``kv_reuse=True``): the caches of
+    recently decoded sequences (:class:`~adapters.hf.kv.PrefixKVCache`, within
+    ``prefix_cache_mb`` megabytes; every finished row of a continuous batch is kept), so a
+    conversation's next turn (a revision, a rethink) encodes only its new tokens, and greedy
     results equal the one-by-one results up to floating-point noise. All generation runs
     under one lock, so an instance is safe to share between threads (streams take the lock
     for their whole reply, outside the batch).
@@ -123,6 +126,7 @@ class HFModel(LogprobModel):
         coalesce: bool = True,
         coalesce_wait_s: float = 0.002,
         batching: str = "auto",
+        prefix_cache_mb: int = DEFAULT_PREFIX_CACHE_MB,
     ) -> None:
         for flag, value in (("coalesce", coalesce), ("kv_reuse", kv_reuse)):
             if not isinstance(value, bool):  # "maybe", "false", 1: never truthy by accident
@@ -132,6 +136,8 @@ class HFModel(LogprobModel):
         if (not isinstance(coalesce_wait_s, (int, float)) or isinstance(coalesce_wait_s, bool)
                 or not 0 <= coalesce_wait_s <= 1):
             raise InvalidRequestError("coalesce_wait_s", coalesce_wait_s, "pass seconds between 0 and 1, e.g. 0.002")
+        if not isinstance(prefix_cache_mb, int) or isinstance(prefix_cache_mb, bool) or prefix_cache_mb < 0:
+            raise InvalidRequestError("prefix_cache_mb", prefix_cache_mb, f"pass megabytes >= 0, e.g. {DEFAULT_PREFIX_CACHE_MB}")
         if batching not in BATCHING_MODES:
             raise InvalidRequestError("batching", batching, f"pass one of {', '.join(BATCHING_MODES)}")
         self.model = model.eval()
@@ -146,7 +152,7 @@ class HFModel(LogprobModel):
         self.eos_ids = _eos_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else min(self.eos_ids, default=0)
-        self._prefix = PrefixKVCache()
+        self._prefix = PrefixKVCache(max_bytes=prefix_cache_mb << 20)
         self._texts = TokenTexts(tokenizer)
         self._lock = threading.RLock()
         self.coalesce = coalesce
