@@ -22,7 +22,8 @@ Request kinds:
   :class:`~adapters.types.Generation`, one per call, in the calls' order. Drivers may run the
   calls concurrently or as one batched forward pass (that is the point: S2A's filter asks one
   relevance question per sentence), or one after another (:func:`one_by_one`); a loop cannot
-  tell the difference, so its record is the same either way.
+  tell the difference, so its record is the same either way (a local model's batched rows: up
+  to floating-point noise, and its usage may count other tokens as read from a KV cache).
 - :class:`Emit` -> a custom stream event ``{"event": name, **payload}`` (``stream_mode="custom"``);
   receives ``None``.
 - :class:`Review` -> a human-review pause (LangGraph ``interrupt(payload)``); receives the
@@ -35,7 +36,8 @@ Drivers (all thin):
   call), each :class:`Emit` to :func:`graphs.common.emit`, each
   :class:`Review` to ``langgraph.types.interrupt``. The middleware uses these (its executor calls
   the agent's ``handler`` with ``request.override(messages=[*request.messages, *extra])``; a
-  :class:`Batch` goes to its chat model's ``batch``/``abatch``).
+  :class:`Batch` goes to its chat model's ``batch``/``abatch``); :func:`graphs.driver.execute`
+  is the executor of one ``LogprobModel`` outside a graph.
 - :func:`build_loop_graph`: a LangGraph graph ``START -> start -> step* -> END``: ``start``
   validates the input and resets the run (a new question on a thread starts a fresh run); each
   ``step`` *replays* the loop with the replies recorded in state (``replies``; events already
