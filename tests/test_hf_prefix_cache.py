@@ -72,8 +72,11 @@ def test_concurrent_conversations_each_continue_from_their_own_cache() -> None:
     m = tiny_random_model(name="prefix-store", max_batch_size=4)
     plain = tiny_random_model(kv_reuse=False, coalesce=False)
     questions = ["What is 2+2?", "Name a colour.", "Count to three.", "Why is the sky blue?"]
-    drafts = m.generate_batch([m.request(q, max_tokens=12) for q in questions])
-    follow = [m.request([{"role": "user", "content": q}, {"role": "assistant", "content": d.text},
+    # one long system message: the follow-ups, admitted together, share a long prefix too; each
+    # still starts from its own conversation's cache, not from the shared prefill
+    system = {"role": "system", "content": "You are a careful assistant. Think step by step and check every answer twice."}
+    drafts = m.generate_batch([m.request([system, {"role": "user", "content": q}], max_tokens=12) for q in questions])
+    follow = [m.request([system, {"role": "user", "content": q}, {"role": "assistant", "content": d.text},
                          {"role": "user", "content": "Check your answer."}], max_tokens=12)
               for q, d in zip(questions, drafts)]
     got = m.generate_batch(follow)
@@ -82,3 +85,4 @@ def test_concurrent_conversations_each_continue_from_their_own_cache() -> None:
         assert g.text == want.text and g.usage.prompt_tokens == want.usage.prompt_tokens
         # at least the draft's own prompt came from the cache (not one shared, latest entry)
         assert g.usage.cached_tokens >= draft.usage.prompt_tokens - 1
+    assert m.coalesce_stats.largest >= 2  # they did decode together

@@ -149,14 +149,30 @@ class HFEngine:
             cache.batch_repeat_interleave(n)
             rows = [m._row(r, ids) for r in requests]
             return [_Part(rows, futures, [cached] + [len(ids) - 1] * (n - 1), cache, logits.expand(n, -1))]
-        shared = min([common_prefix_len(ids, e) for e in encoded[1:]] + [min(len(e) for e in encoded) - 1])
-        if len(requests) > 1 and shared >= MIN_SHARED_PREFIX and _saves(encoded, shared):
-            return [self._prefill_shared(requests, futures, encoded, shared)]
-        parts = []
-        for request, future, row_ids in zip(requests, futures, encoded):
-            cache, cached, logits = self._encode(row_ids)
-            parts.append(_Part([m._row(request, row_ids)], [future], [cached], cache, logits))
+        group, shared = self._sharing(encoded)
+        parts = [self._prefill_shared([requests[i] for i in group], [futures[i] for i in group],
+                                      [encoded[i] for i in group], shared)] if group else []
+        for i, (request, future, row_ids) in enumerate(zip(requests, futures, encoded)):
+            if i not in group:
+                cache, cached, logits = self._encode(row_ids)
+                parts.append(_Part([m._row(request, row_ids)], [future], [cached], cache, logits))
         return parts
+
+    def _sharing(self, encoded: list[list[int]]) -> tuple[list[int], int]:
+        """The rows that prefill a common prefix together, and its length (``[]``: none). A row
+        the prefix KV cache already covers beyond that prefix (a conversation's next turn)
+        starts from its own cached sequence instead."""
+        m = self._m
+        shared = _common(encoded)
+        if len(encoded) < 2 or shared < MIN_SHARED_PREFIX:
+            return [], 0
+        group = [i for i, e in enumerate(encoded) if not m.kv_reuse or m._prefix.match_len(e) <= shared]
+        if len(group) < 2:
+            return [], 0
+        shared = _common([encoded[i] for i in group])
+        if shared < MIN_SHARED_PREFIX or not _saves([encoded[i] for i in group], shared):
+            return [], 0
+        return group, shared
 
     def _prefill_shared(self, requests: list[GenerationRequest], futures: list[Future[Generation]],
                         encoded: list[list[int]], shared: int) -> _Part:
@@ -291,6 +307,12 @@ class HFEngine:
         self.futures = [self.futures[i] for i in keep]
         self.cached = [self.cached[i] for i in keep]
         self.last = [self.last[i] for i in keep]
+
+
+def _common(encoded: list[list[int]]) -> int:
+    """The common token prefix of ``encoded``, leaving each at least one token to encode."""
+    ids = encoded[0]
+    return min([common_prefix_len(ids, e) for e in encoded[1:]] + [min(len(e) for e in encoded) - 1])
 
 
 def _saves(encoded: list[list[int]], shared: int) -> bool:

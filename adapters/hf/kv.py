@@ -87,6 +87,18 @@ class PrefixKVCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def match_len(self, ids: Sequence[int]) -> int:
+        """How many leading tokens of ``ids`` :meth:`take` would reuse now (nothing changes)."""
+        return self._best(ids)[1]
+
+    def _best(self, ids: Sequence[int]) -> tuple[int, int]:
+        best, reuse = -1, 0
+        for i, (kept, cache, _) in enumerate(self._entries):
+            n = min(common_prefix_len(kept, ids), len(ids) - 1)
+            if n > reuse and cache.get_seq_length() == len(kept):
+                best, reuse = i, n
+        return best, reuse
+
     def take(self, ids: Sequence[int], new_cache: Callable[[], Any]) -> tuple[Any, int]:
         """A cache holding the longest reusable prefix of ``ids``, and that prefix's length.
 
@@ -94,11 +106,7 @@ class PrefixKVCache:
         A plain dynamic cache is copied (the entry stays); any other is handed over (and
         forgotten here). Either way the caller owns the result: :meth:`keep` it afterwards.
         """
-        best, reuse = -1, 0
-        for i, (kept, cache, _) in enumerate(self._entries):
-            n = min(common_prefix_len(kept, ids), len(ids) - 1)
-            if n > reuse and cache.get_seq_length() == len(kept):
-                best, reuse = i, n
+        best, reuse = self._best(ids)
         if best < 0:
             return new_cache(), 0
         kept, cache, size = self._entries.pop(best)
