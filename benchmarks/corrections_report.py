@@ -30,6 +30,12 @@ HEADER = [
     "chains ran with continuous batching, where bf16 near-ties can flip a greedy token, so a chain's",
     "greedy draft can differ from the baseline's answer on the same problem (noise, no bias).",
     "Plot: `corrections_accuracy_vs_tokens.png` (accuracy vs generated tokens per problem, every chain).",
+    "For two-attempt chains (critique, critique-program) the accuracy column also gives the first",
+    "attempt's accuracy (t1) and what the correction itself changed (t1->t2 i->c / c->i, same run).",
+    "Scheduling: the pilot records (sc, leco-vote and the first critique records, n <= 20) ran while",
+    "every final-answer call decoded alone under the model lock (a streaming path that bypassed the",
+    "batcher); later records ran batched, with the multi-sequence prefix KV cache. Same model,",
+    "prompts and settings: only bf16 batch noise differs.",
 ]
 """The fixed introduction of CORRECTIONS.md."""
 
@@ -60,7 +66,8 @@ def _rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                      "gap": (s.get("gap_recovered") or {}).get(chain),
                      "calls": e["cost"]["calls_per_problem"],
                      "gen": e["cost"]["completion_tokens_per_problem"], "tok": e["cost"]["total_tokens_per_problem"],
-                     "t1": (e.get("two_attempt") or {}).get("accuracy_t1"), "parse": e.get("parse_status")})
+                     "t1": (e.get("two_attempt") or {}).get("accuracy_t1"), "parse": e.get("parse_status"),
+                     "t12": (e.get("two_attempt") or {})})
     return rows
 
 
@@ -72,7 +79,10 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     out = ["| chain | n | accuracy % [95% CI] | baseline % (same problems) | i->c % | c->i % | gap recovered "
            "| calls | generated tokens | tokens (all) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        acc = f"{_pct(r['acc'])} [{_pct(r['lo'])}, {_pct(r['hi'])}]" + (f" (t1 {_pct(r['t1'])})" if r["t1"] is not None else "")
+        t12 = r["t12"]
+        own = (f" (t1 {_pct(r['t1'])}; t1->t2 i->c {_pct(t12.get('delta_i_to_c'))}, c->i {_pct(t12.get('delta_c_to_i'))})"
+               if r["t1"] is not None else "")
+        acc = f"{_pct(r['acc'])} [{_pct(r['lo'])}, {_pct(r['hi'])}]" + own
         gap = "-" if r["gap"] is None else f"{r['gap']:.2f}"
         out.append(f"| {r['chain']} | {r['n']} | {acc} | {_pct(r['base'])} | {_pct(r['i_to_c'])} | {_pct(r['c_to_i'])} "
                    f"| {gap} | {r['calls']:.2f} | {r['gen']:.0f} | {r['tok']:.0f} |")
