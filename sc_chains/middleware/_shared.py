@@ -342,7 +342,7 @@ class AgentCalls:
         if call.messages is None:
             extra = [lc_message(m, self.owner) for m in call.extra]
             req = self.request.override(messages=[*self.request.messages, *extra]) if extra else self.request
-            return self.handler, sampled_requests(req, call) if call.sampled or call.n != 1 else [req], True
+            return self.handler, sampled_requests(req, call), True
         model = self.models[call.target]
         return model, [[lc_message(m, self.owner) for m in call.messages]], False
 
@@ -358,12 +358,11 @@ class AgentCalls:
         structured = getattr(raw, "structured_response", None) is not None or len(getattr(raw, "result", [raw])) != 1
         return to_generation(first_ai(raw), structured=structured, logprobs=call.logprobs)
 
-    def _record_batch(self, batch: Batch, raws: Sequence[Any], args: Sequence[Any]) -> list[Generation]:
-        return [self._record(raw, c, arg, False) for raw, c, arg in zip(raws, batch.calls, args)]
-
-    def _records(self, raws: Sequence[Any], call: ModelCall, args: list[Any], host: bool) -> Any:
-        gens = [self._record(raw, call, arg, host) for raw, arg in zip(raws, args)]
-        return gens if call.n != 1 else gens[0]
+    def _records(self, req: ModelCall | Batch, raws: Sequence[Any], args: Sequence[Any], host: bool) -> Any:
+        """The replies as Generations: a list for a batch or ``n > 1``, else the one."""
+        calls = req.calls if isinstance(req, Batch) else [req] * len(args)
+        gens = [self._record(raw, c, arg, host) for raw, c, arg in zip(raws, calls, args)]
+        return gens if isinstance(req, Batch) or req.n != 1 else gens[0]
 
     def call(self, req: ModelCall | Batch) -> Any:
         """Execute one model call (sync): a Generation, or a list of ``n`` for a sampled call
@@ -372,9 +371,9 @@ class AgentCalls:
         with call_scope(self.stream, self.owner, req.role, final=isinstance(req, ModelCall) and req.final):
             if isinstance(req, Batch):
                 model, batch_args = self._batch(req)
-                return self._record_batch(req, model.batch(batch_args), batch_args)
+                return self._records(req, model.batch(batch_args), batch_args, False)
             fn, args, host = self._target(req)
-            return self._records([fn(a) if host else fn.invoke(a) for a in args], req, args, host)
+            return self._records(req, [fn(a) if host else fn.invoke(a) for a in args], args, host)
 
     async def acall(self, req: ModelCall | Batch) -> Any:
         """Execute one model call (async; the ``n`` agent calls of a sampled call run
@@ -382,13 +381,13 @@ class AgentCalls:
         with call_scope(self.stream, self.owner, req.role, final=isinstance(req, ModelCall) and req.final):
             if isinstance(req, Batch):
                 model, batch_args = self._batch(req)
-                return self._record_batch(req, await model.abatch(batch_args), batch_args)
+                return self._records(req, await model.abatch(batch_args), batch_args, False)
             fn, args, host = self._target(req)
             if len(args) == 1:
                 raws = [await (fn(args[0]) if host else fn.ainvoke(args[0]))]
             else:
                 raws = await gather_all([fn(a) for a in args])
-            return self._records(raws, req, args, host)
+            return self._records(req, raws, args, host)
 
 
 def sampling_settings(call: ModelCall, i: int = 0) -> dict[str, Any]:
@@ -403,7 +402,10 @@ def sampling_settings(call: ModelCall, i: int = 0) -> dict[str, Any]:
 
 def sampled_requests(request: Any, call: ModelCall) -> list[Any]:
     """The ``n`` agent requests of a sampled call: :func:`sampling_settings` of sample ``i`` in
-    each request's ``model_settings``; the rest of the request unchanged."""
+    each request's ``model_settings``; the rest of the request unchanged (any other call: the
+    request itself)."""
+    if not (call.sampled or call.n != 1):
+        return [request]
     base = dict(request.model_settings or {})
     return [request.override(model_settings={**base, **sampling_settings(call, i)}) for i in range(call.n)]
 
