@@ -48,7 +48,7 @@ def test_agreement_keeps_the_draft_without_any_critique() -> None:
     custom = [v for mode, v in events if mode == "custom"]
     assert out["answer"] == "7" and out["stop_reason"] == "agreement" and len(out["turns"]) == 1
     assert out["gate"] == {"draft_answer": "7", "sample_answer": "7", "revise": False,
-                           "sample": "4 + 3 = 7. The answer is 7."}
+                           "sample": "4 + 3 = 7. The answer is 7.", "confirmed": None}
     assert [c.temperature for c in fake.calls] == [0.0, 0.7]  # the second solution is sampled
     assert fake.calls[1].messages == fake.calls[0].messages and fake.calls[1].seed == 9
     assert out["usage"]["calls"] == 2
@@ -120,3 +120,63 @@ def test_the_middleware_gate_samples_with_the_gate_temperature() -> None:
     draft, gate = chat.call_kwargs
     assert "temperature" not in draft and "seed" not in draft
     assert gate["temperature"] == 0.9 and isinstance(gate["seed"], int)
+
+
+# -- the confirmation step: a revision stands only when the gate's sample agrees with it ------
+
+
+def test_confirmed_final_is_a_two_of_three_vote_with_ties_to_the_draft() -> None:
+    from graphs.critique.policy import confirmed_final
+
+    assert confirmed_final(["8", "7"], "7", 1) == 1  # revision and sample agree: it stands
+    assert confirmed_final(["8", "9"], "7", 1) == 0  # three different answers: the draft
+    assert confirmed_final(["8", "8.0"], "7", 1) == 0  # the revision kept the draft's answer
+    assert confirmed_final(["8", "7", "9"], "7", 2) == 1  # the latest confirmed revision
+    assert confirmed_final(["8", "7", "9", "7.00"], "7", 3) == 3
+    assert confirmed_final(["8", "7", "7"], "7", 1) == 1  # never past the loop's kept draft
+    assert confirmed_final(["8", None], "7", 1) == 0  # a revision without an answer is not confirmed
+    assert confirmed_final([None, "9"], "7", 1) == 1  # a draft without an answer has nothing to lose
+    assert confirmed_final(["8"], "7", 0) == 0
+
+
+UNCONFIRMED = ["3 + 4 = 8. The answer is 8.", "3 + 4 = 7. The answer is 7.",
+               "Something is off.\nVerdict: incorrect", "3 + 4 = 9. The answer is 9.", "Verdict: correct"]
+
+
+def test_an_unconfirmed_revision_gives_the_first_draft_back() -> None:
+    fake = FakeLogprobModel(UNCONFIRMED)
+    events = list(create_critique_graph(fake).stream({"question": Q}, stream_mode=["custom", "values"]))
+    out = [v for mode, v in events if mode == "values"][-1]
+    assert out["answer"] == "8" and out["final"] == 0 and len(out["turns"]) == 2
+    assert out["turns"][1]["answer"] == "9" and out["stop_reason"] == "approved"
+    assert out["gate"]["confirmed"] is False and out["attempt2_answer"] == "8"
+    confirm = next(v for mode, v in events if mode == "custom" and v["event"] == "critique.confirm")
+    assert (confirm["index"], confirm["revision"], confirm["confirmed"]) == (0, 1, False)
+    done = next(v for mode, v in events if mode == "custom" and v["event"] == "critique.done")
+    assert done["answer"] == "8"
+
+
+def test_gate_confirm_false_lets_the_revision_stand() -> None:
+    out = create_critique_graph(FakeLogprobModel(UNCONFIRMED), gate_confirm=False).invoke({"question": Q})
+    assert out["answer"] == "9" and out["final"] == 1 and out["gate"]["confirmed"] is None
+    with pytest.raises(InvalidRequestError) as err:
+        CritiqueConfig(gate_confirm="yes")
+    assert err.value.param == "gate_confirm"
+
+
+def test_a_confirmed_revision_stands_and_is_recorded() -> None:
+    out = create_critique_graph(FakeLogprobModel(UNCONFIRMED[:3] + ["The answer is 7.", "Verdict: correct"])).invoke(
+        {"question": Q})
+    assert out["answer"] == "7" and out["final"] == 1 and out["gate"]["confirmed"] is True
+
+
+def test_the_middleware_answers_with_the_draft_when_the_revision_is_unconfirmed() -> None:
+    chat = FakeLogprobChatModel(replies=list(UNCONFIRMED))
+    out = create_agent(chat, middleware=[CritiqueReviseMiddleware()]).invoke(user())
+    msg = out["messages"][-1]
+    assert msg.content == "3 + 4 = 8. The answer is 8." and len(chat.calls) == 5
+    trace = msg.response_metadata["sc_chains"]["critique"]
+    assert trace["turns"][1]["answer"] == "9" and trace["revisions"] == 1
+    loose = FakeLogprobChatModel(replies=list(UNCONFIRMED))
+    out = create_agent(loose, middleware=[CritiqueReviseMiddleware(gate_confirm=False)]).invoke(user())
+    assert out["messages"][-1].content == "3 + 4 = 9. The answer is 9."

@@ -56,6 +56,13 @@ class CritiqueConfig(Options):
     critique). ``"off"``: never."""
     gate_temperature: float = 0.7
     """Sampling temperature of the gate's second solution, in (0, 2]."""
+    gate_confirm: bool = True
+    """When the gate ran and the draft was revised: the revision replaces the draft only if its
+    answer agrees with the gate's sample (:func:`~graphs.critique.policy.confirmed_final`, a 2-of-3
+    vote of draft, sample and revision; ties keep the draft). On Qwen2.5-Coder-0.5B's recorded
+    gated critiques this cuts the share of right drafts revised into wrong answers from 5.0% to
+    1.0% (GSM-IC-style, n = 100) and from 2.7% to 0.5% (SVAMP, n = 185). ``False``: the last
+    revision stands."""
     max_tokens: int = 512
     """Most tokens per draft (graphs; in the middleware the agent's model decides)."""
     critique_max_tokens: int = 384
@@ -92,6 +99,7 @@ class CritiqueConfig(Options):
         check_choice("gate", self.gate, GATES)
         check_number("gate_temperature", self.gate_temperature, low=0, high=2, low_open=True,
                      hint="; the gate compares with a *sampled* second solution")
+        check_bool("gate_confirm", self.gate_confirm)
         check_number("collapse_threshold", self.collapse_threshold, low=0, high=1)
         check_number("confidence_threshold", self.confidence_threshold, low=0, high=1, low_open=True,
                      allow_none=True, hint=", e.g. 0.9, or None")

@@ -3,8 +3,8 @@
 :func:`critique_loop` is a sans-I/O generator (see :mod:`graphs.loop`): it yields
 :class:`~graphs.loop.ModelCall` (the draft and revisions go to ``target="model"``, appended to
 the host conversation; model critiques to ``target="critic"``), :class:`~graphs.loop.Emit`
-(``critique.draft``, ``critique.critique``, ``critique.review``, ``critique.revise``,
-``critique.done``) and :class:`~graphs.loop.Review` (a person approves, edits or rejects the
+(``critique.draft``, ``critique.gate``, ``critique.critique``, ``critique.review``,
+``critique.revise``, ``critique.confirm``, ``critique.done``) and :class:`~graphs.loop.Review` (a person approves, edits or rejects the
 critique before a revision). It returns a :class:`CritiqueResult`. The LangGraph graph
 (:mod:`graphs.critique.graph`) and ``CritiqueReviseMiddleware`` are thin drivers of it, so a
 scripted model gives the same drafts, critiques, stop reasons and costs through either.
@@ -25,6 +25,7 @@ from graphs.answers import extract_answer
 from graphs.critique.config import MAX_REVISIONS, CritiqueConfig
 from graphs.critique.critics import Critic, Critique
 from graphs.critique.policy import (
+    confirmed_final,
     echo_reason,
     edit_distance,
     gate_revises,
@@ -82,7 +83,9 @@ class CritiqueResult(TypedDict):
     """:func:`graphs.text.edit_distance` between the first and the final response."""
     gate: dict[str, Any] | None
     """The disagreement gate's check of the first draft (``None``: no gate ran):
-    ``{"draft_answer", "sample_answer", "revise", "sample"}`` (the second solution's text)."""
+    ``{"draft_answer", "sample_answer", "revise", "sample", "confirmed"}`` (``sample``: the second
+    solution's text; ``confirmed``: whether the revision stood, see ``gate_confirm``; ``None``
+    when no revision was made)."""
 
 
 def _turn(index: int, gen: Generation, previous: Turn | None) -> Turn:
@@ -223,11 +226,23 @@ def _gate(run: _Run) -> Loop[StopReason | None]:
     text = "" if reply.finish_reason == TOOL_CALLS else reply.text.strip()
     sample = extract_answer(text) if text else None
     revise = gate_revises(draft["answer"], sample)
-    run.gate = {"draft_answer": draft["answer"], "sample_answer": sample, "revise": revise, "sample": text}
+    run.gate = {"draft_answer": draft["answer"], "sample_answer": sample, "revise": revise, "sample": text,
+                "confirmed": None}
     stop: StopReason | None = None if revise else AGREEMENT
     yield Emit("critique.gate", {"index": draft["index"], "draft_answer": draft["answer"], "sample_answer": sample,
                                  "revise": revise, "stop_reason": stop})
     return stop
+
+
+def _confirm(run: _Run) -> Loop[None]:
+    """After a gated run revised: keep a revision only if the gate's sample confirms its answer
+    (:func:`confirmed_final`); otherwise the first draft is the answer again."""
+    assert run.gate is not None
+    revision = run.final
+    run.final = confirmed_final([t["answer"] for t in run.turns], run.gate["sample_answer"], revision)
+    run.gate["confirmed"] = run.final == revision
+    yield Emit("critique.confirm", {"index": run.final, "revision": revision, "confirmed": run.gate["confirmed"],
+                                    "sample_answer": run.gate["sample_answer"]})
 
 
 def _revise(run: _Run) -> Loop[StopReason | None]:
@@ -289,6 +304,8 @@ def critique_loop(
             stop = yield from _review(run, question)
         if stop is None:
             stop = yield from _revise(run)
+    if run.gate is not None and config.gate_confirm and run.final > 0 and stop != TOOL_CALL:
+        yield from _confirm(run)
     result = run.result(stop)
     yield Emit("critique.done", {"stop_reason": stop, "turns": len(run.turns), "answer": result["answer"],
                                  "usage": dict(run.usage)})

@@ -27,6 +27,7 @@ from graphs.vocab import (
 
 __all__ = [
     "REVIEW_DECISIONS",
+    "confirmed_final",
     "echo_reason",
     "edit_distance",
     "gate_revises",
@@ -80,6 +81,22 @@ def gate_revises(draft_answer: str | None, sample_answer: str | None) -> bool:
     if sample_answer is None:
         return False
     return not answers_equal(draft_answer, sample_answer)
+
+
+def confirmed_final(answers: Sequence[str | None], sample_answer: str | None, final: int) -> int:
+    """Which draft a gated run answers with: a revision must be confirmed by the gate's sample.
+
+    ``answers`` are the drafts' answers in order (``answers[0]`` the first draft), ``final`` the
+    loop's last kept draft. The result is the latest revision up to ``final`` whose answer agrees
+    with ``sample_answer`` (:func:`graphs.answers.answers_equal`), else the first draft (0): a
+    2-of-3 vote of draft, sample and revision in which ties keep the draft. A first draft without
+    an answer has nothing to lose, so ``final`` stands."""
+    if final <= 0 or answers[0] is None:
+        return final
+    for i in range(final, 0, -1):
+        if answers[i] is not None and sample_answer is not None and answers_equal(answers[i], sample_answer):
+            return i
+    return 0
 
 
 def stop_after_draft(

@@ -162,6 +162,12 @@ async def run_critique(model: LogprobModel, problem: Problem, options: Mapping[s
     return await _two_attempt(model, problem, options)
 
 
+async def run_critique_gate(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """The default critique without the confirmation step (``gate_confirm=False``): behind the
+    disagreement gate, the revision always stands (the default before confirmation)."""
+    return await _two_attempt(model, problem, {"gate_confirm": False, **options})
+
+
 async def run_critique_self(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
     """Critique-revise in SCoRe mode, ungated (``critic="self"``): exactly two attempts, the
     intrinsic self-correction the papers found harmful without an external signal."""
@@ -219,8 +225,12 @@ CHAINS: dict[str, Chain] = {
         Chain("s2a-filter", "S2A filter: drop the context sentence the model scores least relevant, then answer",
               run_s2a_filter, cli=("sc_chains.cli.s2a", dict(S2A_CHAINS["s2a-filter"]))),
         Chain("leco", "LECO step-confidence self-correction", run_leco, cli=("sc_chains.cli.leco", {})),
-        Chain("critique", "critique-revise, SCoRe protocol behind the disagreement gate (the default)",
+        Chain("critique", "critique-revise, SCoRe protocol behind the disagreement gate; a revision stands "
+              "only if the gate's sample confirms it (the default)",
               run_critique, two_attempt=True, cli=("sc_chains.cli.critique", {})),
+        Chain("critique-gate", "critique-revise behind the disagreement gate, the revision always stands "
+              "(gate_confirm=False)", run_critique_gate, two_attempt=True,
+              cli=("sc_chains.cli.critique", {"gate_confirm": False})),
         Chain("critique-self", "critique-revise, SCoRe two attempts, ungated intrinsic critique", run_critique_self,
               two_attempt=True, cli=("sc_chains.cli.critique", {"critic": "self"})),
         Chain("s2a+leco", "S2A with LECO as the answer step", run_s2a_leco,
