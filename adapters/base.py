@@ -21,7 +21,7 @@ from adapters.streaming import aiterate_in_thread, single_chunk
 from adapters.tools import fallback_messages, has_tool_turns
 from adapters.types import REQUEST_OPTIONS, Capabilities, Generation, GenerationRequest
 
-__all__ = ["LogprobModel"]
+__all__ = ["LogprobModel", "check_concurrency"]
 
 
 class LogprobModel(ABC):
@@ -119,7 +119,7 @@ class LogprobModel(ABC):
     ) -> list[Generation]:
         """Generate for many inputs, at most ``max_concurrency`` at once; results in input order."""
         requests = [self.request(m, **kwargs) for m in inputs]
-        _check_concurrency(max_concurrency)
+        check_concurrency(max_concurrency)
         if max_concurrency == 1 or len(requests) <= 1:
             return [self._generate(r) for r in requests]
         with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
@@ -130,7 +130,7 @@ class LogprobModel(ABC):
     ) -> list[Generation]:
         """Async :meth:`batch`: bounded fan-out with a semaphore; results in input order."""
         requests = [self.request(m, **kwargs) for m in inputs]
-        _check_concurrency(max_concurrency)
+        check_concurrency(max_concurrency)
         sem = asyncio.Semaphore(max_concurrency)
 
         async def one(r: GenerationRequest) -> Generation:
@@ -154,6 +154,7 @@ class LogprobModel(ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-def _check_concurrency(n: Any) -> None:
+def check_concurrency(n: Any) -> None:
+    """Raise :class:`InvalidRequestError` unless ``n`` (a ``max_concurrency``) is an int >= 1."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise InvalidRequestError("max_concurrency", n, "pass an integer >= 1")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from adapters.base import LogprobModel, _check_concurrency
+from adapters.base import LogprobModel, check_concurrency
 from adapters.errors import InvalidRequestError
 from adapters.types import (
     Capabilities,
@@ -155,7 +155,7 @@ class FakeLogprobModel(LogprobModel):
         """Like :meth:`LogprobModel.batch`, but one request after another, in input order: the
         scripted queue answers a batch's requests in order (concurrent threads would not)."""
         requests = [self.request(m, **kwargs) for m in inputs]
-        _check_concurrency(max_concurrency)
+        check_concurrency(max_concurrency)
         return [self._generate(r) for r in requests]
 
     async def abatch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:

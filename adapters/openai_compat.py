@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from adapters.base import LogprobModel
+from adapters.base import LogprobModel, check_concurrency
 from adapters.errors import CallTimeoutError, InvalidRequestError, MalformedResponseError
 from adapters.langchain import parse_logprobs, reply_tokens
 from adapters.retry import AttemptLog, RetryPolicy, parse_retry_after
@@ -111,6 +111,10 @@ class OpenAIModel(LogprobModel):
     A reply without logprobs raises :class:`~adapters.errors.LogprobsUnavailableError` when the
     request asked for ``top_logprobs > 0``; otherwise (or always, with ``require_logprobs=False``)
     it has ``tokens=None``, and chains that need logprobs check with :meth:`checked` (LECO does).
+    ``sample_n`` (default on): :meth:`batch`/:meth:`abatch` send ``k`` samples of one prompt
+    (LECO's sampled rethinks, self-consistency) as one request with ``n=k``; a server that
+    returns fewer choices (llama.cpp ignores ``n``) gets the rest as single requests, and every
+    later batch of this instance goes as single requests.
     """
 
     def __init__(
@@ -128,6 +132,7 @@ class OpenAIModel(LogprobModel):
         max_top_logprobs: int = 20,
         extra_body: Mapping[str, Any] | None = None,
         require_logprobs: bool = True,
+        sample_n: bool = True,
     ) -> None:
         import httpx
 
@@ -142,6 +147,10 @@ class OpenAIModel(LogprobModel):
         if not isinstance(require_logprobs, bool):
             raise InvalidRequestError("require_logprobs", require_logprobs, "pass True or False")
         self.require_logprobs_in_replies = require_logprobs
+        if not isinstance(sample_n, bool):
+            raise InvalidRequestError("sample_n", sample_n, "pass True or False")
+        self.sample_n = sample_n
+        self._n_supported: bool | None = None  # False once the server returned fewer choices than n
         _check_seconds("timeout", timeout)
         if deadline is not None:
             _check_seconds("deadline", deadline)
@@ -184,6 +193,12 @@ class OpenAIModel(LogprobModel):
 
     def __repr__(self) -> str:
         return f"OpenAIModel(model={self.name!r}, base_url={self.base_url!r}, prefill={self.capabilities.prefill})"
+
+    @property
+    def sends_n(self) -> bool:
+        """Whether :meth:`batch` sends samples of one prompt as one ``n=k`` request now
+        (``sample_n``, until the server returned fewer choices than asked)."""
+        return self.sample_n and self._n_supported is not False
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -248,19 +263,19 @@ class OpenAIModel(LogprobModel):
         )
 
     # -- HTTP with retries: the two loops differ only in how they send and sleep; _verdict decides --
-    def _generate(self, request: GenerationRequest) -> Generation:
-        path, payload = self._payload(request)
+    def _call(self, path: str, payload: dict[str, Any]) -> Any:
+        """POST ``payload`` with retries within the time bounds; the JSON body of the 2xx reply."""
         attempts = self._attempt_log(path)
         clock = _Clock(self.timeout, self.deadline, attempts)
         while True:
             outcome = self._send(path, payload, clock.attempt_end())
             done, value = _verdict(outcome, attempts)
             if done:
-                return self._parse(value, request)
+                return value
             time.sleep(clock.wait(value))
 
-    async def _agenerate(self, request: GenerationRequest) -> Generation:
-        path, payload = self._payload(request)
+    async def _acall(self, path: str, payload: dict[str, Any]) -> Any:
+        """Async :meth:`_call`."""
         attempts = self._attempt_log(path)
         clock = _Clock(self.timeout, self.deadline, attempts)
         client = self._async_client()
@@ -268,8 +283,79 @@ class OpenAIModel(LogprobModel):
             outcome = await self._asend(client, path, payload, clock.attempt_end())
             done, value = _verdict(outcome, attempts)
             if done:
-                return self._parse(value, request)
+                return value
             await asyncio.sleep(clock.wait(value))
+
+    def _generate(self, request: GenerationRequest) -> Generation:
+        return self._parse(self._call(*self._payload(request)), request)
+
+    async def _agenerate(self, request: GenerationRequest) -> Generation:
+        return self._parse(await self._acall(*self._payload(request)), request)
+
+    # -- k samples of one prompt as one n=k request (adapters/openai_n.py) -------------------------
+    def _groups(self, requests: Sequence[GenerationRequest]) -> list[list[GenerationRequest]]:
+        from adapters.openai_n import sample_groups
+
+        if not self.sends_n:
+            return [[r] for r in requests]
+        return [[requests[i] for i in g] for g in sample_groups(requests)]
+
+    def _n_payload(self, group: Sequence[GenerationRequest]) -> tuple[str, dict[str, Any]]:
+        path, payload = self._payload(group[0])
+        return path, {**payload, "n": len(group)}
+
+    def _parse_n(self, body: Any, group: Sequence[GenerationRequest]) -> list[Generation]:
+        """The choices of an ``n`` reply as generations, the usage divided among them; fewer than
+        asked marks the server as one that ignores ``n``."""
+        from adapters.openai_n import split_usage
+
+        choices = body.get("choices") if isinstance(body, Mapping) else None
+        if not isinstance(choices, list) or not choices:
+            raise MalformedResponseError("no choices in the response", scrub_record(body))
+        ordered = sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, Mapping) else 0)[: len(group)]
+        gens = [self._parse({**body, "choices": [c]}, r) for c, r in zip(ordered, group)]
+        usage = split_usage(body.get("usage") or {}, [len(g.tokens) if g.tokens else None for g in gens])
+        if len(gens) < len(group):
+            self._n_supported = False
+            log.info("%s returned %d of %d choices (n ignored): the rest go as single requests",
+                     self.base_url, len(gens), len(group))
+        return [dataclasses.replace(g, usage=u) for g, u in zip(gens, usage)]
+
+    def _generate_n(self, group: Sequence[GenerationRequest]) -> list[Generation]:
+        if len(group) == 1:
+            return [self._generate(group[0])]
+        gens = self._parse_n(self._call(*self._n_payload(group)), group)
+        return gens + [self._generate(r) for r in group[len(gens):]]
+
+    async def _agenerate_n(self, group: Sequence[GenerationRequest]) -> list[Generation]:
+        if len(group) == 1:
+            return [await self._agenerate(group[0])]
+        gens = self._parse_n(await self._acall(*self._n_payload(group)), group)
+        return gens + list(await asyncio.gather(*(self._agenerate(r) for r in group[len(gens):])))
+
+    def batch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:
+        """:meth:`LogprobModel.batch`, where each run of samples of one prompt (seeds ``seed + i``)
+        goes as one request with ``n=k`` (``sample_n``; see :mod:`adapters.openai_n`)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        check_concurrency(max_concurrency)
+        groups = self._groups([self.request(m, **kwargs) for m in inputs])
+        if max_concurrency == 1 or len(groups) == 1:
+            return [g for group in groups for g in self._generate_n(group)]
+        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+            return [g for part in pool.map(self._generate_n, groups) for g in part]
+
+    async def abatch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:
+        """Async :meth:`batch` (a semaphore bounds the requests in flight)."""
+        check_concurrency(max_concurrency)
+        groups = self._groups([self.request(m, **kwargs) for m in inputs])
+        sem = asyncio.Semaphore(max_concurrency)
+
+        async def one(group: list[GenerationRequest]) -> list[Generation]:
+            async with sem:
+                return await self._agenerate_n(group)
+
+        return [g for part in await asyncio.gather(*(one(gr) for gr in groups)) for g in part]
 
     def _send(self, path: str, payload: dict[str, Any], end: float) -> Any:
         """One attempt read in full by ``end`` (monotonic): a :class:`_Reply`, or the transport error."""

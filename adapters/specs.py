@@ -141,7 +141,7 @@ def _with_options(spec: str, build: Any, rest: str, options: dict[str, Any]) -> 
             "model option", bad,
             f"{spec} does not take {bad!r}; hf: specs take device, dtype, kv_reuse, max_batch_size, "
             "coalesce, coalesce_wait_s, batching, prefix_cache_mb, name; openai: specs take base_url, api_key, timeout, deadline, "
-            "max_retries, retry, chat_template, max_tokens_param, max_top_logprobs, extra_body, require_logprobs",
+            "max_retries, retry, chat_template, max_tokens_param, max_top_logprobs, extra_body, require_logprobs, sample_n",
         ) from exc
 
 

@@ -99,3 +99,15 @@ def test_readme_chatopenai_with_leco_middleware_in_an_agent(llama_server: str) -
     trace = final.response_metadata["sc_chains"]["leco"]
     assert trace["stop_reason"] == "max_completion_tokens" and len(trace["attempts"]) == 1
     assert final.usage_metadata["output_tokens"] > 4 and chunks
+
+
+def test_self_consistency_samples_against_a_server_that_ignores_n(llama_server: str) -> None:
+    """llama.cpp answers ``n=3`` with one choice: the adapter asks for the other two singly, and
+    from then on sends samples as single requests; the chain still gets its k votes."""
+    from graphs.sc import create_sc_graph
+
+    model = OpenAIModel(LLAMA_MODEL_NAME, base_url=llama_server, api_key="x")
+    assert model.sends_n
+    out = create_sc_graph(model, k=3, max_tokens=24, seed=1).invoke({"question": QUESTION})
+    assert out["usage"]["calls"] == 3 and len(out["candidates"]) == 3
+    assert not model.sends_n

@@ -146,7 +146,7 @@ def test_unknown_model_is_404_listing_the_chains_and_bad_fields_are_400(served) 
     with pytest.raises(openai.NotFoundError) as err:
         client.chat.completions.create(model="gpt-4", messages=_ask())
     assert all(c in err.value.body["message"] for c in CHAINS) and err.value.body["code"] == "model_not_found"
-    for kw, param in (({"temperature": 9}, "temperature"), ({"n": 2}, "n"), ({"max_tokens": 0}, "max_tokens"),
+    for kw, param in (({"temperature": 9}, "temperature"), ({"n": 0}, "n"), ({"max_tokens": 0}, "max_tokens"),
                       ({"top_logprobs": 3}, "top_logprobs"), ({"stop": [""]}, "stop")):
         with pytest.raises(openai.BadRequestError) as err:
             client.chat.completions.create(model="leco", messages=_ask(), **kw)

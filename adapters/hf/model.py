@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from adapters.base import LogprobModel, _check_concurrency
+from adapters.base import LogprobModel, check_concurrency
 from adapters.errors import ContextWindowExceededError, InvalidRequestError, ModelNotFoundError
 from adapters.hf.decode import (
     DecodeRow,
@@ -314,12 +314,12 @@ class HFModel(LogprobModel):
         logprobs agree up to floating-point noise). ``max_concurrency`` is accepted for
         interface compatibility; the batch size is ``max_batch_size``.
         """
-        _check_concurrency(max_concurrency)
+        check_concurrency(max_concurrency)
         return self.generate_batch([self.request(m, **kwargs) for m in inputs])
 
     async def abatch(self, inputs: Sequence[Any], *, max_concurrency: int = 4, **kwargs: Any) -> list[Generation]:
         """Async :meth:`batch` (the batch runs in a worker thread)."""
-        _check_concurrency(max_concurrency)
+        check_concurrency(max_concurrency)
         requests = [self.request(m, **kwargs) for m in inputs]
         if self.batching == "continuous":
             return list(await asyncio.gather(*(asyncio.wrap_future(f) for f in self._submit_batch(requests))))

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -29,7 +30,8 @@ from adapters.secrets import scrub
 from sc_chains.server.chains import ChainResult, ChainSet
 from sc_chains.server.config import ServerConfig
 from sc_chains.server.passthrough import passthrough
-from sc_chains.server.schemas import APIError, ChatRequest, bad, chunk, completion, new_id, parse_chat_request
+from sc_chains.server.schemas import (APIError, ChatRequest, bad, choice, chunk, completion, new_id,
+                                      parse_chat_request)
 
 __all__ = ["create_app"]
 
@@ -138,7 +140,7 @@ async def _chat(request: Request, state: _State) -> Response:
     if req.model not in state.chains.specs:
         raise APIError(404, f"the model {req.model!r} does not exist; this server's models (chains) are: "
                        f"{', '.join(state.chains.names)}", param="model", code="model_not_found")
-    work = _prepare(req, state)  # validates the chain settings before any response starts
+    work = _prepare(req, state) if req.n == 1 else _prepare_n(req, state)  # validated before any response
     if req.stream:
         return StreamingResponse(_stream(request, req, work, state), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -167,6 +169,18 @@ def _prepare(req: ChatRequest, state: _State) -> Any:
         raise _as_api_error(exc) from None
     question = question_of(req.messages)
     return lambda: chains.run(req.model, graph, question, trace=trace, top_logprobs=req.top_logprobs)
+
+
+def _prepare_n(req: ChatRequest, state: _State) -> Any:
+    """``n > 1``: the request's work ``n`` times at once (seeds ``seed + i``), one list of results."""
+    if req.is_tool_turn:
+        raise bad("n", req.n, "a tool turn passes through with one choice: pass n=1")
+    works = [_prepare(replace(req, n=1, seed=None if req.seed is None else req.seed + i), state) for i in range(req.n)]
+
+    async def all_of() -> list[Any]:
+        return list(await asyncio.gather(*(w() for w in works)))
+
+    return all_of
 
 
 def _call_args(req: ChatRequest) -> dict[str, Any]:
@@ -270,6 +284,8 @@ def _as_api_error(exc: Exception) -> APIError:
 # -- responses ---------------------------------------------------------------------------------------
 
 def _completion(req: ChatRequest, result: Any) -> dict[str, Any]:
+    if isinstance(result, list):
+        return _completion_n(req, result)
     cid = new_id()
     if isinstance(result, ChainResult):
         logprobs = _logprobs(result, req) if req.logprobs else None
@@ -277,6 +293,22 @@ def _completion(req: ChatRequest, result: Any) -> dict[str, Any]:
                           result.usage, logprobs, result.extension)
     return completion(cid, req.model, result["message"], result["finish_reason"], result["usage"], None,
                       result["extension"])
+
+
+def _completion_n(req: ChatRequest, results: list[ChainResult]) -> dict[str, Any]:
+    """``n`` results as one completion: a choice each (with its own ``sc_chains`` field), the
+    usage summed, and the top-level ``sc_chains`` the chain, ``n`` and the summed cost."""
+    usage: dict[str, int] = {}
+    for r in results:
+        for k, v in r.usage.items():
+            usage[k] = usage.get(k, 0) + int(v)
+    ext = {"chain": req.model, "n": len(results),
+           "cost": {**usage, "total_tokens": usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)}}
+    out = completion(new_id(), req.model, {"role": "assistant", "content": results[0].text}, results[0].finish_reason,
+                     usage, None, ext)
+    out["choices"] = [choice(i, {"role": "assistant", "content": r.text}, r.finish_reason,
+                             _logprobs(r, req) if req.logprobs else None, r.extension) for i, r in enumerate(results)]
+    return out
 
 
 def _logprobs(result: ChainResult, req: ChatRequest) -> dict[str, Any] | None:

@@ -15,7 +15,10 @@ from typing import Any
 
 from adapters.errors import SCChainsError
 
-__all__ = ["APIError", "ChatRequest", "chunk", "completion", "parse_chat_request"]
+__all__ = ["MAX_CHOICES", "APIError", "ChatRequest", "chunk", "completion", "parse_chat_request"]
+
+MAX_CHOICES = 16
+"""Most choices (``n``) one chat-completions request may ask for."""
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
           413: "invalid_request_error", 502: "upstream_error", 503: "server_error", 504: "timeout_error"}
@@ -55,6 +58,9 @@ class ChatRequest:
     """The conversation as sent (OpenAI message dicts)."""
     stream: bool = False
     """Answer as server-sent events."""
+    n: int = 1
+    """Choices to return (at most :data:`MAX_CHOICES`): the chain runs ``n`` times at once,
+    seeds ``seed + i`` when a seed is given."""
     include_usage: bool = False
     """``stream_options.include_usage``: a last chunk with the usage."""
     max_tokens: int | None = None
@@ -95,10 +101,12 @@ def parse_chat_request(body: Any, *, max_prompt_chars: int, max_tokens_limit: in
     if not isinstance(model, str) or not model:
         raise bad("model", model, "name a chain, e.g. 'leco' (GET /v1/models lists them)")
     messages = _messages(body.get("messages"), max_prompt_chars)
-    n = body.get("n", 1)
-    if n not in (1, None):
-        raise bad("n", n, "this server returns one choice; pass n=1")
+    n = 1 if body.get("n") is None else _int(body, "n")
     stream = _bool(body, "stream")
+    if not 1 <= n <= MAX_CHOICES:  # type: ignore[operator]
+        raise bad("n", n, f"pass an integer in [1, {MAX_CHOICES}]")
+    if n > 1 and stream:
+        raise bad("n", n, "a stream carries one choice: pass n=1 with stream=true, or stream=false")
     opts = body.get("stream_options")
     if opts is not None and not isinstance(opts, Mapping):
         raise bad("stream_options", opts, 'pass {"include_usage": true} or leave it out')
@@ -110,7 +118,7 @@ def parse_chat_request(body: Any, *, max_prompt_chars: int, max_tokens_limit: in
     if not isinstance(options, Mapping):
         raise bad("sc_chains", options, 'pass an object of chain settings, e.g. {"max_rethinks": 2}')
     return ChatRequest(
-        model=model, messages=messages, stream=stream, include_usage=include_usage,
+        model=model, messages=messages, stream=stream, n=n, include_usage=include_usage,
         max_tokens=_max_tokens(body, max_tokens_limit),
         temperature=_number(body, "temperature", 0, 2), top_p=_number(body, "top_p", 0, 1, low_open=True),
         seed=_int(body, "seed"), stop=_stop(body.get("stop")), logprobs=_bool(body, "logprobs"),
@@ -215,9 +223,18 @@ def completion(cid: str, model: str, message: Mapping[str, Any], finish_reason: 
     """A ``chat.completion`` object with the ``sc_chains`` extension field."""
     return {
         "id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": dict(message), "logprobs": logprobs, "finish_reason": finish_reason}],
+        "choices": [choice(0, message, finish_reason, logprobs)],
         "usage": usage_body(usage), "sc_chains": dict(extension),
     }
+
+
+def choice(index: int, message: Mapping[str, Any], finish_reason: str, logprobs: Mapping[str, Any] | None,
+           extension: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of ``choices``; with ``n > 1`` each carries its own ``sc_chains`` field."""
+    out = {"index": index, "message": dict(message), "logprobs": logprobs, "finish_reason": finish_reason}
+    if extension is not None:
+        out["sc_chains"] = dict(extension)
+    return out
 
 
 def chunk(cid: str, model: str, delta: Mapping[str, Any] | None, *, finish_reason: str | None = None,
