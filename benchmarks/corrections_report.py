@@ -39,7 +39,7 @@ HEADER = [
 ]
 """The fixed introduction of CORRECTIONS.md."""
 
-ORDER = ["baseline", "oracle", "sc", "leco", "leco-vote", "critique", "critique-gate", "critique-self", "critique-program",
+ORDER = ["baseline", "oracle", "sc", "leco", "leco-vote", "critique", "critique-gate", "critique-self", "critique-program", "critique-program-revise",
          "s2a", "s2a-fewshot", "s2a-filter", "s2a+leco"]
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "NO_CANDIDATE_STEP",
     "NO_LOGPROBS",
     "REJECTED",
+    "REPLACED",
     "STOP_REASONS",
     "TOOL_CALL",
     "Allowance",
@@ -68,6 +69,7 @@ StopReason = Literal[
     "collapse",
     "confident",
     "echo",
+    "replaced",
     "done",
 ]
 AGREEMENT: StopReason = "agreement"
@@ -97,6 +99,9 @@ CONFIDENT: StopReason = "confident"
 """Critique: the draft's token confidence is over the threshold."""
 ECHO: StopReason = "echo"
 """Critique: a revision echoed the prompt or the critique instead of answering."""
+REPLACED: StopReason = "replaced"
+"""Critique: the critic supplied the corrected answer itself (the program critic's printed
+result, ``resolve="program"``); no revision call was made."""
 DONE: StopReason = "done"
 """A single-pass method (S2A) ran to the end."""
 
@@ -109,7 +114,7 @@ METHODS: tuple[str, ...] = ("leco", "s2a", "critique", "sc")
 EVENTS: dict[str, tuple[str, ...]] = {
     "leco": ("draft", "cut", "rethink", "done", "passthrough"),
     "s2a": ("rewrite", "skipped", "answer", "done", "filter"),
-    "critique": ("draft", "gate", "critique", "review", "revise", "done"),
+    "critique": ("draft", "gate", "critique", "review", "revise", "replace", "confirm", "done"),
     "sc": ("samples", "done"),
 }
 """The custom events each method sends (as ``<method>.<event>``)."""
@@ -234,6 +239,9 @@ class Turn(TypedDict, total=False):
     review: str
     echo: str
     """Why a revision was rejected as an echo of the prompt or the critique (else absent)."""
+    replaced: bool
+    """``True`` for the critic's own corrected response (stop reason ``"replaced"``; no model
+    call made it, so its ``usage`` is zero); else absent."""
     usage: Cost
 
 

@@ -160,3 +160,18 @@ def test_options_route_to_nested_configs_and_reject_unknown_names() -> None:
     assert err.value.param == "kk" and "k, " in err.value.fix or "inner" in err.value.fix
     with pytest.raises(InvalidRequestError):
         Outer.from_options({"k": 0})
+
+
+def test_every_event_the_loops_emit_is_in_the_vocabulary() -> None:
+    """One vocabulary: each ``Emit("method.event")`` in graphs/ names an event of
+    :data:`graphs.vocab.EVENTS` (a consumer can rely on the list)."""
+    import re
+    from pathlib import Path
+
+    from graphs.vocab import EVENTS
+
+    root = Path(__file__).resolve().parents[1] / "graphs"
+    names = {m for p in root.rglob("*.py") for m in re.findall(r'Emit\(\s*"([a-z0-9]+\.[a-z_]+)"', p.read_text())}
+    assert len(names) >= 15
+    unknown = sorted(n for n in names if n.split(".")[1] not in EVENTS.get(n.split(".")[0], ()))
+    assert unknown == []

@@ -221,11 +221,45 @@ def test_source_model_always_asks_and_validation() -> None:
 def test_critique_graph_revises_only_on_disagreement() -> None:
     program = fence("print(3 + 4)")
     fake = FakeLogprobModel(["3 + 4 = 8. The answer is 8.", program, "3 + 4 = 7. The answer is 7.", program])
-    out = create_critique_graph(fake, critic=ProgramCritic(limits=ROOMY)).invoke({"question": Q})
+    out = create_critique_graph(fake, critic=ProgramCritic(limits=ROOMY, resolve="revise")).invoke({"question": Q})
     assert out["stop_reason"] == "approved" and out["answer"] == "7"
     assert [t["approved"] for t in out["turns"]] == [False, True]
     assert len(fake.calls) == 4 and fake.remaining == 0
     assert fake.calls[1].messages[-1]["content"] == f"{Q}\n\n{PROGRAM_INSTRUCTION}"
+
+
+def test_by_default_the_program_answer_replaces_a_disagreeing_draft() -> None:
+    program = fence("print(3 + 4)")
+    fake = FakeLogprobModel(["3 + 4 = 8. The answer is 8.", program])
+    events = list(create_critique_graph(fake, critic=ProgramCritic(limits=ROOMY)).stream(
+        {"question": Q}, stream_mode=["custom", "values"]))
+    out = [v for mode, v in events if mode == "values"][-1]
+    assert out["stop_reason"] == "replaced" and out["answer"] == "7" and len(fake.calls) == 2
+    last = out["turns"][-1]
+    assert last["replaced"] is True and last["usage"]["calls"] == 0 and out["usage"]["calls"] == 2
+    assert out["response"] == "```python\nprint(3 + 4)\n```\nThe program printed 7.\nThe answer is 7."
+    assert out["attempt2_answer"] == "7" and out["attempt1_answer"] == "8"
+    replace = next(v for mode, v in events if mode == "custom" and v["event"] == "critique.replace")
+    assert (replace["index"], replace["answer"], replace["stop_reason"]) == (1, "7", "replaced")
+    with pytest.raises(InvalidRequestError) as err:
+        ProgramCritic(resolve="vote")
+    assert err.value.param == "resolve"
+
+
+def test_the_middleware_answers_with_the_program_result() -> None:
+    from langchain.agents import create_agent
+    from langchain_core.messages import HumanMessage
+
+    from sc_chains.middleware import CritiqueReviseMiddleware
+    from sc_chains.testing import FakeLogprobChatModel
+
+    chat = FakeLogprobChatModel(replies=["3 + 4 = 8. The answer is 8.", fence("print(3 + 4)")])
+    mw = CritiqueReviseMiddleware(critic=ProgramCritic(limits=ROOMY))
+    out = create_agent(chat, middleware=[mw]).invoke({"messages": [HumanMessage(Q)]})
+    msg = out["messages"][-1]
+    assert msg.text.endswith("The program printed 7.\nThe answer is 7.") and len(chat.calls) == 2
+    trace = msg.response_metadata["sc_chains"]["critique"]
+    assert trace["stop_reason"] == "replaced" and trace["usage"]["calls"] == 2
 
 
 def test_critique_graph_keeps_a_draft_whose_program_agrees() -> None:

@@ -55,6 +55,10 @@ class Critique:
     """``True``: stop, the draft is accepted; ``False``: revise; ``None``: no verdict (revise)."""
     score: float | None = None
     """A judge's score, when the critic is a judge."""
+    replacement: str | None = None
+    """A corrected response the critic vouches for (the program critic's printed result with
+    ``resolve="program"``): on a disapproval the loop takes it as the next draft without a
+    revision call and stops (``"replaced"``)."""
 
 
 @runtime_checkable

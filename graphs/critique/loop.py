@@ -4,7 +4,7 @@
 :class:`~graphs.loop.ModelCall` (the draft and revisions go to ``target="model"``, appended to
 the host conversation; model critiques to ``target="critic"``), :class:`~graphs.loop.Emit`
 (``critique.draft``, ``critique.gate``, ``critique.critique``, ``critique.review``,
-``critique.revise``, ``critique.confirm``, ``critique.done``) and :class:`~graphs.loop.Review` (a person approves, edits or rejects the
+``critique.revise``, ``critique.replace``, ``critique.confirm``, ``critique.done``) and :class:`~graphs.loop.Review` (a person approves, edits or rejects the
 critique before a revision). It returns a :class:`CritiqueResult`. The LangGraph graph
 (:mod:`graphs.critique.graph`) and ``CritiqueReviseMiddleware`` are thin drivers of it, so a
 scripted model gives the same drafts, critiques, stop reasons and costs through either.
@@ -48,6 +48,7 @@ from graphs.vocab import (
     MAX_CORRECTIONS,
     MAX_TURNS,
     REJECTED,
+    REPLACED,
     TOOL_CALL,
     Allowance,
     Cost,
@@ -186,7 +187,21 @@ def _critique(run: _Run, critic: Critic, question: str, reference: str | None) -
     stop = run.add_critique(c, cost)
     yield Emit("critique.critique", {"index": draft["index"], "critique": c.text, "approved": c.approved,
                                      "score": c.score, "stop_reason": stop})
+    if stop is None and c.approved is False and c.replacement is not None:
+        stop = yield from _replace(run, c.replacement)
     return stop
+
+
+def _replace(run: _Run, text: str) -> Loop[StopReason]:
+    """The critic's own corrected response becomes the next draft (no model call) and ends the run."""
+    turn = _turn(len(run.turns), Generation(text=text, tokens=None, finish_reason="stop"), run.turns[run.final])
+    turn["replaced"] = True
+    turn["usage"] = zero_cost()
+    run.turns.append(turn)
+    run.final = turn["index"]
+    yield Emit("critique.replace", {"index": turn["index"], "text": turn["text"], "answer": turn["answer"],
+                                    "stop_reason": REPLACED})
+    return REPLACED
 
 
 MAX_BAD_DECISIONS = 5

@@ -12,6 +12,16 @@ ran cleanly, printed an answer, and that answer differs from the draft's final a
 printed answer is *no signal*: the draft is kept (``approved=True``), so the critic never talks
 a draft out of its answer without evidence.
 
+What a disagreement does (``resolve``):
+
+- ``"program"`` (default): the executed program's printed answer wins. The loop takes
+  :func:`program_answer_text` (the program, what it printed, ``The answer is X.``) as the next
+  draft with no revision call (stop reason ``"replaced"``). Measured on Qwen2.5-Coder-0.5B's
+  recorded runs: where program and draft disagreed, the program was right on 21 of 59 SVAMP
+  problems and the draft on 10 (6 vs 5 of 36 on GSM-IC-style), while the model's own revisions
+  mostly repeated the program without an answer (rejected as echoes).
+- ``"revise"``: the model revises its draft with the program's feedback (RCI/CRITIC style).
+
 Where the program comes from (``source``):
 
 - ``"draft_first"`` (default): the draft's own fenced ``python`` code (Qwen2.5-Coder writes it
@@ -51,6 +61,7 @@ __all__ = [
     "draft_answer",
     "make_program_verifier",
     "printed_answer",
+    "program_answer_text",
     "program_feedback",
     "program_messages",
     "program_verifier",
@@ -139,6 +150,13 @@ def program_feedback(check: ProgramCheck, *, show_program: bool) -> str:
     )
 
 
+def program_answer_text(check: ProgramCheck) -> str:
+    """The response that replaces a draft when the program decides (``resolve="program"``):
+    the program, the answer it printed, and the answer line."""
+    code = f"```python\n{check.program.strip()}\n```\n" if check.program else ""
+    return f"{code}The program printed {check.program_answer}.\nThe answer is {check.program_answer}."
+
+
 def _failure(result: ProgramResult | None) -> str:
     if result is None:
         return "not run"
@@ -166,6 +184,9 @@ class ProgramCritic:
             middleware, the drafting model writes it.
         limits: the sandbox limits (:class:`graphs.sandbox.SandboxLimits`).
         source: ``"draft_first"`` or ``"model"`` (see the module docstring).
+        resolve: ``"program"`` (default: on a disagreement the program's printed answer
+            replaces the draft, no revision call) or ``"revise"`` (the model revises with the
+            program's feedback); see the module docstring.
         ask_model: ``False``: never ask for a program, only run the draft's own code.
         max_tokens: most tokens of the program request.
         seed: the program request's seed (greedy decoding; kept for servers that use it).
@@ -181,6 +202,7 @@ class ProgramCritic:
         *,
         limits: SandboxLimits | None = None,
         source: Literal["draft_first", "model"] = "draft_first",
+        resolve: Literal["program", "revise"] = "program",
         ask_model: bool = True,
         max_tokens: int = 384,
         seed: int | None = None,
@@ -188,6 +210,8 @@ class ProgramCritic:
     ) -> None:
         if source not in ("draft_first", "model"):
             raise InvalidRequestError("source", source, "pass 'draft_first' or 'model'")
+        if resolve not in ("program", "revise"):
+            raise InvalidRequestError("resolve", resolve, "pass 'program' (the program's answer wins) or 'revise'")
         if source == "model" and not ask_model:
             raise InvalidRequestError("ask_model", ask_model, "source='model' asks a model for the program: keep ask_model=True")
         if limits is not None and not isinstance(limits, SandboxLimits):
@@ -195,6 +219,7 @@ class ProgramCritic:
         self.model = resolve_model(model) if model is not None else None
         self.limits = limits or SandboxLimits()
         self.source = source
+        self.resolve = resolve
         self.ask_model = ask_model
         self.max_tokens = max_tokens
         self.seed = seed
@@ -220,7 +245,8 @@ class ProgramCritic:
         run = run_program(program, self.limits) if program is not None else None
         check = compare_program(draft, program, run)
         text = program_feedback(check, show_program=own is None)
-        return ProgramCritique(text=text, approved=not check.revise, check=check)
+        replacement = program_answer_text(check) if check.revise and self.resolve == "program" else None
+        return ProgramCritique(text=text, approved=not check.revise, replacement=replacement, check=check)
 
     def critique(self, question: str, draft: str, reference: str | None = None) -> ProgramCritique:
         """Standalone use: ask ``model`` for a program when needed, run it, compare."""

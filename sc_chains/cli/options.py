@@ -166,6 +166,7 @@ _VALIDATORS: dict[str, tuple[Callable[[], list[str]], Callable[[Mapping[str, Any
     "critique-program": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
     "critique-self": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
     "critique-gate": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
+    "critique-program-revise": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
 }
 CHAIN_KEYS = _VALIDATORS
 """Chain name -> (valid keys, validator) for the chains whose options the CLI checks."""

@@ -190,12 +190,21 @@ async def run_sc(model: LogprobModel, problem: Problem, options: Mapping[str, An
 
 
 async def run_critique_program(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
-    """Critique-revise whose critic runs a program in the sandbox (opt-in: this chain runs
-    model-written code): revise only when the program's printed answer disagrees."""
+    """Critique whose critic runs a program in the sandbox (opt-in: this chain runs model-written
+    code): when the program's printed answer disagrees with the draft's, the program's answer wins."""
+    return await _program(model, problem, options, "program")
+
+
+async def run_critique_program_revise(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """The program critic whose disagreement the model resolves by revising its draft."""
+    return await _program(model, problem, options, "revise")
+
+
+async def _program(model: LogprobModel, problem: Problem, options: Mapping[str, Any], resolve: str) -> Outcome:
     from graphs.critique.program import ProgramCritic
 
     result, state = await _graph("graphs.critique.create_critique_graph", model, problem, options,
-                                 critic=ProgramCritic())
+                                 critic=ProgramCritic(resolve=resolve))  # type: ignore[arg-type]
     first = _first_attempt(state)
     result["answer_t1"] = first.get("answer")
     result["correct_t1"] = check_answer(first.get("answer"), problem.answer)
@@ -238,8 +247,11 @@ CHAINS: dict[str, Chain] = {
         Chain("sc", "self-consistency: k sampled solutions, majority vote", run_sc, cli=("sc_chains.cli.sc", {})),
         Chain("leco-vote", "LECO with k sampled continuations of the kept prefix, all voting", run_leco_vote,
               cli=("sc_chains.cli.leco", dict(LECO_VOTE))),
-        Chain("critique-program", "critique-revise with the sandboxed program critic (runs model code)",
-              run_critique_program, two_attempt=True, cli=("sc_chains.cli.critique", {"critic": "program"})),
+        Chain("critique-program", "the sandboxed program critic: on a disagreement the program's printed answer "
+              "wins (runs model code)", run_critique_program, two_attempt=True,
+              cli=("sc_chains.cli.critique", {"critic": "program"})),
+        Chain("critique-program-revise", "the sandboxed program critic, the model revises on a disagreement "
+              "(runs model code)", run_critique_program_revise, two_attempt=True),
     )
 }
 """Every chain by name, in report order."""

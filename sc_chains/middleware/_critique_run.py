@@ -243,7 +243,8 @@ class _Session:
         everything the loop spent. The extra cost is what the thread's messages do not already
         show: beyond the final answer (hidden) or beyond every visible draft, including the
         calls an inner middleware made for drafts that are not shown (LECO inside critique)."""
-        final = final if final is not None else drafts[result["final"]]
+        if final is None:
+            final = drafts[result["final"]] if result["final"] < len(drafts) else replaced_message(result)
         counted = drafts if visible else [final]
         own = zero_cost()
         for m in counted:
@@ -265,6 +266,12 @@ class _Session:
         led = {**self.led, "run": None}
         charge_cost(led, usage, corrections=revisions)
         return with_cost(final, self.mw.name, trace), {KEY: {self.mw.name: led}}
+
+
+def replaced_message(result: CritiqueResult) -> AIMessage:
+    """The answer when the critic replaced the draft (``"replaced"``): no model call made it,
+    so it carries zero usage (the trace's cost has every call)."""
+    return AIMessage(result["response"], usage_metadata={"input_tokens": 0, "output_tokens": 0, "total_tokens": 0})
 
 
 def _inner_calls(message: AIMessage, mine: str) -> int:

@@ -81,6 +81,7 @@ from sc_chains.middleware._critique_run import (
     _Suspend,
     _visible_extra,
     _with_id,
+    replaced_message,
 )
 from sc_chains.middleware._shared import (
     UNSET,
@@ -295,8 +296,11 @@ class _CritiqueReviseSteps(CritiqueReviseMiddleware):
         if result is None:
             return {}
         drafts = [first_ai(r) for r in calls.raw]
-        final = drafts[result["final"]]
-        if result["final"] != len(drafts) - 1:  # the last revision was an echo: answer again
+        if result["final"] >= len(drafts):  # the critic's own corrected response (no model call)
+            final = replaced_message(result)
+        else:
+            final = drafts[result["final"]]
+        if result["final"] < len(drafts) - 1:  # an echo or an unconfirmed revision: answer again
             final = AIMessage(final.text, usage_metadata={"input_tokens": 0, "output_tokens": 0, "total_tokens": 0})
         msg, update = session.close(result, drafts, final, visible=True)
         return {"messages": [msg], **update}
