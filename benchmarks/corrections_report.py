@@ -30,12 +30,17 @@ HEADER = [
     "chains ran with continuous batching, where bf16 near-ties can flip a greedy token, so a chain's",
     "greedy draft can differ from the baseline's answer on the same problem (noise, no bias).",
     "Plot: `corrections_accuracy_vs_tokens.png` (accuracy vs generated tokens per problem, every chain).",
-    "For two-attempt chains (critique, critique-program) the accuracy column also gives the first",
+    "For two-attempt chains (the critique chains) the accuracy column also gives the first",
     "attempt's accuracy (t1) and what the correction itself changed (t1->t2 i->c / c->i, same run).",
     "Scheduling: the pilot records (sc, leco-vote and the first critique records, n <= 20) ran while",
     "every final-answer call decoded alone under the model lock (a streaming path that bypassed the",
     "batcher); later records ran batched, with the multi-sequence prefix KV cache. Same model,",
     "prompts and settings: only bf16 batch noise differs.",
+    "Two defaults changed in session 6, and the records of the old defaults kept their meaning under a",
+    "new chain name (`renamed_from` in each record): `critique-gate` is the gated critique before",
+    "`gate_confirm` (the revision always stood; recorded as `critique`), `critique-program-revise` the",
+    "program critic before `resolve=\"program\"` (the model revised; recorded as `critique-program`).",
+    "`critique` and `critique-program` are the new defaults, run afresh.",
 ]
 """The fixed introduction of CORRECTIONS.md."""
 
@@ -71,20 +76,34 @@ def _rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def paired_diff_ci(i_to_c: float | None, c_to_i: float | None, n: int) -> tuple[float, float, float] | None:
+    """Accuracy minus the baseline's on the same problems, with a 95% normal-approximation CI for
+    paired proportions: ``d = b - c``, ``se = sqrt(b + c - d**2) / sqrt(n)`` (``b``, ``c``: the
+    i->c and c->i shares)."""
+    if i_to_c is None or c_to_i is None or n <= 0:
+        return None
+    d = i_to_c - c_to_i
+    se = max(i_to_c + c_to_i - d * d, 0.0) ** 0.5 / n ** 0.5
+    return d, d - 1.96 * se, d + 1.96 * se
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
-    out = ["| chain | n | accuracy % [95% CI] | baseline % (same problems) | i->c % | c->i % | gap recovered "
-           "| calls | generated tokens | tokens (all) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| chain | n | accuracy % [95% CI] | baseline % (same problems) | minus baseline, points [95% CI] "
+           "| i->c % | c->i % | gap recovered | calls | generated tokens | tokens (all) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         t12 = r["t12"]
         own = (f" (t1 {_pct(r['t1'])}; t1->t2 i->c {_pct(t12.get('delta_i_to_c'))}, c->i {_pct(t12.get('delta_c_to_i'))})"
                if r["t1"] is not None else "")
         acc = f"{_pct(r['acc'])} [{_pct(r['lo'])}, {_pct(r['hi'])}]" + own
         gap = "-" if r["gap"] is None else f"{r['gap']:.2f}"
-        out.append(f"| {r['chain']} | {r['n']} | {acc} | {_pct(r['base'])} | {_pct(r['i_to_c'])} | {_pct(r['c_to_i'])} "
+        diff = paired_diff_ci(r["i_to_c"], r["c_to_i"], r["n"])
+        delta = "-" if diff is None else f"{100 * diff[0]:+.1f} [{100 * diff[1]:+.1f}, {100 * diff[2]:+.1f}]"
+        out.append(f"| {r['chain']} | {r['n']} | {acc} | {_pct(r['base'])} | {delta} | {_pct(r['i_to_c'])} | {_pct(r['c_to_i'])} "
                    f"| {gap} | {r['calls']:.2f} | {r['gen']:.0f} | {r['tok']:.0f} |")
     return out
 

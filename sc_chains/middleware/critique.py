@@ -25,8 +25,10 @@ live as they are made. A tool-call turn shows whole when the model node ends.
 Tool-call messages are never critiqued. The critic: ``None`` (the default: the agent's own model,
 hidden mode, behind the disagreement gate: a second reply is asked for and the draft is critiqued
 only when its answer differs; that reply is sampled at ``gate_temperature`` and ``seed``, set
-as call keywords on the agent's model: do no harm), ``"self"``
-(the old ungated self-critique), ``"program"`` (the sandboxed program critic), a chat model, a
+as call keywords on the agent's model; a revision then stands only if that reply's answer
+confirms it, ``gate_confirm``: do no harm), ``"self"``
+(the old ungated self-critique), ``"program"`` (the sandboxed program critic; on a disagreement
+the program's printed answer is the answer), a chat model, a
 ``LogprobModel`` or spec, a :class:`~graphs.judge.Judge`, a
 ``graphs.critique`` critic, or a verifier function ``(question, answer, reference) -> bool |
 (bool, feedback)`` (anything but ``True`` / ``(True, ...)`` / an approving review is not
