@@ -44,7 +44,7 @@ HEADER = [
 ]
 """The fixed introduction of CORRECTIONS.md."""
 
-ORDER = ["baseline", "oracle", "sc", "leco", "leco-vote", "critique", "critique-gate", "critique-self", "critique-program", "critique-program-revise",
+ORDER = ["baseline", "oracle", "sc", "leco", "leco-vote", "critique", "critique-gate", "critique-self", "critique-program", "critique-program-vote", "critique-program-revise",
          "s2a", "s2a-fewshot", "s2a-filter", "s2a+leco"]
 
 

@@ -74,7 +74,8 @@ StopReason = Literal[
 ]
 AGREEMENT: StopReason = "agreement"
 """LECO: two consecutive attempts gave the same answer. Critique: the disagreement gate's second
-sample agreed with the draft (or gave no answer), so the draft is kept."""
+sample agreed with the draft (or gave no answer), so the draft is kept; with the program critic's
+``resolve="vote"``, the sample sided with the draft against the program."""
 MAX_RETHINKS: StopReason = "max_rethinks"
 """LECO: ``max_rethinks`` regenerations ran in this run."""
 MAX_CORRECTIONS: StopReason = "max_corrections"

@@ -59,6 +59,10 @@ class Critique:
     """A corrected response the critic vouches for (the program critic's printed result with
     ``resolve="program"``): on a disapproval the loop takes it as the next draft without a
     revision call and stops (``"replaced"``)."""
+    vote: bool = False
+    """With a ``replacement`` (``resolve="vote"``): first draw the gate's sampled second solution;
+    if it sides with the draft (:func:`~graphs.critique.policy.replacement_stands`) the draft
+    stays (``"agreement"``), otherwise the replacement is taken as above."""
 
 
 @runtime_checkable

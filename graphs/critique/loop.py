@@ -30,6 +30,7 @@ from graphs.critique.policy import (
     edit_distance,
     gate_revises,
     parse_review,
+    replacement_stands,
     sequence_confidence,
     stop_after_critique,
     stop_after_draft,
@@ -188,8 +189,26 @@ def _critique(run: _Run, critic: Critic, question: str, reference: str | None) -
     yield Emit("critique.critique", {"index": draft["index"], "critique": c.text, "approved": c.approved,
                                      "score": c.score, "stop_reason": stop})
     if stop is None and c.approved is False and c.replacement is not None:
-        stop = yield from _replace(run, c.replacement)
+        if c.vote:
+            stop = yield from _vote(run, extract_answer(c.replacement))
+        if stop is None:
+            stop = yield from _replace(run, c.replacement)
     return stop
+
+
+def _vote(run: _Run, replacement_answer: str | None) -> Loop[StopReason | None]:
+    """``resolve="vote"``: the gate's sample (drawn now unless the gate already ran) breaks the
+    tie between the draft and the critic's replacement (:func:`replacement_stands`); a sample
+    that sides with the draft keeps it (``"agreement"``)."""
+    if run.gate is None:
+        yield from _gate(run)
+    assert run.gate is not None
+    draft = run.turns[run.final]
+    stands = replacement_stands(draft["answer"], replacement_answer, run.gate["sample_answer"])
+    run.gate["confirmed"] = stands
+    yield Emit("critique.confirm", {"index": len(run.turns) if stands else draft["index"], "revision": len(run.turns),
+                                    "confirmed": stands, "sample_answer": run.gate["sample_answer"]})
+    return None if stands else AGREEMENT
 
 
 def _replace(run: _Run, text: str) -> Loop[StopReason]:
@@ -319,7 +338,8 @@ def critique_loop(
             stop = yield from _review(run, question)
         if stop is None:
             stop = yield from _revise(run)
-    if run.gate is not None and config.gate_confirm and run.final > 0 and stop != TOOL_CALL:
+    if run.gate is not None and run.gate["confirmed"] is None and config.gate_confirm and run.final > 0 \
+            and stop != TOOL_CALL:
         yield from _confirm(run)
     result = run.result(stop)
     yield Emit("critique.done", {"stop_reason": stop, "turns": len(run.turns), "answer": result["answer"],

@@ -20,6 +20,11 @@ What a disagreement does (``resolve``):
   recorded runs: where program and draft disagreed, the program was right on 21 of 59 SVAMP
   problems and the draft on 10 (6 vs 5 of 36 on GSM-IC-style), while the model's own revisions
   mostly repeated the program without an answer (rejected as echoes).
+- ``"vote"``: the program's answer wins unless a sampled second solution (the critique gate's
+  sample, one more call) sides with the draft: a vote of draft, program and sample in which a
+  three-way split goes to the program (:func:`graphs.critique.policy.replacement_stands`). On
+  recorded disagreements it was right on 56 of 115 SVAMP problems against 52 for the program
+  alone, and on 17 of 76 GSM-IC-style problems against 12.
 - ``"revise"``: the model revises its draft with the program's feedback (RCI/CRITIC style).
 
 Where the program comes from (``source``):
@@ -53,6 +58,7 @@ from graphs.sandbox import ProgramResult, SandboxLimits, extract_program, run_pr
 
 __all__ = [
     "PROGRAM_INSTRUCTION",
+    "RESOLVE",
     "ProgramCheck",
     "ProgramCritic",
     "ProgramCritique",
@@ -74,6 +80,8 @@ PROGRAM_INSTRUCTION = (
 )
 """The request for a program, sent after the question."""
 
+RESOLVE: tuple[str, ...] = ("program", "vote", "revise")
+"""What a disagreement does (see the module docstring)."""
 Verdict = Literal["agree", "disagree", "no_program", "failed", "no_output"]
 _CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 
@@ -185,7 +193,8 @@ class ProgramCritic:
         limits: the sandbox limits (:class:`graphs.sandbox.SandboxLimits`).
         source: ``"draft_first"`` or ``"model"`` (see the module docstring).
         resolve: ``"program"`` (default: on a disagreement the program's printed answer
-            replaces the draft, no revision call) or ``"revise"`` (the model revises with the
+            replaces the draft, no revision call), ``"vote"`` (the same unless one sampled
+            solution sides with the draft) or ``"revise"`` (the model revises with the
             program's feedback); see the module docstring.
         ask_model: ``False``: never ask for a program, only run the draft's own code.
         max_tokens: most tokens of the program request.
@@ -202,7 +211,7 @@ class ProgramCritic:
         *,
         limits: SandboxLimits | None = None,
         source: Literal["draft_first", "model"] = "draft_first",
-        resolve: Literal["program", "revise"] = "program",
+        resolve: Literal["program", "vote", "revise"] = "program",
         ask_model: bool = True,
         max_tokens: int = 384,
         seed: int | None = None,
@@ -210,8 +219,10 @@ class ProgramCritic:
     ) -> None:
         if source not in ("draft_first", "model"):
             raise InvalidRequestError("source", source, "pass 'draft_first' or 'model'")
-        if resolve not in ("program", "revise"):
-            raise InvalidRequestError("resolve", resolve, "pass 'program' (the program's answer wins) or 'revise'")
+        if resolve not in RESOLVE:
+            raise InvalidRequestError(
+                "resolve", resolve, "pass 'program' (the program's answer wins), 'vote' (a sample breaks the tie) or 'revise'"
+            )
         if source == "model" and not ask_model:
             raise InvalidRequestError("ask_model", ask_model, "source='model' asks a model for the program: keep ask_model=True")
         if limits is not None and not isinstance(limits, SandboxLimits):
@@ -245,8 +256,9 @@ class ProgramCritic:
         run = run_program(program, self.limits) if program is not None else None
         check = compare_program(draft, program, run)
         text = program_feedback(check, show_program=own is None)
-        replacement = program_answer_text(check) if check.revise and self.resolve == "program" else None
-        return ProgramCritique(text=text, approved=not check.revise, replacement=replacement, check=check)
+        replacement = program_answer_text(check) if check.revise and self.resolve != "revise" else None
+        return ProgramCritique(text=text, approved=not check.revise, replacement=replacement,
+                               vote=self.resolve == "vote", check=check)
 
     def critique(self, question: str, draft: str, reference: str | None = None) -> ProgramCritique:
         """Standalone use: ask ``model`` for a program when needed, run it, compare."""

@@ -195,6 +195,11 @@ async def run_critique_program(model: LogprobModel, problem: Problem, options: M
     return await _program(model, problem, options, "program")
 
 
+async def run_critique_program_vote(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """The program critic whose disagreement a sampled second solution can overrule."""
+    return await _program(model, problem, options, "vote")
+
+
 async def run_critique_program_revise(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
     """The program critic whose disagreement the model resolves by revising its draft."""
     return await _program(model, problem, options, "revise")
@@ -250,6 +255,9 @@ CHAINS: dict[str, Chain] = {
         Chain("critique-program", "the sandboxed program critic: on a disagreement the program's printed answer "
               "wins (runs model code)", run_critique_program, two_attempt=True,
               cli=("sc_chains.cli.critique", {"critic": "program"})),
+        Chain("critique-program-vote", "the sandboxed program critic: on a disagreement the program's answer "
+              "wins unless a sampled solution sides with the draft (runs model code)", run_critique_program_vote,
+              two_attempt=True),
         Chain("critique-program-revise", "the sandboxed program critic, the model revises on a disagreement "
               "(runs model code)", run_critique_program_revise, two_attempt=True),
     )
