@@ -22,9 +22,10 @@ What a disagreement does (``resolve``):
   mostly repeated the program without an answer (rejected as echoes).
 - ``"vote"``: the program's answer wins unless a sampled second solution (the critique gate's
   sample, one more call) sides with the draft: a vote of draft, program and sample in which a
-  three-way split goes to the program (:func:`graphs.critique.policy.replacement_stands`). On
-  recorded disagreements it was right on 56 of 115 SVAMP problems against 52 for the program
-  alone, and on 17 of 76 GSM-IC-style problems against 12.
+  three-way split goes to the program (:func:`graphs.critique.policy.replacement_stands`).
+  Measured with Qwen2.5-Coder-0.5B (n = 200 each): SVAMP 60.0% as ``"program"`` (60.0%), GSM-IC-
+  style 20.5% against 19.0%, at about 0.8 more calls per problem: no gain beyond noise, so it is
+  not the default.
 - ``"revise"``: the model revises its draft with the program's feedback (RCI/CRITIC style).
 
 Where the program comes from (``source``):
