@@ -87,6 +87,30 @@ def paired_diff_ci(i_to_c: float | None, c_to_i: float | None, n: int) -> tuple[
     return d, d - 1.96 * se, d + 1.96 * se
 
 
+HEAD_TO_HEAD = [("leco-vote", "sc"), ("critique-program-vote", "critique-program")]
+"""Chain pairs compared directly on the problems both ran (the issue's LECO-vote vs sc claim)."""
+
+
+def head_to_head(records: list[dict[str, Any]], a: str, b: str) -> str | None:
+    """``a`` minus ``b`` on the problems both ran: accuracy, paired 95% CI, generated-token ratio."""
+    by: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in records:
+        if r.get("status") == "ok":
+            by.setdefault(r["chain"], {})[r["problem_id"]] = r
+    ids = sorted(set(by.get(a, {})) & set(by.get(b, {})))
+    if not ids:
+        return None
+    n = len(ids)
+    ra, rb = [by[a][i] for i in ids], [by[b][i] for i in ids]
+    wins = sum(bool(x["correct"]) and not y["correct"] for x, y in zip(ra, rb)) / n
+    losses = sum(bool(y["correct"]) and not x["correct"] for x, y in zip(ra, rb)) / n
+    d, lo, hi = paired_diff_ci(wins, losses, n)  # type: ignore[misc]
+    tok = sum(x["usage"].get("completion_tokens", 0) for x in ra) / max(1, sum(y["usage"].get("completion_tokens", 0) for y in rb))
+    acc_a, acc_b = (100 * sum(bool(x["correct"]) for x in rs) / n for rs in (ra, rb))
+    return (f"- {a} vs {b} (same {n} problems): {acc_a:.1f}% vs {acc_b:.1f}%, {100 * d:+.1f} points "
+            f"[{100 * lo:+.1f}, {100 * hi:+.1f}], at {tok:.2f}x the generated tokens")
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
@@ -142,6 +166,10 @@ def main() -> None:
         name = Path(folder).name.removeprefix(Path(args.prefix).name + "-")
         tables[name] = rows = _rows(records)
         lines += [f"## {name}", "", *_table(rows), ""]
+        for a, b in HEAD_TO_HEAD:
+            line = head_to_head(records, a, b)
+            if line:
+                lines.append(line)
         for r in rows:
             if r["parse"]:
                 lines.append(f"- {r['chain']} parse status: {json.dumps(r['parse'])}")

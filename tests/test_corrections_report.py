@@ -1,0 +1,41 @@
+"""benchmarks/corrections_report.py: the paired comparisons behind CORRECTIONS.md, on literals."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def report():
+    spec = importlib.util.spec_from_file_location("corrections_report", ROOT / "benchmarks" / "corrections_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rec(chain: str, pid: str, correct: bool, tokens: int) -> dict:
+    return {"status": "ok", "chain": chain, "problem_id": pid, "correct": correct,
+            "usage": {"completion_tokens": tokens}}
+
+
+def test_paired_diff_ci(report) -> None:
+    d, lo, hi = report.paired_diff_ci(0.25, 0.05, 100)
+    assert d == pytest.approx(0.20) and lo < 0.20 < hi and hi - lo == pytest.approx(2 * 1.96 * (0.30 - 0.04) ** 0.5 / 10)
+    assert report.paired_diff_ci(None, 0.1, 10) is None
+
+
+def test_head_to_head_pairs_only_shared_problems(report) -> None:
+    records = [
+        _rec("leco-vote", "p1", True, 50), _rec("leco-vote", "p2", False, 50), _rec("leco-vote", "p3", True, 50),
+        _rec("sc", "p1", True, 100), _rec("sc", "p2", True, 100), _rec("sc", "p4", True, 100),
+        {**_rec("sc", "p3", False, 100), "status": "failed"},
+    ]
+    line = report.head_to_head(records, "leco-vote", "sc")
+    assert line.startswith("- leco-vote vs sc (same 2 problems): 50.0% vs 100.0%, -50.0 points")
+    assert line.endswith("at 0.50x the generated tokens")
+    assert report.head_to_head(records, "leco-vote", "critique") is None
