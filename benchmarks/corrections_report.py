@@ -41,6 +41,9 @@ HEADER = [
     "`gate_confirm` (the revision always stood; recorded as `critique`), `critique-program-revise` the",
     "program critic before `resolve=\"program\"` (the model revised; recorded as `critique-program`).",
     "`critique` and `critique-program` are the new defaults, run afresh.",
+    "`critique-program-vote` (session 7, `ProgramCritic(resolve=\"vote\")`): its SVAMP records ran in a",
+    "separate output folder beside another SVAMP run and were appended here afterwards (same record",
+    "keys and settings). Head-to-head lines compare two chains on the problems both ran.",
 ]
 """The fixed introduction of CORRECTIONS.md."""
 
