@@ -51,12 +51,18 @@ ORDER = ["baseline", "oracle", "sc", "leco", "leco-vote", "critique", "critique-
          "s2a", "s2a-fewshot", "s2a-filter", "s2a+leco"]
 
 
-def _rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per chain: its metrics on the problems it ran, paired with the baseline there."""
+def _by_chain(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """chain -> problem id -> record, successful records only."""
     by_chain: dict[str, dict[str, dict[str, Any]]] = {}
     for r in records:
         if r.get("status") == "ok":
             by_chain.setdefault(r["chain"], {})[r["problem_id"]] = r
+    return by_chain
+
+
+def _rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per chain: its metrics on the problems it ran, paired with the baseline there."""
+    by_chain = _by_chain(records)
     base, oracle = by_chain.get("baseline", {}), by_chain.get("oracle", {})
     rows = []
     for chain in sorted(by_chain, key=lambda c: ORDER.index(c) if c in ORDER else len(ORDER)):
@@ -96,10 +102,7 @@ HEAD_TO_HEAD = [("leco-vote", "sc"), ("critique-program-vote", "critique-program
 
 def head_to_head(records: list[dict[str, Any]], a: str, b: str) -> str | None:
     """``a`` minus ``b`` on the problems both ran: accuracy, paired 95% CI, generated-token ratio."""
-    by: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in records:
-        if r.get("status") == "ok":
-            by.setdefault(r["chain"], {})[r["problem_id"]] = r
+    by = _by_chain(records)
     ids = sorted(set(by.get(a, {})) & set(by.get(b, {})))
     if not ids:
         return None
