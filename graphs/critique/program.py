@@ -24,7 +24,7 @@ What a disagreement does (``resolve``):
   sample, one more call) sides with the draft: a vote of draft, program and sample in which a
   three-way split goes to the program (:func:`graphs.critique.policy.replacement_stands`).
   Measured with Qwen2.5-Coder-0.5B (n = 200 each): SVAMP 60.0% as ``"program"`` (60.0%), GSM-IC-
-  style 20.5% against 19.0%, at about 0.8 more calls per problem: no gain beyond noise, so it is
+  style 20.5% against 19.0%, at 0.6-0.8 more calls per problem: no gain beyond noise, so it is
   not the default.
 - ``"revise"``: the model revises its draft with the program's feedback (RCI/CRITIC style).
 
