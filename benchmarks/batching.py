@@ -149,7 +149,7 @@ def main() -> None:
         sys.exit(f"greedy texts differ between the modes: {args.requests - same} of {args.requests}")
 
 
-def _divergence(a: Any, b: Any) -> str:
+def _divergence(a: Any, b: Any, names: tuple[str, str] = ("static", "continuous")) -> str:
     """Where two greedy replies part: the first differing token and how close its top two
     choices were in each mode (a near tie flips under batching noise in low precision)."""
     k = next((i for i, (x, y) in enumerate(zip(a.tokens, b.tokens)) if x.token_id != y.token_id),
@@ -162,7 +162,7 @@ def _divergence(a: Any, b: Any) -> str:
         return f"{tops[0] - tops[1]:.3f}" if len(tops) > 1 else "?"
 
     return (f"first different token at {k} of {len(a.tokens)}; top-1 minus top-2 logprob there: "
-            f"static {gap(a.tokens[k])}, continuous {gap(b.tokens[k])}")
+            f"{names[0]} {gap(a.tokens[k])}, {names[1]} {gap(b.tokens[k])}")
 
 
 if __name__ == "__main__":

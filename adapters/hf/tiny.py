@@ -66,6 +66,8 @@ def _build_model(vocab_size: int, pad_id: int, bos_id: int, eos_id: int) -> Any:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from adapters.hf.attention import resolve_attention
+
     config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=64,
@@ -78,6 +80,7 @@ def _build_model(vocab_size: int, pad_id: int, bos_id: int, eos_id: int) -> Any:
         bos_token_id=bos_id,
         eos_token_id=eos_id,
         tie_word_embeddings=False,
+        attn_implementation=resolve_attention("auto", torch.device("cpu")),
     )
     model = LlamaForCausalLM(config).to(torch.float32)
     # Fill every parameter from our own generator, in name order, so the weights do not depend
@@ -120,7 +123,10 @@ def tiny_random_model(**options: Any) -> HFModel:
     """An :class:`~adapters.hf.model.HFModel` over the tiny random model.
 
     Without options the same instance is returned every time; ``options`` (``kv_reuse=``,
-    ``max_batch_size=``, ``device=``, ``dtype=``...) build a new adapter over the same weights.
+    ``max_batch_size=``, ``device=``, ``dtype=``, ``attn_implementation=``...) build a new
+    adapter over the same weights. ``prepack_weights`` defaults to ``False`` here (unlike
+    :func:`~adapters.hf.model.load_pretrained`): plain ``nn.Linear`` keeps the tiny model's
+    outputs the same on every CPU; ``True``/``"auto"`` pack a copy.
     """
     if not options:
         return _default_instance()
@@ -128,12 +134,19 @@ def tiny_random_model(**options: Any) -> HFModel:
 
     import torch
 
+    from adapters.hf.attention import DECODE_ATTENTION, resolve_attention
     from adapters.hf.model import HFModel, resolve_device, resolve_dtype
+    from adapters.hf.packed import prepack_linears, resolve_prepack
 
     model, tokenizer = build_tiny_random()
     device = resolve_device(options.pop("device", "cpu"))
     dtype = resolve_dtype(options.pop("dtype", None), device)
-    if device.type != "cpu" or dtype != torch.float32:  # never move the shared CPU instance
-        model = copy.deepcopy(model).to(device=device, dtype=dtype)
+    attention = resolve_attention(options.pop("attn_implementation", "auto"), device)
+    prepack = resolve_prepack(options.pop("prepack_weights", False), device, dtype)
+    if device.type != "cpu" or dtype != torch.float32 or attention != DECODE_ATTENTION or prepack:
+        model = copy.deepcopy(model).to(device=device, dtype=dtype)  # never change the shared instance
+        model.set_attn_implementation(attention or "sdpa")
+        if prepack:
+            prepack_linears(model)
     options.setdefault("name", "hf:tiny-random")
     return HFModel(model, tokenizer, **options)
