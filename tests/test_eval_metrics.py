@@ -62,6 +62,8 @@ def test_gap_recovered_s2a_paper_numbers_and_zero_gap() -> None:
     assert gap_recovered(0.5, 0.6, 0.6) is None
     assert gap_recovered(None, 0.5, 0.7) is None
     assert gap_recovered(0.4, 0.5, 0.7) == pytest.approx(-0.5)  # worse than baseline: negative
+    # an oracle below the baseline leaves no gap: a chain below both is not "recovering" it
+    assert gap_recovered(0.19, 0.30, 0.25) is None
 
 
 def test_cost_aggregates_usage_and_wall_time_per_problem() -> None:

@@ -120,9 +120,12 @@ def flips(before: Mapping[str, bool], after: Mapping[str, bool]) -> dict[str, An
 def gap_recovered(chain: float | None, baseline: float | None, oracle: float | None) -> float | None:
     """Share of the baseline-to-oracle gap a chain recovers: ``(chain - base) / (oracle - base)``.
 
-    ``None`` when any value is missing or the gap is 0. S2A paper: (80.3 - 62.8) / (82.0 - 62.8).
+    ``None`` when any value is missing or the oracle does not beat the baseline: with no gap (or
+    an oracle below the baseline, as on the sycophancy-style set) there is nothing to recover, and
+    the ratio of two negative differences would read as a gain. S2A paper: (80.3 - 62.8) / (82.0 -
+    62.8).
     """
-    if chain is None or baseline is None or oracle is None or oracle == baseline:
+    if chain is None or baseline is None or oracle is None or oracle <= baseline:
         return None
     return (chain - baseline) / (oracle - baseline)
 
