@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from graphs.s2a.parse import split_sentences
+from sc_chains.eval.chains import COT_INSTRUCTION
 from sc_chains.eval.report import summarize
 from sc_chains.runner import read_records
 
@@ -117,6 +119,35 @@ def head_to_head(records: list[dict[str, Any]], a: str, b: str) -> str | None:
             f"[{100 * lo:+.1f}, {100 * hi:+.1f}], at {tok:.2f}x the generated tokens")
 
 
+def s2a_cleaning(records: list[dict[str, Any]], chain: str) -> str | None:
+    """What an S2A chain's rewrite dropped, against the oracle's clean problem (its prompt, less
+    the chain-of-thought instruction): the share of
+    problems where it dropped the added sentence (the distractor or the opinion), where it
+    dropped a sentence of the clean problem (a false drop), and the accuracy in each case."""
+    by = _by_chain(records)
+    ids = sorted(set(by.get(chain, {})) & set(by.get("oracle", {})))
+    if not ids:
+        return None
+    seen = {"detected": [], "missed": [], "false": []}  # type: dict[str, list[bool]]
+    for i in ids:
+        prompt = (by["oracle"][i].get("trace") or {}).get("prompt", "")
+        rec, clean = by[chain][i], set(split_sentences(prompt.removesuffix("\n\n" + COT_INSTRUCTION)))
+        added = [x for x in split_sentences(rec["question"]) if x not in clean]
+        removed = (rec.get("trace") or {}).get("removed") or []
+        seen["detected" if any(x in added for x in removed) else "missed"].append(bool(rec["correct"]))
+        if any(x in clean for x in removed):
+            seen["false"].append(bool(rec["correct"]))
+    n = len(ids)
+
+    def part(key: str, label: str) -> str:
+        got = seen[key]
+        acc = f", accuracy {100 * sum(got) / len(got):.1f}%" if got else ""
+        return f"{label} {len(got)}/{n} ({100 * len(got) / n:.1f}%{acc})"
+
+    return (f"- {chain} cleaning (vs the oracle's clean problem): {part('detected', 'added sentence dropped')}; "
+            f"{part('missed', 'kept')}; {part('false', 'a clean-problem sentence dropped')}")
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
@@ -179,6 +210,9 @@ def main() -> None:
         for r in rows:
             if r["parse"]:
                 lines.append(f"- {r['chain']} parse status: {json.dumps(r['parse'])}")
+                line = s2a_cleaning(records, r["chain"])
+                if line:
+                    lines.append(line)
         lines.append("")
     out = Path(args.prefix).parent
     (out / "CORRECTIONS.md").write_text("\n".join(lines))

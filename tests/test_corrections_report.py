@@ -39,3 +39,26 @@ def test_head_to_head_pairs_only_shared_problems(report) -> None:
     assert line.startswith("- leco-vote vs sc (same 2 problems): 50.0% vs 100.0%, -50.0 points")
     assert line.endswith("at 0.50x the generated tokens")
     assert report.head_to_head(records, "leco-vote", "critique") is None
+
+
+def test_s2a_cleaning_counts_drops_against_the_oracles_clean_problem(report) -> None:
+    from sc_chains.eval.chains import BASELINE_PROMPT
+
+    clean = "Ann has 3 apples. She buys 2 more. How many apples does she have?"
+    noisy = "Ann has 3 apples. Bob's cat is 9 years old. She buys 2 more. How many apples does she have?"
+
+    def oracle(pid: str) -> dict:
+        return {**_rec("oracle", pid, True, 10), "question": noisy, "trace": {"prompt": BASELINE_PROMPT.format(question=clean)}}
+
+    def s2a(pid: str, correct: bool, removed: list[str]) -> dict:
+        return {**_rec("s2a-filter", pid, correct, 10), "question": noisy, "trace": {"removed": removed}}
+
+    records = [oracle("p1"), oracle("p2"), oracle("p3"),
+               s2a("p1", True, ["Bob's cat is 9 years old."]),   # the distractor: detected
+               s2a("p2", False, ["She buys 2 more."]),            # a real sentence: false drop
+               s2a("p3", True, []), s2a("p4", True, ["x"])]       # nothing dropped; p4 has no oracle
+    line = report.s2a_cleaning(records, "s2a-filter")
+    assert "added sentence dropped 1/3 (33.3%, accuracy 100.0%)" in line
+    assert "kept 2/3 (66.7%, accuracy 50.0%)" in line
+    assert "a clean-problem sentence dropped 1/3 (33.3%, accuracy 0.0%)" in line
+    assert report.s2a_cleaning(records, "s2a") is None
