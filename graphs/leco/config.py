@@ -8,7 +8,7 @@ from typing import Literal
 from adapters.errors import InvalidRequestError
 from graphs.validate import Options, check_choice, check_int, check_number, check_str, finite
 from graphs.leco.policy import DEFAULT_SKIP_PHRASES
-from graphs.leco.prompts import SYSTEM_PROMPT
+from graphs.leco.prompts import SYSTEM_PROMPT, USER_TEMPLATE
 
 __all__ = ["MAX_RETHINKS_LIMIT", "MAX_RETHINK_SAMPLES", "LecoConfig"]
 
@@ -68,7 +68,11 @@ class LecoConfig(Options):
     ``model.capabilities.prefill``), ``"chat"`` (prefix in the user message, then
     ``Step {k+1}:``), or ``"auto"`` (prefill where the model can)."""
     system_prompt: str = SYSTEM_PROMPT
-    """The system message asking for ``Step N:`` lines and ``The answer is X``."""
+    """The system message asking for ``Step N:`` lines and ``The answer is X`` (``""``: none)."""
+    user_template: str = USER_TEMPLATE
+    """The first attempt's user message; ``{question}`` is replaced by the question. With
+    :data:`~graphs.leco.prompts.PLAIN_FORMAT` (``system_prompt=""`` and the plain
+    chain-of-thought instruction) LECO drafts as self-consistency samples do."""
 
     def __post_init__(self) -> None:
         check_int("k", self.k, minimum=1)
@@ -99,3 +103,6 @@ class LecoConfig(Options):
         if not isinstance(self.skip_phrases, tuple) or not all(isinstance(p, str) and p for p in self.skip_phrases):
             raise InvalidRequestError("skip_phrases", self.skip_phrases, "pass a tuple of non-empty strings")
         check_str("system_prompt", self.system_prompt)
+        if not isinstance(self.user_template, str) or "{question}" not in self.user_template:
+            raise InvalidRequestError("user_template", self.user_template,
+                                      "pass a string holding {question}, e.g. 'Question: {question}'")

@@ -91,6 +91,6 @@ def create_leco_graph(
         name="leco", state_schema=LecoState, input_schema=LecoInput, model=model,
         start=start_input,
         make_loop=lambda s: leco_loop(cfg, path=path),  # type: ignore[arg-type]
-        host=lambda s: chat_messages(s["question"], cfg.system_prompt, s.get("conversation") or ()),
+        host=lambda s: chat_messages(s["question"], cfg.system_prompt, s.get("conversation") or (), cfg.user_template),
         finish=finish, reset=_OUTPUT_KEYS, checkpointer=checkpointer, stream=stream,
     )

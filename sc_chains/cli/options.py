@@ -109,6 +109,14 @@ def _leco_vote(opts: Mapping[str, Any], _mode: str) -> None:
     _leco({**LECO_VOTE, **dict(opts)}, _mode)
 
 
+def _leco_plain(vote: bool) -> Callable[[Mapping[str, Any], str], None]:
+    def check(opts: Mapping[str, Any], mode: str) -> None:
+        from graphs.leco.prompts import PLAIN_FORMAT
+
+        (_leco_vote if vote else _leco)({**PLAIN_FORMAT, **dict(opts)}, mode)
+    return check
+
+
 def _sc(opts: Mapping[str, Any], _mode: str) -> None:
     from graphs.sc.config import ScConfig
 
@@ -162,6 +170,8 @@ _VALIDATORS: dict[str, tuple[Callable[[], list[str]], Callable[[Mapping[str, Any
     "s2a-filter": (_config_keys("graphs.s2a.config.S2AConfig"), _s2a_chain("s2a-filter")),
     "critique": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
     "leco-vote": (_config_keys("graphs.leco.config.LecoConfig"), _leco_vote),
+    "leco-plain": (_config_keys("graphs.leco.config.LecoConfig"), _leco_plain(vote=False)),
+    "leco-vote-plain": (_config_keys("graphs.leco.config.LecoConfig"), _leco_plain(vote=True)),
     "sc": (_config_keys("graphs.sc.config.ScConfig"), _sc),
     "critique-program": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
     "critique-self": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),

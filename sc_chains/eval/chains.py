@@ -147,6 +147,22 @@ async def run_leco_vote(model: LogprobModel, problem: Problem, options: Mapping[
     return (await _graph("graphs.leco.create_leco_graph", model, problem, {**LECO_VOTE, **options}))[0]
 
 
+def _plain() -> dict[str, Any]:
+    from graphs.leco.prompts import PLAIN_FORMAT
+
+    return dict(PLAIN_FORMAT)
+
+
+async def run_leco_plain(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """LECO drafting in the plain chain-of-thought format (no ``Step N:`` system prompt)."""
+    return (await _graph("graphs.leco.create_leco_graph", model, problem, {**_plain(), **options}))[0]
+
+
+async def run_leco_vote_plain(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """``leco-vote`` drafting in the plain chain-of-thought format, as ``sc`` samples."""
+    return (await _graph("graphs.leco.create_leco_graph", model, problem, {**LECO_VOTE, **_plain(), **options}))[0]
+
+
 async def run_s2a_leco(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
     """S2A whose answer step is the LECO graph (LECO overrides under ``options["leco"]``)."""
     from graphs.leco import create_leco_graph
@@ -252,6 +268,10 @@ CHAINS: dict[str, Chain] = {
         Chain("sc", "self-consistency: k sampled solutions, majority vote", run_sc, cli=("sc_chains.cli.sc", {})),
         Chain("leco-vote", "LECO with k sampled continuations of the kept prefix, all voting", run_leco_vote,
               cli=("sc_chains.cli.leco", dict(LECO_VOTE))),
+        Chain("leco-plain", "LECO drafting in the plain chain-of-thought format (as sc), steps split at "
+              "line breaks", run_leco_plain),
+        Chain("leco-vote-plain", "leco-vote drafting in the plain chain-of-thought format (as sc)",
+              run_leco_vote_plain),
         Chain("critique-program", "the sandboxed program critic: on a disagreement the program's printed answer "
               "wins (runs model code)", run_critique_program, two_attempt=True,
               cli=("sc_chains.cli.critique", {"critic": "program"})),

@@ -24,7 +24,7 @@ from sc_chains.runner import read_records, run_jobs
 __all__ = ["ChainNeedsLogprobsError", "EmptyDatasetError", "EvalMismatchError", "run_eval"]
 
 _DATA_FILES = ("results.jsonl", "summary.json", "report.md", "run.json")
-LOGPROB_CHAINS = frozenset({"leco", "leco-vote", "s2a+leco", "s2a-filter"})
+LOGPROB_CHAINS = frozenset({"leco", "leco-vote", "leco-plain", "leco-vote-plain", "s2a+leco", "s2a-filter"})
 """Chains that score token logprobs; the others run on a model without them."""
 
 _META_KEYS = ("kind", "variant", "distractor", "suggested", "position")
