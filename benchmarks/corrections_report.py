@@ -46,6 +46,10 @@ HEADER = [
     "`critique-program-vote` (session 7, `ProgramCritic(resolve=\"vote\")`): its SVAMP records ran in a",
     "separate output folder beside another SVAMP run and were appended here afterwards (same record",
     "keys and settings). Head-to-head lines compare two chains on the problems both ran.",
+    "Session 8: records made from then on decode with the CPU defaults `attn_implementation=\"auto\"`",
+    "and `prepack_weights=\"auto\"` (benchmarks/cpu_decode.py: 1.38x faster; float32 attention scores",
+    "differ from sdpa at bf16 near ties only). `leco-plain`/`leco-vote-plain`: LECO drafting in sc's plain",
+    "chain-of-thought format. S2A cleaning lines compare what a chain dropped with the oracle's clean problem.",
 ]
 """The fixed introduction of CORRECTIONS.md."""
 
