@@ -53,7 +53,7 @@ HEADER = [
 ]
 """The fixed introduction of CORRECTIONS.md."""
 
-ORDER = ["baseline", "oracle", "sc", "leco", "leco-vote", "leco-plain", "leco-vote-plain", "critique", "critique-gate", "critique-self", "critique-program", "critique-program-vote", "critique-program-revise",
+ORDER = ["baseline", "oracle", "sc", "leco", "leco-vote", "leco-plain", "leco-vote-plain", "critique", "critique-gate", "critique-self", "critique-program", "critique-program-sc", "critique-program-vote", "critique-program-revise",
          "s2a", "s2a-fewshot", "s2a-filter", "s2a+leco"]
 
 
@@ -103,7 +103,8 @@ def paired_diff_ci(i_to_c: float | None, c_to_i: float | None, n: int) -> tuple[
 
 
 HEAD_TO_HEAD = [("leco-vote", "sc"), ("leco-vote-plain", "sc"), ("leco-vote-plain", "leco-vote"),
-                ("critique-program-vote", "critique-program")]
+                ("critique-program-vote", "critique-program"), ("critique-program-sc", "critique-program"),
+                ("critique-program-sc", "sc")]
 """Chain pairs compared directly on the problems both ran (the issue's LECO-vote vs sc claim)."""
 
 

@@ -20,7 +20,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # one torch thread per process: on a 2-core machine shared with other work, 2 threads oversubscribe
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # cheapest and most informative first: an interrupted stage has the chains that matter most
-MATH=critique-program,critique-program-vote,s2a-filter,critique,leco-vote-plain,leco-vote,sc,leco,leco-plain,s2a-fewshot,critique-gate,critique-program-revise
+MATH=critique-program,critique-program-sc,critique-program-vote,s2a-filter,critique,leco-vote-plain,leco-vote,sc,leco,leco-plain,s2a-fewshot,critique-gate,critique-program-revise
 for limit in ${LIMITS//,/ }; do
   echo "== stage: --limit $limit ($(date -u +%H:%M:%S))"
   .venv/bin/sc-chains eval --dataset gsm-ic --chains "baseline,oracle,$MATH" --limit "$limit" \

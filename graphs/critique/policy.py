@@ -15,6 +15,7 @@ from typing import Any
 from adapters.errors import InvalidRequestError
 from adapters.types import TokenLogprob
 from graphs.answers import answers_equal
+from graphs.sc.policy import majority_vote
 from graphs.text import edit_distance
 from graphs.vocab import (
     APPROVED,
@@ -33,6 +34,7 @@ __all__ = [
     "gate_revises",
     "parse_review",
     "parse_verdict",
+    "program_vote",
     "read_verdict",
     "replacement_stands",
     "sequence_confidence",
@@ -113,6 +115,21 @@ def replacement_stands(draft_answer: str | None, replacement_answer: str | None,
     if replacement_answer is not None and answers_equal(sample_answer, replacement_answer):
         return True
     return not answers_equal(sample_answer, draft_answer)
+
+
+def program_vote(draft_answer: str | None, program_answers: Sequence[str | None]) -> int | None:
+    """A sampled program critic's decision: the index (into ``program_answers``) of the program
+    whose printed answer overrules the draft, or ``None`` when the draft stands.
+
+    A majority vote (:func:`graphs.sc.policy.majority_vote`) of the draft's answer, voting first,
+    and every program's printed answer (programs that printed none abstain): the draft stands when
+    its answer's group wins, ties included (an even split is no evidence against it). Otherwise
+    the first program of the winning group overrules it. A draft without an answer does not vote,
+    so any printed answer wins; no printed answer at all leaves the draft."""
+    vote = majority_vote([draft_answer, *program_answers])
+    if vote["winner"] is None or 0 in vote["groups"][0]["members"]:
+        return None
+    return vote["winner"] - 1
 
 
 def stop_after_draft(

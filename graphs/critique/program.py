@@ -28,6 +28,12 @@ What a disagreement does (``resolve``):
   not the default.
 - ``"revise"``: the model revises its draft with the program's feedback (RCI/CRITIC style).
 
+How many programs (``samples``): one (default, greedy), or ``samples=k`` programs sampled in one
+request (``n=k`` at ``temperature``; the HF adapter shares the prompt's KV cache across them),
+each run in the sandbox, and a majority vote of the draft's answer and every printed answer
+(:func:`graphs.critique.policy.program_vote`: program-aided self-consistency, PAL + SC). The draft
+votes first, so a tie keeps it; only a winning group without the draft counts as a disagreement.
+
 Where the program comes from (``source``):
 
 - ``"draft_first"`` (default): the draft's own fenced ``python`` code (Qwen2.5-Coder writes it
@@ -46,7 +52,8 @@ reference)`` returns the program request (a :class:`~graphs.loop.ModelCall` side
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from adapters.errors import InvalidRequestError
@@ -54,10 +61,12 @@ from adapters.specs import resolve_model
 from adapters.types import Message
 from graphs.answers import answers_equal, extract_answer
 from graphs.critique.critics import Critique
+from graphs.critique.policy import program_vote
 from graphs.loop import ModelCall
 from graphs.sandbox import ProgramResult, SandboxLimits, extract_program, run_program
 
 __all__ = [
+    "MAX_PROGRAM_SAMPLES",
     "PROGRAM_INSTRUCTION",
     "RESOLVE",
     "ProgramCheck",
@@ -72,6 +81,7 @@ __all__ = [
     "program_feedback",
     "program_messages",
     "program_verifier",
+    "vote_programs",
 ]
 
 PROGRAM_INSTRUCTION = (
@@ -83,7 +93,9 @@ PROGRAM_INSTRUCTION = (
 
 RESOLVE: tuple[str, ...] = ("program", "vote", "revise")
 """What a disagreement does (see the module docstring)."""
-Verdict = Literal["agree", "disagree", "no_program", "failed", "no_output"]
+MAX_PROGRAM_SAMPLES = 16
+"""The most programs one critique samples (each one is a sandboxed run)."""
+Verdict = Literal["agree", "disagree", "split", "no_program", "failed", "no_output"]
 _CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 
 
@@ -111,7 +123,8 @@ class ProgramCheck:
     """The outcome of comparing one program run with one draft."""
 
     verdict: Verdict
-    """``agree`` / ``disagree`` (a signal), or ``no_program`` / ``failed`` / ``no_output``."""
+    """``agree`` / ``disagree`` (a signal); ``split`` (sampled programs: the draft stands on a tie
+    though no program agrees with it); or ``no_program`` / ``failed`` / ``no_output``."""
     draft_answer: str | None
     """The draft's final answer."""
     program_answer: str | None
@@ -120,6 +133,9 @@ class ProgramCheck:
     """The program that ran."""
     result: ProgramResult | None = None
     """The sandboxed run."""
+    votes: tuple[str | None, ...] = ()
+    """Sampled programs: every program's printed answer, in order (``None``: it printed none or
+    failed); empty for a single program."""
 
     @property
     def revise(self) -> bool:
@@ -141,10 +157,42 @@ def compare_program(draft: str, program: str | None, result: ProgramResult | Non
     return ProgramCheck(verdict, mine, got, program, result)
 
 
+def vote_programs(draft: str, programs: Sequence[str | None], results: Sequence[ProgramResult | None]) -> ProgramCheck:
+    """The pure policy for sampled programs: each one's printed answer, then
+    :func:`graphs.critique.policy.program_vote`. The check names the program that decided (the
+    overruling one, else the first that agrees with the draft), ``split`` when the draft stands on
+    a tie with no program agreeing, and falls back to the first program's outcome when no program
+    printed an answer."""
+    checks = [compare_program(draft, p, r) for p, r in zip(programs, results)]
+    votes = tuple(c.program_answer for c in checks)
+    if not checks:
+        return compare_program(draft, None, None)
+    if all(v is None for v in votes):
+        return replace(checks[0], votes=votes)
+    win = program_vote(checks[0].draft_answer, votes)
+    if win is not None:
+        return replace(checks[win], verdict="disagree", votes=votes)
+    agreeing = next((c for c in checks if c.verdict == "agree"), None)
+    if agreeing is not None:
+        return replace(agreeing, votes=votes)
+    first = next(c for c in checks if c.program_answer is not None)
+    return replace(first, verdict="split", votes=votes)
+
+
+def _tally(check: ProgramCheck) -> str:
+    """``"3 of 5 programs"`` for sampled programs (how many printed ``check.program_answer``)."""
+    if not check.votes:
+        return "A Python program that computes the answer"
+    same = sum(v is not None and answers_equal(v, check.program_answer) for v in check.votes)
+    return f"{same} of {len(check.votes)} Python programs that compute the answer"
+
+
 def program_feedback(check: ProgramCheck, *, show_program: bool) -> str:
     """The critique text for ``check`` (shown to the reviser when it disagrees)."""
     if check.verdict == "agree":
-        return f"A program that computes the answer printed {check.program_answer}, which agrees with your answer."
+        return f"{_tally(check)} printed {check.program_answer}, which agrees with your answer."
+    if check.verdict == "split":
+        return f"No external check: the programs printed {_answers(check.votes)}, no majority against your answer; it is kept."
     if check.verdict != "disagree":
         why = {"no_program": "there was no program to run", "no_output": "the program printed no answer",
                "failed": f"the program failed ({_failure(check.result)})"}[check.verdict]
@@ -153,7 +201,7 @@ def program_feedback(check: ProgramCheck, *, show_program: bool) -> str:
               else "your solution states no final answer")
     code = f"\n\nThe program:\n```python\n{check.program.strip()}\n```" if show_program and check.program else ""
     return (
-        f"A Python program that computes the answer printed {check.program_answer}, but {stated}. "
+        f"{_tally(check)} printed {check.program_answer}, but {stated}. "
         "Recheck each step against the problem; if the program is right, fix your solution, "
         f"and end with \"The answer is X.\"{code}"
     )
@@ -164,6 +212,10 @@ def program_answer_text(check: ProgramCheck) -> str:
     the program, the answer it printed, and the answer line."""
     code = f"```python\n{check.program.strip()}\n```\n" if check.program else ""
     return f"{code}The program printed {check.program_answer}.\nThe answer is {check.program_answer}."
+
+
+def _answers(votes: Sequence[str | None]) -> str:
+    return ", ".join("nothing" if v is None else v for v in votes)
 
 
 def _failure(result: ProgramResult | None) -> str:
@@ -199,7 +251,12 @@ class ProgramCritic:
             program's feedback); see the module docstring.
         ask_model: ``False``: never ask for a program, only run the draft's own code.
         max_tokens: most tokens of the program request.
-        seed: the program request's seed (greedy decoding; kept for servers that use it).
+        seed: the program request's seed (sampled programs: ``seed + i``; one greedy program:
+            kept for servers that use it).
+        samples: how many programs to sample and vote with the draft (1 to
+            :data:`MAX_PROGRAM_SAMPLES`; 1: one greedy program, the draft's own first); see the
+            module docstring.
+        temperature: the sampling temperature of ``samples > 1`` programs (0 < t <= 2).
         system_prompt: an optional system message for the program request.
 
     In a method's loop: ``ask`` then ``read`` (the critic protocol). Standalone:
@@ -217,6 +274,8 @@ class ProgramCritic:
         max_tokens: int = 384,
         seed: int | None = None,
         system_prompt: str | None = None,
+        samples: int = 1,
+        temperature: float = 0.7,
     ) -> None:
         if source not in ("draft_first", "model"):
             raise InvalidRequestError("source", source, "pass 'draft_first' or 'model'")
@@ -226,6 +285,7 @@ class ProgramCritic:
             )
         if source == "model" and not ask_model:
             raise InvalidRequestError("ask_model", ask_model, "source='model' asks a model for the program: keep ask_model=True")
+        _check_sampling(samples, temperature, ask_model)
         if limits is not None and not isinstance(limits, SandboxLimits):
             raise InvalidRequestError("limits", limits, "pass graphs.sandbox.SandboxLimits(...)")
         self.model = resolve_model(model) if model is not None else None
@@ -236,30 +296,42 @@ class ProgramCritic:
         self.max_tokens = max_tokens
         self.seed = seed
         self.system_prompt = system_prompt
+        self.samples = samples
+        self.temperature = temperature
 
     def _own_program(self, draft: str) -> str | None:
         return extract_program(draft) if self.source == "draft_first" else None
 
     def ask(self, question: str, draft: str, reference: str | None) -> ModelCall | None:
         """The program request, a side call to ``target="critic"`` (``None``: the draft's own
-        code will be run, or ``ask_model=False``)."""
+        code will be run, or ``ask_model=False``); ``samples > 1``: one sampled call for ``n``
+        programs, asked even when the draft has code of its own (that code votes too)."""
+        messages = tuple(program_messages(question, self.system_prompt))
+        if self.samples > 1:
+            return ModelCall("critique", target="critic", messages=messages, max_tokens=self.max_tokens,
+                             temperature=self.temperature, seed=self.seed, n=self.samples, sampled=True)
         if not self.ask_model or self._own_program(draft) is not None:
             return None
-        return ModelCall(
-            "critique", target="critic", messages=tuple(program_messages(question, self.system_prompt)),
-            max_tokens=self.max_tokens, temperature=0.0, seed=self.seed,
-        )
+        return ModelCall("critique", target="critic", messages=messages, max_tokens=self.max_tokens,
+                         temperature=0.0, seed=self.seed)
 
     def read(self, question: str, draft: str, reference: str | None, reply: Any) -> ProgramCritique:
-        """Run the program (the draft's, or the one in ``reply``) and compare."""
+        """Run the program(s) (the draft's, and those in ``reply``: one or a list) and compare."""
         own = self._own_program(draft)
-        program = own or (extract_program(reply.text) if reply is not None else None)
-        run = run_program(program, self.limits) if program is not None else None
-        check = compare_program(draft, program, run)
-        text = program_feedback(check, show_program=own is None)
+        replies = reply if isinstance(reply, (list, tuple)) else ([] if reply is None else [reply])
+        if self.samples > 1:
+            programs = [own, *(extract_program(r.text) for r in replies)] if own else [extract_program(r.text) for r in replies]
+            check = vote_programs(draft, programs, [self._run(p) for p in programs])
+        else:
+            program = own or (extract_program(replies[0].text) if replies else None)
+            check = compare_program(draft, program, self._run(program))
+        text = program_feedback(check, show_program=own is None or check.program != own)
         replacement = program_answer_text(check) if check.revise and self.resolve != "revise" else None
         return ProgramCritique(text=text, approved=not check.revise, replacement=replacement,
                                vote=self.resolve == "vote", check=check)
+
+    def _run(self, program: str | None) -> ProgramResult | None:
+        return run_program(program, self.limits) if program is not None else None
 
     def critique(self, question: str, draft: str, reference: str | None = None) -> ProgramCritique:
         """Standalone use: ask ``model`` for a program when needed, run it, compare."""
@@ -268,12 +340,21 @@ class ProgramCritic:
             raise InvalidRequestError(
                 "model", None, "this draft has no program of its own: pass ProgramCritic(model=...) to ask for one"
             )
-        reply = None
-        if call is not None:
-            reply = self.model.generate(
-                list(call.messages or ()), max_tokens=call.max_tokens, temperature=0.0, seed=call.seed
-            )
-        return self.read(question, draft, reference, reply)
+        replies = [] if call is None else [
+            self.model.generate(list(call.messages or ()), max_tokens=call.max_tokens, temperature=call.temperature,
+                                seed=None if call.seed is None else call.seed + i)
+            for i in range(call.n)
+        ]
+        return self.read(question, draft, reference, replies)
+
+
+def _check_sampling(samples: Any, temperature: Any, ask_model: bool) -> None:
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_PROGRAM_SAMPLES:
+        raise InvalidRequestError("samples", samples, f"pass an int from 1 to {MAX_PROGRAM_SAMPLES} (programs to sample and vote)")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature <= 2:
+        raise InvalidRequestError("temperature", temperature, "pass a sampling temperature in (0, 2], e.g. 0.7")
+    if samples > 1 and not ask_model:
+        raise InvalidRequestError("ask_model", ask_model, "samples > 1 asks the model for programs: keep ask_model=True")
 
 
 def make_program_verifier(limits: SandboxLimits | None = None):

@@ -178,6 +178,7 @@ _VALIDATORS: dict[str, tuple[Callable[[], list[str]], Callable[[Mapping[str, Any
     "critique-gate": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
     "critique-program-revise": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
     "critique-program-vote": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
+    "critique-program-sc": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
 }
 CHAIN_KEYS = _VALIDATORS
 """Chain name -> (valid keys, validator) for the chains whose options the CLI checks."""

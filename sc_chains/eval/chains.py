@@ -221,11 +221,22 @@ async def run_critique_program_revise(model: LogprobModel, problem: Problem, opt
     return await _program(model, problem, options, "revise")
 
 
-async def _program(model: LogprobModel, problem: Problem, options: Mapping[str, Any], resolve: str) -> Outcome:
+PROGRAM_SAMPLES = 5
+"""Programs sampled by ``critique-program-sc`` (as many as ``sc`` samples solutions)."""
+
+
+async def run_critique_program_sc(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """The program critic with :data:`PROGRAM_SAMPLES` sampled programs voting with the draft
+    (program-aided self-consistency); the winning program's answer replaces the draft."""
+    return await _program(model, problem, options, "program", samples=PROGRAM_SAMPLES, seed=0)
+
+
+async def _program(model: LogprobModel, problem: Problem, options: Mapping[str, Any], resolve: str,
+                   **critic: Any) -> Outcome:
     from graphs.critique.program import ProgramCritic
 
     result, state = await _graph("graphs.critique.create_critique_graph", model, problem, options,
-                                 critic=ProgramCritic(resolve=resolve))  # type: ignore[arg-type]
+                                 critic=ProgramCritic(resolve=resolve, **critic))  # type: ignore[arg-type]
     first = _first_attempt(state)
     result["answer_t1"] = first.get("answer")
     result["correct_t1"] = check_answer(first.get("answer"), problem.answer)
@@ -280,6 +291,9 @@ CHAINS: dict[str, Chain] = {
               two_attempt=True),
         Chain("critique-program-revise", "the sandboxed program critic, the model revises on a disagreement "
               "(runs model code)", run_critique_program_revise, two_attempt=True),
+        Chain("critique-program-sc", f"the sandboxed program critic with {PROGRAM_SAMPLES} sampled programs voting "
+              "with the draft; a winning program's answer replaces it (runs model code)", run_critique_program_sc,
+              two_attempt=True),
     )
 }
 """Every chain by name, in report order."""

@@ -23,6 +23,7 @@ from sc_chains.middleware._shared import (
     charge_cost,
     counted_response,
     first_ai,
+    gather_all,
     is_ours,
     lc_message,
     ledger,
@@ -112,8 +113,6 @@ class _Calls:
         model = self.mw.critic_model or (self.request.model if self.request is not None else None)
         if isinstance(model, LogprobModel):  # a judge: k sampled scores on its own prompt
             return model, model_requests(model, call, [m for m in self.host])
-        if call.n != 1:
-            raise InvalidRequestError("critic", model, "a chat-model critic answers one call at a time (n=1)")
         msgs = call.messages if call.messages is not None else [*self.host, *call.extra]
         return model, [m if isinstance(m, BaseMessage) else lc_message(m, self.mw.name) for m in msgs]
 
@@ -144,7 +143,8 @@ class _Calls:
             model, arg = self._critic(call)
             if isinstance(model, LogprobModel):
                 return model.generate(arg[0]) if len(arg) == 1 else model.batch(arg)
-            return self._critique(model.invoke(arg, **sampling_settings(call)), arg)
+            replies = [self._critique(model.invoke(arg, **sampling_settings(call, i)), arg) for i in range(call.n)]
+            return replies[0] if call.n == 1 else replies
 
     async def acall(self, call: ModelCall) -> Any:
         """One model call (async)."""
@@ -155,7 +155,9 @@ class _Calls:
             model, arg = self._critic(call)
             if isinstance(model, LogprobModel):
                 return await model.agenerate(arg[0]) if len(arg) == 1 else await model.abatch(arg)
-            return self._critique(await model.ainvoke(arg, **sampling_settings(call)), arg)
+            raws = await gather_all([model.ainvoke(arg, **sampling_settings(call, i)) for i in range(call.n)])
+            replies = [self._critique(raw, arg) for raw in raws]
+            return replies[0] if call.n == 1 else replies
 
 
 def _prompt(request: Any) -> list[BaseMessage]:
