@@ -111,16 +111,8 @@ def main() -> None:
     cont.generate("warm up", max_tokens=4)
     work = workload(args.requests, args.min_tokens, args.max_tokens)
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    best: dict[str, dict[str, Any]] = {}
-    for _ in range(args.repeats):  # alternate so load drifts hit both
-        for name, model in (("static", static), ("continuous", cont)):
-            r = run_mode(model, work)
-            print(f"  {name}: wall {r['wall']:.1f} s, cpu {r['cpu']:.1f} s, {r['tokens']} tokens", file=sys.stderr,
-                  flush=True)
-            if name not in best or r["wall"] < best[name]["wall"]:
-                best[name] = r
+    best = best_of({"static": static, "continuous": cont}, work, args.repeats)
     s, c = best["static"], best["continuous"]
-    same = sum(a == b for a, b in zip(s["texts"], c["texts"]))
     lines = [
         "$ " + " ".join([os.path.basename(sys.executable), *sys.argv]),
         f"model {args.model} on {static.device} ({static.model.dtype}), torch threads {torch.get_num_threads()}, "
@@ -130,23 +122,49 @@ def main() -> None:
         f"uptime after:  {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}",
         f"generated tokens per request: {c['lengths']}",
     ]  # fmt: skip
-    for name, r in (("static", s), ("continuous", c)):
-        lines.append(f"{name:<10} wall {r['wall']:7.2f} s  cpu {r['cpu']:7.2f} s  tokens {r['tokens']:5d}  "
-                     f"{r['tokens'] / r['wall']:6.1f} tok/s (wall)  {r['tokens'] / r['cpu']:6.1f} tok/cpu-s  "
-                     f"steps {r['steps']}  batches {r['batches']}")  # fmt: skip
-    lines.append(f"continuous/static: {(c['tokens'] / c['wall']) / (s['tokens'] / s['wall']):.2f}x tok/s (wall), "
-                 f"{(c['tokens'] / c['cpu']) / (s['tokens'] / s['cpu']):.2f}x tok/cpu-s; "
-                 f"same greedy text: {same}/{args.requests}")  # fmt: skip
-    for i, (a, b) in enumerate(zip(s["gens"], c["gens"])):
-        if a.text != b.text:
-            lines.append(f"  request {i}: {_divergence(a, b)}")
-    report = "\n".join(lines)
+    same, compared = compare_lines(("static", s), ("continuous", c), steps=True)
+    report = "\n".join(lines + compared)
     print(report)
     if args.out:
         with open(args.out, "a", encoding="utf-8") as fh:
             fh.write(report + "\n\n")
     if args.requests - same > args.allow_mismatch:
         sys.exit(f"greedy texts differ between the modes: {args.requests - same} of {args.requests}")
+
+
+def best_of(models: dict[str, Any], work: list[tuple[str, int]], repeats: int) -> dict[str, dict[str, Any]]:
+    """Each model's fastest (wall) of ``repeats`` rounds of ``work``, the models alternating in
+    every round so that load drifts hit all of them (progress on stderr)."""
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(repeats):
+        for name, model in models.items():
+            r = run_mode(model, work)
+            print(f"  {name}: wall {r['wall']:.1f} s, cpu {r['cpu']:.1f} s, {r['tokens']} tokens", file=sys.stderr,
+                  flush=True)
+            if name not in best or r["wall"] < best[name]["wall"]:
+                best[name] = r
+    return best
+
+
+def compare_lines(base: tuple[str, dict[str, Any]], new: tuple[str, dict[str, Any]], *,
+                  steps: bool = False) -> tuple[int, list[str]]:
+    """How many greedy texts are the same, and the report lines: each mode's time and rate, the
+    ratio ``new/base``, and where every differing reply parts."""
+    (bn, b), (nn, n) = base, new
+    width = max(len(bn), len(nn))
+    lines = []
+    for name, r in (base, new):
+        extra = f"  steps {r['steps']}  batches {r['batches']}" if steps else ""
+        lines.append(f"{name:<{width}} wall {r['wall']:7.2f} s  cpu {r['cpu']:7.2f} s  tokens {r['tokens']:5d}  "
+                     f"{r['tokens'] / r['wall']:6.1f} tok/s (wall)  {r['tokens'] / r['cpu']:6.1f} tok/cpu-s{extra}")
+    same = sum(x == y for x, y in zip(b["texts"], n["texts"]))
+    lines.append(f"{nn}/{bn}: {(n['tokens'] / n['wall']) / (b['tokens'] / b['wall']):.2f}x tok/s (wall), "
+                 f"{(n['tokens'] / n['cpu']) / (b['tokens'] / b['cpu']):.2f}x tok/cpu-s; "
+                 f"same greedy text: {same}/{len(b['texts'])}")
+    for i, (x, y) in enumerate(zip(b["gens"], n["gens"])):
+        if x.text != y.text:
+            lines.append(f"  request {i}: {_divergence(x, y, (bn, nn))}")
+    return same, lines
 
 
 def _divergence(a: Any, b: Any, names: tuple[str, str] = ("static", "continuous")) -> str:

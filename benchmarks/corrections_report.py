@@ -50,6 +50,8 @@ HEADER = [
     "and `prepack_weights=\"auto\"` (benchmarks/cpu_decode.py: 1.38x faster; float32 attention scores",
     "differ from sdpa at bf16 near ties only). `leco-plain`/`leco-vote-plain`: LECO drafting in sc's plain",
     "chain-of-thought format. S2A cleaning lines compare what a chain dropped with the oracle's clean problem.",
+    "Session 9: `critique-program-sc` is the program critic with 5 sampled programs (temperature 0.7,",
+    "seeds 0-4; `ProgramCritic(samples=5)`) voting with the draft's answer, a tie keeping the draft.",
 ]
 """The fixed introduction of CORRECTIONS.md."""
 

@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from batching import _divergence, run_mode, workload  # noqa: E402
+from batching import best_of, compare_lines, workload  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,14 +63,7 @@ def main() -> None:
         m.generate("warm up", max_tokens=4)
     work = workload(args.requests, args.min_tokens, args.max_tokens)
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    best: dict[str, dict[str, Any]] = {}
-    for _ in range(args.repeats):  # alternate so load drifts hit both
-        for name, model in models.items():
-            r = run_mode(model, work)
-            print(f"  {name}: wall {r['wall']:.1f} s, cpu {r['cpu']:.1f} s, {r['tokens']} tokens", file=sys.stderr,
-                  flush=True)
-            if name not in best or r["wall"] < best[name]["wall"]:
-                best[name] = r
+    best = best_of(models, work, args.repeats)
     print(_report(args, models, best, uptime))
 
 
@@ -78,7 +71,6 @@ def _report(args: argparse.Namespace, models: dict[str, Any], best: dict[str, di
     import torch
 
     s, d = best["stock"], best["tuned"]
-    same = sum(a == b for a, b in zip(s["texts"], d["texts"]))
     lines = [
         "$ " + " ".join([os.path.basename(sys.executable), *sys.argv]),
         f"model {args.model} on cpu ({models['stock'].model.dtype}), torch threads {torch.get_num_threads()}, "
@@ -90,16 +82,8 @@ def _report(args: argparse.Namespace, models: dict[str, Any], best: dict[str, di
         f"uptime before: {uptime}",
         f"uptime after:  {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}",
     ]  # fmt: skip
-    for name, r in (("stock", s), ("tuned", d)):
-        lines.append(f"{name:<7} wall {r['wall']:7.2f} s  cpu {r['cpu']:7.2f} s  tokens {r['tokens']:5d}  "
-                     f"{r['tokens'] / r['wall']:6.1f} tok/s (wall)  {r['tokens'] / r['cpu']:6.1f} tok/cpu-s")
-    lines.append(f"tuned/stock: {(d['tokens'] / d['wall']) / (s['tokens'] / s['wall']):.2f}x tok/s (wall), "
-                 f"{(d['tokens'] / d['cpu']) / (s['tokens'] / s['cpu']):.2f}x tok/cpu-s; "
-                 f"same greedy text: {same}/{args.requests}")
-    for i, (a, b) in enumerate(zip(s["gens"], d["gens"])):
-        if a.text != b.text:
-            lines.append(f"  request {i}: {_divergence(a, b, ('stock', 'tuned'))}")
-    report = "\n".join(lines)
+    same, compared = compare_lines(("stock", s), ("tuned", d))
+    report = "\n".join(lines + compared)
     if args.out:
         with open(args.out, "a", encoding="utf-8") as fh:
             fh.write(report + "\n\n")

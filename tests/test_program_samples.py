@@ -11,7 +11,8 @@ from adapters.errors import InvalidRequestError
 from adapters.fake import FakeLogprobModel
 from graphs.critique import create_critique_graph
 from graphs.critique.policy import program_vote
-from graphs.critique.program import MAX_PROGRAM_SAMPLES, ProgramCritic, vote_programs
+from graphs.critique.config import MAX_PROGRAM_SAMPLES, CritiqueConfig
+from graphs.critique.program import ProgramCritic, vote_programs
 from graphs.sandbox import ProgramResult, SandboxLimits
 
 ROOMY = SandboxLimits(timeout_s=60, cpu_s=20)  # generous: the machine may be busy
@@ -134,3 +135,15 @@ def test_the_eval_chain_votes_five_programs() -> None:
     out = asyncio.run(chain.run(fake, Problem(id="p", question=Q, answer="7"), {}))
     assert out["answer"] == "7" and out["correct"] is True and out["answer_t1"] == "8"
     assert out["usage"]["calls"] == 1 + PROGRAM_SAMPLES
+
+
+def test_the_config_field_reaches_the_program_critic() -> None:
+    draft = "3 + 4 = 8. The answer is 8."
+    fake = FakeLogprobModel([draft, fence("print(3 + 4)"), fence("print(7)"), fence("print(9)")])
+    graph = create_critique_graph(fake, critic="program", program_samples=3, seed=4)
+    out = graph.invoke({"question": Q})
+    assert out["stop_reason"] == "replaced" and out["answer"] == "7"
+    assert [(c.seed, c.temperature) for c in fake.calls[1:]] == [(4, 0.7), (5, 0.7), (6, 0.7)]
+    for bad in (0, MAX_PROGRAM_SAMPLES + 1, 1.5):
+        with pytest.raises(InvalidRequestError, match="program_samples"):
+            CritiqueConfig(program_samples=bad)

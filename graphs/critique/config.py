@@ -9,7 +9,7 @@ from adapters.errors import InvalidRequestError
 from graphs.critique.prompts import SELF_REFINE_FEEDBACK, SELF_REFINE_REFINE
 from graphs.validate import Options, check_bool, check_choice, check_int, check_number, check_str
 
-__all__ = ["GATES", "MAX_REVISIONS", "MODES", "CritiqueConfig", "Gate", "Mode"]
+__all__ = ["GATES", "MAX_PROGRAM_SAMPLES", "MAX_REVISIONS", "MODES", "CritiqueConfig", "Gate", "Mode"]
 
 Gate = Literal["auto", "disagreement", "off"]
 GATES: tuple[str, ...] = ("auto", "disagreement", "off")
@@ -22,6 +22,9 @@ MAX_REVISIONS = 8
 """The hard ceiling on revisions in one run of the loop. No argument lifts it: ``max_turns``
 above it is rejected, and a larger allowance (the middleware's ``max_corrections``) is cut to
 it, so every run makes at most ``1 + MAX_REVISIONS`` drafts."""
+
+MAX_PROGRAM_SAMPLES = 16
+"""The most programs one program critique samples (each one is a sandboxed run)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,12 @@ class CritiqueConfig(Options):
     """Most tokens per draft (graphs; in the middleware the agent's model decides)."""
     critique_max_tokens: int = 384
     """Most tokens per model critique (and per program request of ``critic="program"``)."""
+    program_samples: int = 1
+    """With ``critic="program"``: programs to write and run. 1 (default): one greedy program
+    (the draft's own code first); ``k > 1``: ``k`` programs sampled in one request (temperature
+    0.7, seeds from ``seed``), each run in the sandbox, and a majority vote of the draft's answer
+    and every printed answer decides (program-aided self-consistency; a tie keeps the draft). At
+    most :data:`MAX_PROGRAM_SAMPLES`. See :class:`graphs.critique.program.ProgramCritic`."""
     max_completion_tokens: int | None = 4000
     """Stop with ``"max_completion_tokens"`` once the tokens the loop's calls *generated*
     (drafts, critiques, revisions; prompt tokens never count) reach this; ``None`` for no
@@ -105,6 +114,7 @@ class CritiqueConfig(Options):
                      allow_none=True, hint=", e.g. 0.9, or None")
         check_int("max_tokens", self.max_tokens, minimum=1)
         check_int("critique_max_tokens", self.critique_max_tokens, minimum=1)
+        check_int("program_samples", self.program_samples, minimum=1, maximum=MAX_PROGRAM_SAMPLES)
         check_int("max_completion_tokens", self.max_completion_tokens, minimum=1, allow_none=True)
         check_number("temperature", self.temperature, low=0, high=5)
         check_int("seed", self.seed, minimum=0, allow_none=True)

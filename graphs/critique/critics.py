@@ -212,7 +212,8 @@ def make_critic(critic: Any, config: CritiqueConfig, *, chat: Callable[[Any], An
     if isinstance(critic, str) and critic == "program":
         from graphs.critique.program import ProgramCritic
 
-        return ProgramCritic(max_tokens=config.critique_max_tokens)  # a critique call's budget, as the others
+        return ProgramCritic(max_tokens=config.critique_max_tokens,  # a critique call's budget, as the others
+                             samples=config.program_samples, seed=config.seed)
     if isinstance(critic, Judge):
         return JudgeCritic(critic, config.judge_threshold)
     if isinstance(critic, Critic):

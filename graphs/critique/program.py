@@ -60,13 +60,13 @@ from adapters.errors import InvalidRequestError
 from adapters.specs import resolve_model
 from adapters.types import Message
 from graphs.answers import answers_equal, extract_answer
+from graphs.critique.config import MAX_PROGRAM_SAMPLES
 from graphs.critique.critics import Critique
 from graphs.critique.policy import program_vote
 from graphs.loop import ModelCall
 from graphs.sandbox import ProgramResult, SandboxLimits, extract_program, run_program
 
 __all__ = [
-    "MAX_PROGRAM_SAMPLES",
     "PROGRAM_INSTRUCTION",
     "RESOLVE",
     "ProgramCheck",
@@ -93,8 +93,6 @@ PROGRAM_INSTRUCTION = (
 
 RESOLVE: tuple[str, ...] = ("program", "vote", "revise")
 """What a disagreement does (see the module docstring)."""
-MAX_PROGRAM_SAMPLES = 16
-"""The most programs one critique samples (each one is a sandboxed run)."""
 Verdict = Literal["agree", "disagree", "split", "no_program", "failed", "no_output"]
 _CODE_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 
