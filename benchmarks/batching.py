@@ -113,15 +113,8 @@ def main() -> None:
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     best = best_of({"static": static, "continuous": cont}, work, args.repeats)
     s, c = best["static"], best["continuous"]
-    lines = [
-        "$ " + " ".join([os.path.basename(sys.executable), *sys.argv]),
-        f"model {args.model} on {static.device} ({static.model.dtype}), torch threads {torch.get_num_threads()}, "
-        f"{args.requests} concurrent requests, max_tokens {args.min_tokens}..{args.max_tokens}, max_batch_size {args.max_batch_size}, "
-        f"best of {args.repeats} alternating rounds",
-        f"uptime before: {uptime}",
-        f"uptime after:  {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}",
-        f"generated tokens per request: {c['lengths']}",
-    ]  # fmt: skip
+    lines = [*header_lines(args, f"{static.device} ({static.model.dtype})", uptime),
+             f"generated tokens per request: {c['lengths']}"]
     same, compared = compare_lines(("static", s), ("continuous", c), steps=True)
     report = "\n".join(lines + compared)
     print(report)
@@ -130,6 +123,20 @@ def main() -> None:
             fh.write(report + "\n\n")
     if args.requests - same > args.allow_mismatch:
         sys.exit(f"greedy texts differ between the modes: {args.requests - same} of {args.requests}")
+
+
+def header_lines(args: argparse.Namespace, where: str, uptime: str, setup: str = "") -> list[str]:
+    """The report's first lines: the command, the model and workload, the load before and after."""
+    import torch
+
+    return [
+        "$ " + " ".join([os.path.basename(sys.executable), *sys.argv]),
+        f"model {args.model} on {where}, torch threads {torch.get_num_threads()}, {args.requests} concurrent "
+        f"requests, max_tokens {args.min_tokens}..{args.max_tokens}, max_batch_size {args.max_batch_size}, "
+        f"{setup}best of {args.repeats} alternating rounds",
+        f"uptime before: {uptime}",
+        f"uptime after:  {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}",
+    ]
 
 
 def best_of(models: dict[str, Any], work: list[tuple[str, int]], repeats: int) -> dict[str, dict[str, Any]]:

@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from batching import best_of, compare_lines, workload  # noqa: E402
+from batching import best_of, compare_lines, header_lines, workload  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,20 +68,11 @@ def main() -> None:
 
 
 def _report(args: argparse.Namespace, models: dict[str, Any], best: dict[str, dict[str, Any]], uptime: str) -> str:
-    import torch
-
     s, d = best["stock"], best["tuned"]
-    lines = [
-        "$ " + " ".join([os.path.basename(sys.executable), *sys.argv]),
-        f"model {args.model} on cpu ({models['stock'].model.dtype}), torch threads {torch.get_num_threads()}, "
-        f"{args.requests} concurrent requests, max_tokens {args.min_tokens}..{args.max_tokens}, "
-        f"max_batch_size {args.max_batch_size}, continuous batching, best of {args.repeats} alternating rounds",
-        f"attn_implementation: stock {models['stock'].model.config._attn_implementation}, "
-        f"tuned {models['tuned'].model.config._attn_implementation}; packed linear layers: "
-        f"stock {_packed(models['stock'])}, tuned {_packed(models['tuned'])}",
-        f"uptime before: {uptime}",
-        f"uptime after:  {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}",
-    ]  # fmt: skip
+    lines = header_lines(args, f"cpu ({models['stock'].model.dtype})", uptime, "continuous batching, ")
+    lines.insert(2, f"attn_implementation: stock {models['stock'].model.config._attn_implementation}, "
+                    f"tuned {models['tuned'].model.config._attn_implementation}; packed linear layers: "
+                    f"stock {_packed(models['stock'])}, tuned {_packed(models['tuned'])}")
     same, compared = compare_lines(("stock", s), ("tuned", d))
     report = "\n".join(lines + compared)
     if args.out:
