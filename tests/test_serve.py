@@ -325,6 +325,21 @@ def test_the_program_critic_is_served_only_when_the_operator_opts_in() -> None:
     assert state["answer"] == "5" and state["stop_reason"] == "approved"  # no program ran: no signal, kept
 
 
+def test_the_served_program_critic_samples_programs_on_request() -> None:
+    from sc_chains.server.chains import ChainSet
+
+    fence = "`" * 3
+    programs = [f"{fence}python\nprint({code})\n{fence}" for code in ("2 + 3", "5", "7")]
+    model = FakeLogprobModel(["2 + 3 = 6. The answer is 6.", *programs])
+    served = ChainSet(model, run_programs=True)
+    settings = served.settings("critique-program", {"program_samples": 3, "seed": 1}, {"max_tokens": 64})
+    state = served.graph("critique-program", settings).invoke({"question": "What is 2 + 3?"})
+    assert state["answer"] == "5" and state["stop_reason"] == "replaced"  # 5 (2 programs) beats 6 (the draft) and 7
+    assert [c.seed for c in model.calls[1:]] == [1, 2, 3]
+    with pytest.raises(InvalidRequestError, match="program_samples"):
+        served.graph("critique-program", served.settings("critique-program", {"program_samples": 99}, {}))
+
+
 # -- slow: the embedded model ---------------------------------------------------------------------------
 @pytest.mark.slow
 def test_embedded_model_gets_a_leco_corrected_answer_with_its_cost() -> None:
