@@ -12,13 +12,16 @@ Run: ``.venv/bin/python benchmarks/corrections_report.py [--prefix benchmarks/re
 from __future__ import annotations
 
 import argparse
+import ast
 import glob
 import json
 from pathlib import Path
 from typing import Any
 
 from graphs.s2a.parse import split_sentences
+from graphs.sc.policy import majority_vote
 from sc_chains.eval.chains import COT_INSTRUCTION
+from sc_chains.eval.metrics import check_answer
 from sc_chains.eval.report import summarize
 from sc_chains.runner import read_records
 
@@ -127,6 +130,55 @@ def head_to_head(records: list[dict[str, Any]], a: str, b: str) -> str | None:
             f"[{100 * lo:+.1f}, {100 * hi:+.1f}], at {tok:.2f}x the generated tokens")
 
 
+EQUAL_TOKENS = ("leco-vote", "leco-vote-plain", "critique-program-sc")
+"""Chains compared with ``sc@k`` at (about) their own generated tokens (:func:`sc_curve`)."""
+
+
+def sc_prefixes(record: dict[str, Any]) -> list[tuple[bool, int]]:
+    """For ``k = 1..K``: whether the vote over an ``sc`` record's first ``k`` samples (in sample
+    order, the chain's own vote rule) is right, and the tokens those ``k`` samples generated."""
+    cands = sorted((record.get("trace") or {}).get("candidates") or [], key=lambda c: int(c["index"]))
+    out, spent = [], 0
+    for k, cand in enumerate(cands, 1):
+        usage = cand.get("usage") or {}
+        spent += int((ast.literal_eval(usage) if isinstance(usage, str) else usage).get("completion_tokens", 0))
+        vote = majority_vote([c.get("answer") for c in cands[:k]])
+        out.append((check_answer(vote["answer"], record["gold"]), spent))
+    return out
+
+
+def sc_curve(records: list[dict[str, Any]]) -> list[str]:
+    """Self-consistency with fewer samples, read from the ``sc`` records (the vote over the first
+    ``k`` samples: no new model calls), and each :data:`EQUAL_TOKENS` chain against ``sc@k`` at
+    the smallest ``k`` that generates at least its tokens, paired on the problems both ran."""
+    by = _by_chain(records)
+    pref = {i: sc_prefixes(r) for i, r in by.get("sc", {}).items()}
+    pref = {i: p for i, p in pref.items() if p}
+    if not pref:
+        return []
+    kmax = min(len(p) for p in pref.values())
+    n = len(pref)
+    acc = [sum(p[k][0] for p in pref.values()) / n for k in range(kmax)]
+    tok = [sum(p[k][1] for p in pref.values()) / n for k in range(kmax)]
+    lines = [f"- sc@k from the same samples (the vote over the first k; n = {n}): "
+             + "; ".join(f"k={k + 1} {100 * acc[k]:.1f}% at {tok[k]:.0f} tokens" for k in range(kmax))]
+    for chain in EQUAL_TOKENS:
+        ids = sorted(set(by.get(chain, {})) & set(pref))
+        if not ids:
+            continue
+        own = sum(by[chain][i]["usage"].get("completion_tokens", 0) for i in ids) / len(ids)
+        k = next((k for k in range(kmax) if sum(pref[i][k][1] for i in ids) / len(ids) >= own), kmax - 1)
+        a = [bool(by[chain][i]["correct"]) for i in ids]
+        b = [pref[i][k][0] for i in ids]
+        d = paired_diff_ci(sum(x and not y for x, y in zip(a, b)) / len(ids),
+                           sum(y and not x for x, y in zip(a, b)) / len(ids), len(ids))
+        ratio = own / max(1e-9, sum(pref[i][k][1] for i in ids) / len(ids))
+        lines.append(f"- {chain} vs sc@{k + 1} (about equal generated tokens; same {len(ids)} problems): "
+                     f"{100 * sum(a) / len(ids):.1f}% vs {100 * sum(b) / len(ids):.1f}%, {100 * d[0]:+.1f} points "  # type: ignore[index]
+                     f"[{100 * d[1]:+.1f}, {100 * d[2]:+.1f}], at {ratio:.2f}x sc@{k + 1}'s generated tokens")  # type: ignore[index]
+    return lines
+
+
 def s2a_cleaning(records: list[dict[str, Any]], chain: str) -> str | None:
     """What an S2A chain's rewrite dropped, against the oracle's clean problem (its prompt, less
     the chain-of-thought instruction): the share of
@@ -215,6 +267,7 @@ def main() -> None:
             line = head_to_head(records, a, b)
             if line:
                 lines.append(line)
+        lines += sc_curve(records)
         for r in rows:
             if r["parse"]:
                 lines.append(f"- {r['chain']} parse status: {json.dumps(r['parse'])}")
