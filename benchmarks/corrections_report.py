@@ -147,19 +147,29 @@ def sc_prefixes(record: dict[str, Any]) -> list[tuple[bool, int]]:
     return out
 
 
+def _sc_prefix_table(by: dict[str, dict[str, dict[str, Any]]]) -> dict[str, list[tuple[bool, int]]]:
+    pref = {i: sc_prefixes(r) for i, r in by.get("sc", {}).items()}
+    return {i: p for i, p in pref.items() if p}
+
+
+def sc_points(pref: dict[str, list[tuple[bool, int]]]) -> tuple[list[float], list[float]]:
+    """Accuracy and generated tokens per problem of ``sc@k``, ``k = 1..K`` (K: the fewest samples
+    any record has)."""
+    kmax, n = min(len(p) for p in pref.values()), len(pref)
+    return ([sum(p[k][0] for p in pref.values()) / n for k in range(kmax)],
+            [sum(p[k][1] for p in pref.values()) / n for k in range(kmax)])
+
+
 def sc_curve(records: list[dict[str, Any]]) -> list[str]:
     """Self-consistency with fewer samples, read from the ``sc`` records (the vote over the first
     ``k`` samples: no new model calls), and each :data:`EQUAL_TOKENS` chain against ``sc@k`` at
     the smallest ``k`` that generates at least its tokens, paired on the problems both ran."""
     by = _by_chain(records)
-    pref = {i: sc_prefixes(r) for i, r in by.get("sc", {}).items()}
-    pref = {i: p for i, p in pref.items() if p}
+    pref = _sc_prefix_table(by)
     if not pref:
         return []
-    kmax = min(len(p) for p in pref.values())
-    n = len(pref)
-    acc = [sum(p[k][0] for p in pref.values()) / n for k in range(kmax)]
-    tok = [sum(p[k][1] for p in pref.values()) / n for k in range(kmax)]
+    acc, tok = sc_points(pref)
+    kmax, n = len(acc), len(pref)
     lines = [f"- sc@k from the same samples (the vote over the first k; n = {n}): "
              + "; ".join(f"k={k + 1} {100 * acc[k]:.1f}% at {tok[k]:.0f} tokens" for k in range(kmax))]
     for chain in EQUAL_TOKENS:
@@ -229,7 +239,8 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _plot(tables: dict[str, list[dict[str, Any]]], path: Path) -> None:
+def _plot(tables: dict[str, list[dict[str, Any]]], curves: dict[str, tuple[list[float], list[float]]],
+          path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -242,6 +253,10 @@ def _plot(tables: dict[str, list[dict[str, Any]]], path: Path) -> None:
             ax.errorbar(r["gen"], 100 * r["acc"], yerr=err, fmt="o", capsize=3)
             ax.annotate(f"{r['chain']} (n={r['n']})", (r["gen"], 100 * r["acc"]), textcoords="offset points",
                         xytext=(4, 4), fontsize=8)
+        if name in curves:
+            acc, tok = curves[name]
+            ax.plot(tok, [100 * a for a in acc], "--", color="grey", label="sc@k, k = 1..K (same samples)")
+            ax.legend(fontsize=8, loc="lower right")
         ax.set_xlabel("generated tokens per problem")
         ax.set_ylabel("accuracy % (95% CI)")
         ax.set_title(name)
@@ -255,6 +270,7 @@ def main() -> None:
     ap.add_argument("--prefix", default="benchmarks/results/corrections")
     args = ap.parse_args()
     tables: dict[str, list[dict[str, Any]]] = {}
+    curves: dict[str, tuple[list[float], list[float]]] = {}
     lines = ["# Corrections measurement (issue 14): tables", "", *HEADER, ""]
     for folder in sorted(glob.glob(f"{args.prefix}-*/")):
         records = list(read_records(Path(folder) / "results.jsonl"))
@@ -268,6 +284,9 @@ def main() -> None:
             if line:
                 lines.append(line)
         lines += sc_curve(records)
+        pref = _sc_prefix_table(_by_chain(records))
+        if pref:
+            curves[name] = sc_points(pref)
         for r in rows:
             if r["parse"]:
                 lines.append(f"- {r['chain']} parse status: {json.dumps(r['parse'])}")
@@ -278,7 +297,7 @@ def main() -> None:
     out = Path(args.prefix).parent
     (out / "CORRECTIONS.md").write_text("\n".join(lines))
     if tables:
-        _plot(tables, out / "corrections_accuracy_vs_tokens.png")
+        _plot(tables, curves, out / "corrections_accuracy_vs_tokens.png")
     print("\n".join(lines))
 
 
