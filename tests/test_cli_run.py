@@ -18,6 +18,7 @@ from sc_chains.cli import main
         ("critique", ["--mode", "score"], {"answer", "turns", "stop_reason", "usage"}),
         ("critique-self", ["--mode", "score"], {"answer", "turns", "stop_reason", "usage"}),
         ("critique-program", [], {"answer", "turns", "stop_reason", "usage"}),
+        ("critique-program", ["--set", "program_samples=2", "--set", "seed=0"], {"answer", "turns", "stop_reason", "usage"}),
         ("sc", ["--set", "k=3"], {"answer", "candidates", "votes", "usage"}),
         ("leco-vote", [], {"answer", "attempts", "cuts", "vote", "usage"}),
     ],
@@ -51,6 +52,9 @@ def test_run_rejects_an_option_the_chain_does_not_take(capsys: pytest.CaptureFix
     code = main(["run", "leco", "q", "--model", "hf:tiny-random", "--max-turns", "2"])
     assert code == 2
     assert "max_turns" in capsys.readouterr().err
+    code = main(["run", "critique-program", "q", "--model", "hf:tiny-random", "--set", "program_samples=0"])
+    assert code == 2
+    assert "program_samples" in capsys.readouterr().err
 
 
 def test_demo_runs_each_method_against_its_baseline(capsys: pytest.CaptureFixture[str]) -> None:
