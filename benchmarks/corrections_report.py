@@ -15,6 +15,7 @@ import argparse
 import ast
 import glob
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,25 @@ def sc_curve(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+_TALLY = re.compile(r"(\d+) of (\d+) Python programs")
+
+
+def program_agreement(records: list[dict[str, Any]], chain: str = "critique-program-sc") -> str | None:
+    """How many of a sampled program critic's programs printed the winning answer (read from its
+    critique text; 0 when none printed a majority answer), and the chain's accuracy at each count:
+    agreement between executed programs as a confidence signal."""
+    recs = list(_by_chain(records).get(chain, {}).values())
+    if not recs:
+        return None
+    seen: dict[int, list[bool]] = {}
+    for r in recs:
+        turns = (r.get("trace") or {}).get("turns") or [{}]
+        m = _TALLY.match(turns[0].get("critique") or "")
+        seen.setdefault(int(m.group(1)) if m else 0, []).append(bool(r["correct"]))
+    parts = [f"{k}: {len(v)} ({100 * sum(v) / len(v):.0f}% right)" for k, v in sorted(seen.items())]
+    return f"- {chain}, programs printing the winning answer (problems, accuracy): " + "; ".join(parts)
+
+
 def s2a_cleaning(records: list[dict[str, Any]], chain: str) -> str | None:
     """What an S2A chain's rewrite dropped, against the oracle's clean problem (its prompt, less
     the chain-of-thought instruction): the share of
@@ -284,6 +304,9 @@ def main() -> None:
             if line:
                 lines.append(line)
         lines += sc_curve(records)
+        agreement = program_agreement(records)
+        if agreement:
+            lines.append(agreement)
         pref = _sc_prefix_table(_by_chain(records))
         if pref:
             curves[name] = sc_points(pref)

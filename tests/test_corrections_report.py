@@ -86,3 +86,18 @@ def test_sc_curve_and_the_equal_token_comparison(report) -> None:
     assert lines[1].startswith("- leco-vote vs sc@2 (about equal generated tokens; same 2 problems): 50.0% vs 50.0%, +0.0")
     assert lines[1].endswith("at 0.75x sc@2's generated tokens")
     assert report.sc_curve([r for r in recs if r["chain"] != "sc"]) == []
+
+
+def test_program_agreement_counts_the_programs_behind_the_answer(report) -> None:
+    def rec(pid: str, critique: str, correct: bool) -> dict:
+        return {"status": "ok", "chain": "critique-program-sc", "problem_id": pid, "correct": correct,
+                "trace": {"turns": [{"critique": critique}]}}
+
+    recs = [rec("a", "5 of 5 Python programs that compute the answer printed 7, which agrees", True),
+            rec("b", "5 of 5 Python programs that compute the answer printed 3, but your final answer", False),
+            rec("c", "No external check: the programs printed nothing, 4; it is kept.", True),
+            rec("d", "2 of 5 Python programs that compute the answer printed 1, which agrees", True)]
+    assert report.program_agreement(recs) == ("- critique-program-sc, programs printing the winning answer "
+                                              "(problems, accuracy): 0: 1 (100% right); 2: 1 (100% right); "
+                                              "5: 2 (50% right)")
+    assert report.program_agreement(recs, "sc") is None
