@@ -28,8 +28,10 @@ only when its answer differs; that reply is sampled at ``gate_temperature`` and 
 as call keywords on the agent's model; a revision then stands only if that reply's answer
 confirms it, ``gate_confirm``: do no harm), ``"self"``
 (the old ungated self-critique), ``"program"`` (the sandboxed program critic; on a disagreement
-the program's printed answer is the answer; pass ``ProgramCritic(resolve="vote")`` to let one
-sampled reply overrule it, see :mod:`graphs.critique.program`), a chat model, a
+the program's printed answer is the answer; ``ProgramCritic(samples=5)`` votes five sampled
+programs with the draft, each sampled with the critic's ``temperature`` and ``seed + i`` as call
+keywords; ``ProgramCritic(resolve="vote")`` lets one sampled reply overrule the program; see
+:mod:`graphs.critique.program`), a chat model, a
 ``LogprobModel`` or spec, a :class:`~graphs.judge.Judge`, a
 ``graphs.critique`` critic, or a verifier function ``(question, answer, reference) -> bool |
 (bool, feedback)`` (anything but ``True`` / ``(True, ...)`` / an approving review is not
