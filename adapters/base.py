@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from adapters.errors import InvalidRequestError, LogprobsUnavailableError
+from adapters.errors import InvalidRequestError, LogprobsUnavailableError, ScoringUnavailableError
 from adapters.streaming import aiterate_in_thread, single_chunk
 from adapters.tools import fallback_messages, has_tool_turns
 from adapters.types import REQUEST_OPTIONS, Capabilities, Generation, GenerationRequest
 
-__all__ = ["LogprobModel", "check_concurrency"]
+__all__ = ["LogprobModel", "MAX_SCORE_PAIRS", "check_concurrency", "check_score_pairs"]
 
 
 class LogprobModel(ABC):
@@ -139,6 +139,37 @@ class LogprobModel(ABC):
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
 
+    # -- scoring given text (no generation) ------------------------------------------------------
+    scoring_hint: str = ("use a local Hugging Face model (hf:...), which scores text with one forward "
+                         "pass, or a method setting that does not need it")
+    """How to get text scores; shown in :class:`ScoringUnavailableError`."""
+
+    def _score_texts(self, pairs: list[tuple[str, str]]) -> list[Generation]:
+        """Score validated ``(prefix, continuation)`` pairs (adapters with ``text_scores``)."""
+        raise ScoringUnavailableError(self.name, self.scoring_hint)
+
+    def _score_request(self, pairs: Any) -> list[tuple[str, str]]:
+        checked = check_score_pairs(pairs)
+        if not self.capabilities.text_scores:
+            raise ScoringUnavailableError(self.name, self.scoring_hint)
+        return checked
+
+    def score_texts(self, pairs: Sequence[tuple[str, str]]) -> list[Generation]:
+        """The logprob of each ``continuation`` token after its ``prefix``, without generating.
+
+        Raw text (no chat template): the model reads ``prefix`` then ``continuation``, tokenized
+        apart (an empty prefix starts from the model's start token). One :class:`Generation` per
+        pair, in order: ``text`` is the continuation, ``tokens`` its tokens with their logprobs
+        (``sum(t.logprob for t in g.tokens)`` is ``log P(continuation | prefix)``), ``usage``
+        counts every token read as prompt tokens. At most :data:`MAX_SCORE_PAIRS` pairs.
+        Raises :class:`ScoringUnavailableError` unless ``capabilities.text_scores``.
+        """
+        return self._score_texts(self._score_request(pairs))
+
+    async def ascore_texts(self, pairs: Sequence[tuple[str, str]]) -> list[Generation]:
+        """Async :meth:`score_texts` (a worker thread)."""
+        return await asyncio.to_thread(self._score_texts, self._score_request(pairs))
+
     def require_logprobs(self) -> None:
         """Raise :class:`LogprobsUnavailableError` if this adapter cannot give logprobs."""
         if not self.capabilities.logprobs:
@@ -152,6 +183,26 @@ class LogprobModel(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+MAX_SCORE_PAIRS = 64
+"""The most ``(prefix, continuation)`` pairs one :meth:`LogprobModel.score_texts` call takes."""
+
+
+def check_score_pairs(pairs: Any) -> list[tuple[str, str]]:
+    """``pairs`` as a list of ``(prefix, continuation)`` strings (1 to :data:`MAX_SCORE_PAIRS`,
+    each continuation non-empty); raises :class:`InvalidRequestError` naming the bad value."""
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence) or not 1 <= len(pairs) <= MAX_SCORE_PAIRS:
+        size = len(pairs) if isinstance(pairs, Sequence) else pairs
+        raise InvalidRequestError("pairs", size, f"pass a list of 1 to {MAX_SCORE_PAIRS} (prefix, continuation) pairs")
+    out = []
+    for i, pair in enumerate(pairs):
+        ok = isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(t, str) for t in pair)
+        if not ok or not pair[1]:
+            raise InvalidRequestError(f"pairs[{i}]", pair, "pass (prefix, continuation): two strings, "
+                                      "the continuation non-empty")
+        out.append((pair[0], pair[1]))
+    return out
 
 
 def check_concurrency(n: Any) -> None:

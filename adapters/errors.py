@@ -22,6 +22,7 @@ __all__ = [
     "ModelNotFoundError",
     "RetriesExhaustedError",
     "SCChainsError",
+    "ScoringUnavailableError",
     "ServerRejectedRequestError",
     "ServerUnreachableError",
     "UnknownModelSpecError",
@@ -60,6 +61,17 @@ class LogprobsUnavailableError(SCChainsError, RuntimeError):
         self.model = model
         self.hint = hint
         super().__init__(f"model {model!r} returned no token logprobs. {hint}")
+
+
+class ScoringUnavailableError(SCChainsError, RuntimeError):
+    """The model cannot score given text (no forward pass over a prompt's own tokens), and the
+    caller needs it (e.g. S2A's ``filter_signal="question"``)."""
+
+    def __init__(self, model: str, fix: str) -> None:
+        self.model = model
+        self.fix = fix
+        super().__init__(f"model {model!r} cannot score given text (the log-probability of a "
+                         f"continuation after a prefix). Fix: {fix}")
 
 
 class InvalidSecretError(SCChainsError, ValueError):

@@ -204,6 +204,9 @@ class Capabilities:
     tool_template: bool = False
     """The model's own chat template renders ``tools`` and tool turns (Qwen2.5's does); when
     ``False``, requests with tools are rewritten into plain text (:mod:`adapters.tools`)."""
+    text_scores: bool = False
+    """Scores given text without generating (:meth:`~adapters.base.LogprobModel.score_texts`:
+    each token's logprob of a continuation after a prefix, raw text)."""
 
 
 def normalize_messages(messages: Any) -> list[Message]:

@@ -28,7 +28,7 @@ from langgraph.graph.state import CompiledStateGraph
 from adapters.base import LogprobModel
 from adapters.types import GenerationRequest, Message
 from graphs.common import emit
-from graphs.loop import Batch, Emit, Loop, ModelCall, Review, reply_from_json, reply_to_json
+from graphs.loop import Batch, Emit, Loop, ModelCall, Review, Score, reply_from_json, reply_to_json
 from graphs.streaming import astream_call, stream_call, visible
 from graphs.validate import check_choice
 
@@ -120,13 +120,22 @@ class _Executor:
         many = isinstance(req, Batch) or len(reqs) > 1
         return model, reqs, many, not many and visible(self.stream, req.final)  # type: ignore[union-attr]
 
-    def run(self, req: ModelCall | Batch, host: Sequence[Message]) -> Any:
+    def _scorer(self, req: Score) -> LogprobModel:
+        if req.target not in self.models:
+            raise KeyError(f"{self.name}: Score.target {req.target!r} has no model; pass models={{...}}")
+        return self.models[req.target]
+
+    def run(self, req: ModelCall | Batch | Score, host: Sequence[Message]) -> Any:
+        if isinstance(req, Score):
+            return self._scorer(req).score_texts(req.pairs)
         model, reqs, many, shown = self._plan(req, host)
         if many:
             return model.batch(reqs)
         return stream_call(model, reqs[0], graph=self.name, role=req.role) if shown else model.generate(reqs[0])
 
-    async def arun(self, req: ModelCall | Batch, host: Sequence[Message]) -> Any:
+    async def arun(self, req: ModelCall | Batch | Score, host: Sequence[Message]) -> Any:
+        if isinstance(req, Score):
+            return await self._scorer(req).ascore_texts(req.pairs)
         model, reqs, many, shown = self._plan(req, host)
         if many:
             return await model.abatch(reqs)
@@ -135,10 +144,10 @@ class _Executor:
         return await model.agenerate(reqs[0])
 
 
-def execute(model: LogprobModel, req: ModelCall | Batch, host: Sequence[Message] = ()) -> Any:
+def execute(model: LogprobModel, req: ModelCall | Batch | Score, host: Sequence[Message] = ()) -> Any:
     """Run one loop request on ``model`` outside a graph, as the graph's step does (whatever its
     ``target``; nothing streamed): a :class:`ModelCall` through ``generate`` (``n > 1``:
-    ``batch``), a :class:`Batch` through ``batch``. ``drive(loop, lambda r: execute(model, r))``
+    ``batch``), a :class:`Batch` through ``batch``, a :class:`Score` through ``score_texts``. ``drive(loop, lambda r: execute(model, r))``
     drives a loop on one model (with :func:`graphs.loop.one_by_one`: a batch call by call)."""
     return _Executor("execute", {req.target: model}, "none").run(req, host)
 
@@ -165,13 +174,13 @@ class _Nodes:
 
     def step(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         run = self.prepare(state)
-        if isinstance(run.pending, (ModelCall, Batch)):
+        if isinstance(run.pending, (ModelCall, Batch, Score)):
             run.answer(self.ex.run(run.pending, self.host(state)))
         return run.update(self.finish, state)
 
     async def astep(self, state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         run = self.prepare(state)
-        if isinstance(run.pending, (ModelCall, Batch)):
+        if isinstance(run.pending, (ModelCall, Batch, Score)):
             run.answer(await self.ex.arun(run.pending, self.host(state)))
         return run.update(self.finish, state)
 

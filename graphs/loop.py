@@ -24,6 +24,11 @@ Request kinds:
   relevance question per sentence), or one after another (:func:`one_by_one`); a loop cannot
   tell the difference, so its record is the same either way (a local model's batched rows: up
   to floating-point noise, and its usage may count other tokens as read from a KV cache).
+- :class:`Score` -> the model scores given texts instead of generating (``pairs`` of prefix and
+  continuation, raw text); receives a *list* of :class:`~adapters.types.Generation`, one per
+  pair, whose ``tokens`` carry the continuation's logprobs (:meth:`adapters.base.LogprobModel.score_texts`;
+  S2A's question-likelihood filter). Models that cannot score raise
+  :class:`~adapters.errors.ScoringUnavailableError` (chat models in the middleware always do).
 - :class:`Emit` -> a custom stream event ``{"event": name, **payload}`` (``stream_mode="custom"``);
   receives ``None``.
 - :class:`Review` -> a human-review pause (LangGraph ``interrupt(payload)``); receives the
@@ -70,6 +75,7 @@ __all__ = [
     "ModelCall",
     "Request",
     "Review",
+    "Score",
     "TOOL_CALLS",
     "adrive",
     "drive",
@@ -159,6 +165,25 @@ class Batch:
 
 
 @dataclass(frozen=True)
+class Score:
+    """Score texts without generating: the logprob of each continuation after its prefix."""
+
+    role: str
+    """What the scores are for (tags the call: ``sc_chains:<method>:<role>``)."""
+    pairs: tuple[tuple[str, str], ...]
+    """1 to :data:`MAX_BATCH` ``(prefix, continuation)`` pairs of raw text."""
+    target: str = "model"
+    """Which model scores (as :attr:`ModelCall.target`)."""
+
+    def __post_init__(self) -> None:
+        from adapters.base import check_score_pairs
+
+        if not isinstance(self.pairs, tuple) or len(self.pairs) > MAX_BATCH:
+            raise InvalidRequestError("Score.pairs", self.pairs, f"pass a tuple of 1 to {MAX_BATCH} (prefix, continuation) pairs")
+        check_score_pairs(self.pairs)
+
+
+@dataclass(frozen=True)
 class Emit:
     """Send a custom stream event ``{"event": name, **payload}``."""
 
@@ -174,7 +199,7 @@ class Review:
     payload: Mapping[str, Any]
 
 
-Request = Union[ModelCall, Batch, Emit, Review]
+Request = Union[ModelCall, Batch, Score, Emit, Review]
 Loop = Generator[Request, Any, T]
 """A method's loop: yields requests, receives replies, returns its result record."""
 
@@ -197,7 +222,7 @@ class _Pump(Generic[T]):
 
     def send(self, reply: Any) -> None:
         """Give the pending model call (or batch) its reply; run on to the next one or the end."""
-        if isinstance(self.req, Batch):
+        if isinstance(self.req, (Batch, Score)):
             check_batch_reply(self.req, reply)
         self._advance(lambda: self.loop.send(reply))
 
@@ -215,19 +240,21 @@ class _Pump(Generic[T]):
             self.done, self.result = True, stop.value
 
 
-def check_batch_reply(batch: Batch, reply: Any) -> None:
-    """Raise unless ``reply`` is a list with one entry per call of ``batch``."""
-    if not isinstance(reply, list) or len(reply) != len(batch.calls):
+def check_batch_reply(batch: Batch | Score, reply: Any) -> None:
+    """Raise unless ``reply`` is a list with one entry per call of ``batch`` (per pair of a :class:`Score`)."""
+    size = len(batch.calls) if isinstance(batch, Batch) else len(batch.pairs)
+    if not isinstance(reply, list) or len(reply) != size:
         got = f"{len(reply)} replies" if isinstance(reply, list) else type(reply).__name__
-        raise InvalidRequestError("Batch reply", got,
-                                  f"the executor must return a list of {len(batch.calls)} replies, in the calls' order")
+        raise InvalidRequestError(f"{type(batch).__name__} reply", got,
+                                  f"the executor must return a list of {size} replies, in order")
 
 
 def one_by_one(call: Callable[[ModelCall], Any]) -> Callable[[ModelCall | Batch], Any]:
     """A sync executor of single calls that also runs a :class:`Batch`: its calls one after
-    another, in order (the sequential baseline; a scripted model's replies stay in order)."""
+    another, in order (the sequential baseline; a scripted model's replies stay in order). A
+    :class:`Score` goes to ``call`` as it is."""
 
-    def run(req: ModelCall | Batch) -> Any:
+    def run(req: ModelCall | Batch | Score) -> Any:
         return [call(c) for c in req.calls] if isinstance(req, Batch) else call(req)
 
     return run

@@ -165,7 +165,10 @@ class RepetitionStop(LogprobModel):
             raise InvalidRequestError("chunk", chunk, "pass an integer >= 1, e.g. chunk=32")
         self.inner, self.chunk = inner, chunk
         self.name, self.capabilities = inner.name, inner.capabilities
-        self.logprobs_hint = inner.logprobs_hint
+        self.logprobs_hint, self.scoring_hint = inner.logprobs_hint, inner.scoring_hint
+
+    def _score_texts(self, pairs: list[tuple[str, str]]) -> list[Generation]:
+        return self.inner._score_texts(pairs)  # scoring generates nothing: nothing to cut
 
     def _generate(self, request: GenerationRequest) -> Generation:
         prefill = request.prefill or ""

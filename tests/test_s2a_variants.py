@@ -242,7 +242,8 @@ def test_registry_has_the_variants_with_their_settings() -> None:
     from sc_chains.eval.chains import CHAINS, COT_INSTRUCTION, S2A_CHAINS, cli_chains
     from sc_chains.eval.harness import LOGPROB_CHAINS, chain_options
 
-    assert S2A_CHAINS == {"s2a": {}, "s2a-fewshot": {"few_shot": True}, "s2a-filter": {"mode": "filter"}}
+    assert S2A_CHAINS == {"s2a": {}, "s2a-fewshot": {"few_shot": True}, "s2a-filter": {"mode": "filter"},
+                          "s2a-filter-question": {"mode": "filter", "filter_signal": "question"}}
     assert {"s2a-fewshot", "s2a-filter"} <= set(CHAINS)
     assert cli_chains()["s2a-filter"] == ("sc_chains.cli.s2a", {"mode": "filter"})
     assert "s2a-filter" in LOGPROB_CHAINS and "s2a-fewshot" not in LOGPROB_CHAINS

@@ -147,7 +147,7 @@ class HFModel(LogprobModel):
         self.name = name or str(getattr(model.config, "_name_or_path", "") or type(model).__name__)
         self.capabilities = Capabilities(
             logprobs=True, full_distribution=True, prefill=True, max_top_logprobs=max_top_logprobs,
-            tool_template=template_renders_tools(tokenizer),
+            tool_template=template_renders_tools(tokenizer), text_scores=True,
         )
         self.kv_reuse = kv_reuse
         self.device = next(model.parameters()).device
@@ -409,6 +409,16 @@ class HFModel(LogprobModel):
                 self._new_cache(), self.eos_ids, self._texts,
             )  # fmt: skip
         return [row.result(self.name, 0) for row in rows]
+
+    def _score_texts(self, pairs: list[tuple[str, str]]) -> list[Generation]:
+        """One forward pass per pair under the model lock (:mod:`adapters.hf.score`)."""
+        from adapters.hf.score import score_pair
+
+        bos = self.tokenizer.bos_token_id
+        start = bos if bos is not None else min(self.eos_ids, default=self.pad_id)
+        with self._lock:
+            return [score_pair(self.model, self.tokenizer, prefix, cont, start_id=start, device=self.device,
+                               name=self.name) for prefix, cont in pairs]
 
     def clear_cache(self) -> None:
         """Forget the kept prefix KV cache."""

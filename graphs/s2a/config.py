@@ -7,15 +7,22 @@ from dataclasses import dataclass
 from adapters.errors import InvalidRequestError
 from graphs.validate import Options, check_bool, check_choice, check_int, check_number, check_str
 from graphs.s2a.filter import RULES
+from graphs.s2a.likelihood import check_gain
 from graphs.s2a.prompts import DEFAULT_ANSWER_FORMAT, DEFAULT_INSTRUCTION, RewritePrompt, builtin_rewrite
 
-__all__ = ["MODES", "VARIANTS", "S2AConfig"]
+__all__ = ["FILTER_SIGNALS", "MODES", "VARIANTS", "S2AConfig"]
 
 MODES = ("rewrite", "filter")
 """How S2A removes what should not steer the answer. ``rewrite``: the paper's, the model
 rewrites the text into labelled sections; ``filter``: the model scores each context sentence's
 relevance (one yes/no token each, :mod:`graphs.s2a.filter`) and the lowest-scoring ones are
 dropped; the question sentence is always kept (for models too small to write the sections)."""
+
+FILTER_SIGNALS = ("yes-no", "question")
+"""What the filter scores a sentence by. ``yes-no``: the model's ``P(yes)`` to "Is this sentence
+needed to answer the question?" (:mod:`graphs.s2a.filter`; any model with top logprobs);
+``question``: how much the sentence raises the likelihood of the question itself, left out one at
+a time (:mod:`graphs.s2a.likelihood`; a model that scores text, e.g. a local ``hf:`` model)."""
 
 VARIANTS = ("split", "single", "keep_original")
 """``split``: context and question sections (the paper's default); ``single``: one rewritten
@@ -50,11 +57,18 @@ class S2AConfig(Options):
     """``mode="filter"``: how scores become drops (:func:`graphs.s2a.filter.drop_decisions`):
     ``"lowest"`` drops at most the one clearly lowest-scoring sentence, ``"threshold"`` every
     sentence scoring below ``filter_threshold``."""
+    filter_signal: str = "yes-no"
+    """``mode="filter"``: one of :data:`FILTER_SIGNALS`. ``"question"`` scores each sentence by
+    its leave-one-out gain in the question's log-probability (nats; no generation) and needs a
+    model that scores text (:class:`~adapters.errors.ScoringUnavailableError` otherwise)."""
+    filter_gain_below: float = 0.0
+    """``filter_signal="question"``: a sentence whose gain (nats) is below this is a drop candidate
+    (0: the question is likelier without it); ``"lowest"`` drops the lowest candidate only."""
     filter_threshold: float = 0.5
-    """``mode="filter"``, rule ``"threshold"``: drop a context sentence whose relevance score
-    ``P(yes) / (P(yes) + P(no))`` is below this, in [0, 1]."""
+    """``mode="filter"``, signal ``"yes-no"``, rule ``"threshold"``: drop a context sentence whose
+    relevance score ``P(yes) / (P(yes) + P(no))`` is below this, in [0, 1]."""
     filter_margin: float = 0.02
-    """``mode="filter"``, rule ``"lowest"``: the lowest score must sit this far below the mean of
+    """``mode="filter"``, signal ``"yes-no"``, rule ``"lowest"``: the lowest score must sit this far below the mean of
     the other scores of its problem to be dropped, in [0, 1]."""
     instruction: str = DEFAULT_INSTRUCTION
     """Appended to the answer prompt; ``""`` is the paper's no-instruction variant."""
@@ -85,6 +99,8 @@ class S2AConfig(Options):
         check_choice("filter_rule", self.filter_rule, RULES)
         check_number("filter_threshold", self.filter_threshold, low=0, high=1)
         check_number("filter_margin", self.filter_margin, low=0, high=1)
+        check_choice("filter_signal", self.filter_signal, FILTER_SIGNALS)
+        check_gain(self.filter_gain_below)
         self._check_mode()
         self._check_rewrite()
         check_str("instruction", self.instruction)

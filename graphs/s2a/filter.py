@@ -129,9 +129,12 @@ class SentenceScore(TypedDict):
     index: int
     """Position among the problem's sentences."""
     text: str
-    p_yes: float
-    p_no: float
+    p_yes: float | None
+    """``P(yes)`` of the relevance question (``None`` with ``filter_signal="question"``)."""
+    p_no: float | None
     score: float | None
+    """The relevance score in [0, 1] (``"yes-no"``), or the sentence's gain in nats
+    (``"question"``, :mod:`graphs.s2a.likelihood`); ``None``: unknown, kept."""
     kept: bool
 
 
@@ -231,5 +234,5 @@ def relevance_loop(
     )
     replies = (yield Batch(calls)) if calls else []
     result = filter_sentences(problem, replies, rule=rule, threshold=threshold, margin=margin)
-    yield Emit("s2a.filter", {**event, "scores": result.scores, "dropped": result.dropped})
+    yield Emit("s2a.filter", {**event, "signal": "yes-no", "scores": result.scores, "dropped": result.dropped})
     return result

@@ -14,6 +14,7 @@ from graphs.answers import extract_answer
 from graphs.loop import Emit, Loop, ModelCall
 from graphs.s2a.config import S2AConfig
 from graphs.s2a.check import check_rewrite
+from graphs.s2a.likelihood import question_loop
 from graphs.s2a.filter import MAX_SENTENCES, FilterResult, relevance_loop, split_problem
 from graphs.s2a.parse import ParsedRewrite, last_question_sentence, parse_rewrite, removed_sentences, split_sentences
 from graphs.s2a.prompts import build_answer_prompt
@@ -76,7 +77,8 @@ def compose_filter(original: str, result: FilterResult | None, cfg: S2AConfig, *
     else:
         known = [s for s in result.scores if s["score"] is not None]
         status, kept, dropped = "ok", result.problem, list(result.dropped)
-        reason = f"dropped {len(dropped)} of {len(result.scores)} context sentences ({cfg.filter_rule} rule)"
+        reason = (f"dropped {len(dropped)} of {len(result.scores)} context sentences "
+                  f"({cfg.filter_rule} rule, {cfg.filter_signal} signal)")
         if result.scores and not known:
             status, reason = "fallback_no_scores", "no relevance reply had a Yes/No token; nothing dropped"
     why = check_rewrite(original, kept, min_overlap=cfg.min_kept_overlap) if cfg.check and dropped else None
@@ -116,7 +118,11 @@ def rewrite_loop(original: str, cfg: S2AConfig, *, max_tokens: int | None = None
 def _filter_loop(original: str, cfg: S2AConfig, answer_format: str | None,
                  event: dict[str, Any]) -> Loop[tuple[RewriteRecord, Cost]]:
     result = None
-    if len(split_problem(original)[0]) <= MAX_SENTENCES:
+    sentences = len(split_problem(original)[0])
+    if cfg.filter_signal == "question" and sentences < MAX_SENTENCES:
+        result = yield from question_loop(original, rule=cfg.filter_rule, gain_below=cfg.filter_gain_below,  # type: ignore[arg-type]
+                                          target=RELEVANCE_TARGET, **event)
+    elif cfg.filter_signal == "yes-no" and sentences <= MAX_SENTENCES:
         result = yield from relevance_loop(original, rule=cfg.filter_rule, threshold=cfg.filter_threshold,  # type: ignore[arg-type]
                                            margin=cfg.filter_margin, target=RELEVANCE_TARGET, **event)
     record = compose_filter(original, result, cfg, answer_format=answer_format)

@@ -168,6 +168,7 @@ _VALIDATORS: dict[str, tuple[Callable[[], list[str]], Callable[[Mapping[str, Any
     "s2a+leco": (lambda: [*_config_keys("graphs.s2a.config.S2AConfig")(), "leco"], _s2a_leco),
     "s2a-fewshot": (_config_keys("graphs.s2a.config.S2AConfig"), _s2a_chain("s2a-fewshot")),
     "s2a-filter": (_config_keys("graphs.s2a.config.S2AConfig"), _s2a_chain("s2a-filter")),
+    "s2a-filter-question": (_config_keys("graphs.s2a.config.S2AConfig"), _s2a_chain("s2a-filter-question")),
     "critique": (_config_keys("graphs.critique.config.CritiqueConfig"), _critique),
     "leco-vote": (_config_keys("graphs.leco.config.LecoConfig"), _leco_vote),
     "leco-plain": (_config_keys("graphs.leco.config.LecoConfig"), _leco_plain(vote=False)),

@@ -68,7 +68,9 @@ def cli_run(question: str, model: Any, options: dict[str, Any]) -> dict[str, Any
         )
     result = dict(create_s2a_graph(llm, S2AConfig(**opts), answer_graph=sub).invoke({"question": question}))
     result.pop("replies", None)  # the driver's replay log: not part of the trace shown
-    base = "s2a-filter" if opts.get("mode") == "filter" else "s2a-fewshot" if opts.get("few_shot") else "s2a"
+    base = "s2a-fewshot" if opts.get("few_shot") else "s2a"
+    if opts.get("mode") == "filter":
+        base = "s2a-filter-question" if opts.get("filter_signal") == "question" else "s2a-filter"
     result["chain"] = base if kind == "model" else f"{base}+{kind}"
     result["model"] = getattr(llm, "name", str(model))
     return result
@@ -134,7 +136,10 @@ def cli_render(result: dict[str, Any], console: Console) -> None:
     console.print(Panel(rewrite, title=title))
     scores = result.get("sentence_scores") or []
     if scores:
-        console.print(Panel(_score_lines(scores), title="filter: relevance per context sentence (P(yes) / (P(yes) + P(no)))"))
+        by_question = scores[0].get("p_yes") is None and scores[0].get("score") is not None
+        what = ("the question's log-probability gain from each context sentence, left out one at a time (nats)"
+                if by_question else "relevance per context sentence (P(yes) / (P(yes) + P(no)))")
+        console.print(Panel(_score_lines(scores), title=f"filter: {what}"))
     if status != "ok":
         console.print(Text(f"fallback: {result.get('parse_reason', '')}", style="yellow"))
     trace = result.get("answer_trace") or {}

@@ -114,10 +114,12 @@ S2A_CHAINS: dict[str, dict[str, Any]] = {
     "s2a": {},
     "s2a-fewshot": {"few_shot": True},
     "s2a-filter": {"mode": "filter"},
+    "s2a-filter-question": {"mode": "filter", "filter_signal": "question"},
 }
 """The S2A chains and the :class:`~graphs.s2a.S2AConfig` settings each fixes (one loop, three
 ways to clean the input: the paper's zero-shot rewrite, the rewrite after two worked examples of
-its format, the per-sentence relevance filter). The eval's dataset defaults apply to each
+its format, the per-sentence relevance filter by a yes/no question or by the question's own
+likelihood with each sentence left out). The eval's dataset defaults apply to each
 (:func:`sc_chains.eval.harness.chain_options`); per-run options override these."""
 
 
@@ -130,6 +132,13 @@ async def run_s2a_filter(model: LogprobModel, problem: Problem, options: Mapping
     """S2A as a filter: one-token yes/no relevance score per context sentence, the clearly
     lowest dropped, the question always kept; then the answer call."""
     return (await _graph("graphs.s2a.create_s2a_graph", model, problem, {**S2A_CHAINS["s2a-filter"], **options}))[0]
+
+
+async def run_s2a_filter_question(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
+    """S2A as a filter by the question's likelihood: each context sentence's leave-one-out gain
+    in ``log P(question)`` (no generation), the lowest negative one dropped; then the answer call."""
+    opts = {**S2A_CHAINS["s2a-filter-question"], **options}
+    return (await _graph("graphs.s2a.create_s2a_graph", model, problem, opts))[0]
 
 
 async def run_leco(model: LogprobModel, problem: Problem, options: Mapping[str, Any]) -> Outcome:
@@ -265,6 +274,9 @@ CHAINS: dict[str, Chain] = {
               run_s2a_fewshot, cli=("sc_chains.cli.s2a", dict(S2A_CHAINS["s2a-fewshot"]))),
         Chain("s2a-filter", "S2A filter: drop the context sentence the model scores least relevant, then answer",
               run_s2a_filter, cli=("sc_chains.cli.s2a", dict(S2A_CHAINS["s2a-filter"]))),
+        Chain("s2a-filter-question", "S2A filter: drop the context sentence whose removal makes the question "
+              "likeliest (leave-one-out question log-probability; a local model), then answer",
+              run_s2a_filter_question, cli=("sc_chains.cli.s2a", dict(S2A_CHAINS["s2a-filter-question"]))),
         Chain("leco", "LECO step-confidence self-correction", run_leco, cli=("sc_chains.cli.leco", {})),
         Chain("critique", "critique-revise, SCoRe protocol behind the disagreement gate; a revision stands "
               "only if the gate's sample confirms it (the default)",

@@ -24,7 +24,10 @@ from sc_chains.runner import read_records, run_jobs
 __all__ = ["ChainNeedsLogprobsError", "EmptyDatasetError", "EvalMismatchError", "run_eval"]
 
 _DATA_FILES = ("results.jsonl", "summary.json", "report.md", "run.json")
-LOGPROB_CHAINS = frozenset({"leco", "leco-vote", "leco-plain", "leco-vote-plain", "s2a+leco", "s2a-filter"})
+LOGPROB_CHAINS = frozenset({"leco", "leco-vote", "leco-plain", "leco-vote-plain", "s2a+leco", "s2a-filter",
+                            "s2a-filter-question"})
+SCORING_CHAINS = frozenset({"s2a-filter-question"})
+"""Chains that score given text with the model (a local ``hf:`` model; checked before any problem runs)."""
 """Chains that score token logprobs; the others run on a model without them."""
 
 _META_KEYS = ("kind", "variant", "distractor", "suggested", "position")
@@ -176,11 +179,18 @@ def _summarise(out: Path, jobs: list[tuple[Any, Problem]], specs: list[Any], sta
 
 def check_logprobs(lm: Any, specs: Sequence[Any]) -> None:
     """Raise :class:`ChainNeedsLogprobsError` if a chain that needs token logprobs is asked of a
-    model that cannot give them (its capabilities; for a server, one 1-token probe request)."""
+    model that cannot give them (its capabilities; for a server, one 1-token probe request), and
+    :class:`~adapters.errors.ScoringUnavailableError` if a :data:`SCORING_CHAINS` chain is asked
+    of a model that cannot score text."""
+    from adapters.errors import LogprobsUnavailableError, ScoringUnavailableError
+
+    scoring = [c.name for c in specs if c.name in SCORING_CHAINS]
+    if scoring and not lm.capabilities.text_scores:
+        raise ScoringUnavailableError(lm.name, f"chain(s) {', '.join(scoring)} score text with the model: run "
+                                      "them with a local model (--model hf:...), or drop them from --chains")
     needs = [c.name for c in specs if c.name in LOGPROB_CHAINS]
     if not needs:
         return
-    from adapters.errors import LogprobsUnavailableError
 
     try:
         lm.require_logprobs()

@@ -26,12 +26,12 @@ from typing import Any, Literal, TypeVar
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables.config import var_child_runnable_config
 
-from adapters.errors import InvalidRequestError
+from adapters.errors import InvalidRequestError, ScoringUnavailableError
 from adapters.types import Generation, Usage
 from graphs.common import emit
 from graphs.validate import Options, check_choice, check_int
 from graphs.vocab import MAX_COMPLETION_TOKENS, MAX_CORRECTIONS, Allowance, Cost
-from graphs.loop import TOOL_CALLS, Batch, ModelCall, adrive, drive  # noqa: F401  (one driver, shared with the graphs)
+from graphs.loop import TOOL_CALLS, Batch, ModelCall, Score, adrive, drive  # noqa: F401  (one driver, shared with the graphs)
 
 __all__: list[str] = []  # internal helpers; the public names live in the middleware modules
 
@@ -364,10 +364,17 @@ class AgentCalls:
         gens = [self._record(raw, c, arg, host) for raw, c, arg in zip(raws, calls, args)]
         return gens if isinstance(req, Batch) or req.n != 1 else gens[0]
 
-    def call(self, req: ModelCall | Batch) -> Any:
+    def _scorer(self, req: Score) -> Any:
+        """The :class:`~adapters.base.LogprobModel` behind the target chat model, for a :class:`Score`."""
+        return scoring_model(self.models[req.target])
+
+    def call(self, req: ModelCall | Batch | Score) -> Any:
         """Execute one model call (sync): a Generation, or a list of ``n`` for a sampled call
         (``n`` agent calls, one after another); a :class:`~graphs.loop.Batch` through its chat
-        model's ``batch`` (a list, in order)."""
+        model's ``batch`` (a list, in order); a :class:`~graphs.loop.Score` through the
+        ``LogprobModel`` of a :class:`~sc_chains.chat_model.ChatLogprobModel` (:func:`scoring_model`)."""
+        if isinstance(req, Score):
+            return self._scorer(req).score_texts(req.pairs)
         with call_scope(self.stream, self.owner, req.role, final=isinstance(req, ModelCall) and req.final):
             if isinstance(req, Batch):
                 model, batch_args = self._batch(req)
@@ -375,9 +382,11 @@ class AgentCalls:
             fn, args, host = self._target(req)
             return self._records(req, [fn(a) if host else fn.invoke(a) for a in args], args, host)
 
-    async def acall(self, req: ModelCall | Batch) -> Any:
+    async def acall(self, req: ModelCall | Batch | Score) -> Any:
         """Execute one model call (async; the ``n`` agent calls of a sampled call run
         concurrently); a :class:`~graphs.loop.Batch` concurrently, through its chat model's ``abatch``."""
+        if isinstance(req, Score):
+            return await self._scorer(req).ascore_texts(req.pairs)
         with call_scope(self.stream, self.owner, req.role, final=isinstance(req, ModelCall) and req.final):
             if isinstance(req, Batch):
                 model, batch_args = self._batch(req)
@@ -388,6 +397,20 @@ class AgentCalls:
             else:
                 raws = await gather_all([fn(a) for a in args])
             return self._records(req, raws, args, host)
+
+
+def scoring_model(chat: Any) -> Any:
+    """The :class:`~adapters.base.LogprobModel` that scores text for ``chat``: the one inside a
+    :class:`~sc_chains.chat_model.ChatLogprobModel` (also under ``.bind(...)``). Other chat
+    models only generate: :class:`~adapters.errors.ScoringUnavailableError` with the fix."""
+    inner = getattr(chat, "bound", chat)  # a RunnableBinding's model
+    model = getattr(inner, "model", None)
+    if type(inner).__name__ == "ChatLogprobModel" and hasattr(model, "score_texts"):
+        return model
+    name = getattr(inner, "model_name", None) or getattr(inner, "model", None) or type(inner).__name__
+    raise ScoringUnavailableError(str(name), "pass a ChatLogprobModel over a local model "
+                                  "(ChatLogprobModel(model='hf:...')) as the scoring model, or use "
+                                  "filter_signal='yes-no', which any chat model with logprobs answers")
 
 
 def sampling_settings(call: ModelCall, i: int = 0) -> dict[str, Any]:

@@ -104,7 +104,7 @@ class RecordingModel(LogprobModel):
         self.inner = inner
         self.name = inner.name
         self.capabilities = inner.capabilities
-        self.logprobs_hint = inner.logprobs_hint
+        self.logprobs_hint, self.scoring_hint = inner.logprobs_hint, inner.scoring_hint
 
     def request(self, messages: Any, **kwargs: Any) -> GenerationRequest:
         """The inner model's request, asking for at least the client's ``top_logprobs`` (more
@@ -118,6 +118,9 @@ class RecordingModel(LogprobModel):
 
     async def _agenerate(self, request: GenerationRequest) -> Generation:
         return _record(await self.inner._agenerate(request))
+
+    def _score_texts(self, pairs: list[tuple[str, str]]) -> list[Generation]:
+        return [_record(g) for g in self.inner._score_texts(pairs)]
 
 
 def _record(gen: Generation) -> Generation:

@@ -1,0 +1,37 @@
+"""Score given text with a local model: one forward pass per ``(prefix, continuation)`` pair.
+
+:meth:`adapters.base.LogprobModel.score_texts` for :class:`adapters.hf.HFModel`: the prefix and
+the continuation are tokenized apart (raw text, no chat template; an empty prefix starts from
+the model's BOS token, else its first EOS token), read in one forward pass, and each continuation
+token gets its logprob under the full distribution (with its entropy). No KV cache is read or
+kept: scoring never changes what a later generation reuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from adapters.types import Generation, TokenLogprob, Usage
+
+__all__ = ["score_pair"]
+
+
+def score_pair(model: Any, tokenizer: Any, prefix: str, continuation: str, *, start_id: int,
+               device: torch.device, name: str) -> Generation:
+    """One pair's :class:`Generation` (``text`` the continuation, ``tokens`` its logprobs)."""
+    head = list(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else [start_id]
+    tail = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
+    ids = torch.tensor([head + tail], device=device)
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0, len(head) - 1 : -1].float()
+    logp = torch.log_softmax(logits, dim=-1)
+    chosen = logp.gather(1, torch.tensor(tail, device=device)[:, None]).squeeze(1).tolist()
+    entropy = (-(logp.exp() * logp).sum(-1)).tolist()
+    tokens, offset = [], 0
+    for i, (tid, lp, ent) in enumerate(zip(tail, chosen, entropy)):
+        piece = tokenizer.decode(tail[: i + 1])[offset:] if i + 1 < len(tail) else continuation[offset:]
+        tokens.append(TokenLogprob(piece, lp, offset, (), ent, tid))
+        offset += len(piece)
+    return Generation(continuation, tuple(tokens), "stop", Usage(prompt_tokens=len(head) + len(tail)), name)
