@@ -56,11 +56,13 @@ HEADER = [
     "chain-of-thought format. S2A cleaning lines compare what a chain dropped with the oracle's clean problem.",
     "Session 9: `critique-program-sc` is the program critic with 5 sampled programs (temperature 0.7,",
     "seeds 0-4; `ProgramCritic(samples=5)`) voting with the draft's answer, a tie keeping the draft.",
+    "Session 10: `s2a-filter-question` is the S2A filter by the question's own likelihood (each context",
+    "sentence's leave-one-out gain in log P(question), no generation; the lowest negative gain dropped).",
 ]
 """The fixed introduction of CORRECTIONS.md."""
 
 ORDER = ["baseline", "oracle", "sc", "leco", "leco-vote", "leco-plain", "leco-vote-plain", "critique", "critique-gate", "critique-self", "critique-program", "critique-program-sc", "critique-program-vote", "critique-program-revise",
-         "s2a", "s2a-fewshot", "s2a-filter", "s2a+leco"]
+         "s2a", "s2a-fewshot", "s2a-filter", "s2a-filter-question", "s2a+leco"]
 
 
 def _by_chain(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:

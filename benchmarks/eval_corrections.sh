@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The corrections measurement of issue 14: every chain, including self-consistency (sc),
 # LECO with sampled rethinks (leco-vote; -plain: drafting in sc's plain format), the gated default
-# critique and the program critic,
+# critique, the program critic and the S2A filters (yes/no relevance; the question's own likelihood),
 # on GSM-IC-style, SVAMP and sycophancy-style problems with hf:qwen2.5-coder-0.5b (bf16).
 # Resumable and incremental: each stage raises --limit, and a rerun only runs what is missing
 # (results are keyed by chain and problem), so an interrupted run keeps everything it finished.
@@ -20,13 +20,13 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # one torch thread per process: on a 2-core machine shared with other work, 2 threads oversubscribe
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # cheapest and most informative first: an interrupted stage has the chains that matter most
-MATH=critique-program,critique-program-sc,critique-program-vote,s2a-filter,critique,leco-vote-plain,leco-vote,sc,leco,leco-plain,s2a-fewshot,critique-gate,critique-program-revise
+MATH=critique-program,critique-program-sc,critique-program-vote,s2a-filter-question,s2a-filter,critique,leco-vote-plain,leco-vote,sc,leco,leco-plain,s2a-fewshot,critique-gate,critique-program-revise
 for limit in ${LIMITS//,/ }; do
   echo "== stage: --limit $limit ($(date -u +%H:%M:%S))"
   .venv/bin/sc-chains eval --dataset gsm-ic --chains "baseline,oracle,$MATH" --limit "$limit" \
     "${OPTS[@]}" --out "$PREFIX-gsm-ic-$TAG"
   .venv/bin/sc-chains eval --dataset svamp --chains "baseline,$MATH" --limit "$limit" \
     "${OPTS[@]}" --out "$PREFIX-svamp-$TAG"
-  .venv/bin/sc-chains eval --dataset sycophancy --chains baseline,oracle,s2a-filter,critique,critique-program,critique-gate --limit "$limit" \
+  .venv/bin/sc-chains eval --dataset sycophancy --chains baseline,oracle,s2a-filter-question,s2a-filter,critique,critique-program,critique-program-sc,leco,critique-gate --limit "$limit" \
     "${OPTS[@]}" --out "$PREFIX-sycophancy-$TAG"
 done

@@ -48,7 +48,7 @@ INSTRUCTIONS = {
     "needed": RELEVANCE_INSTRUCTION,
     "relevant": "Is this sentence relevant to answering the question? Answer with Yes or No only.",
 }
-DATA = "/work/shared/data"
+DATA = None  # the packaged data (pass --data for another copy)
 
 
 def auroc(pos: list[float], neg: list[float]) -> float | None:

@@ -16,9 +16,11 @@ words likelier; an irrelevant sentence does not, and often makes them less likel
    is likelier without it) is a candidate; rule ``"lowest"`` (default) drops the lowest
    candidate only, ``"threshold"`` every candidate. Another question sentence is never dropped.
 
-Measured with Qwen2.5-Coder-0.5B on GSM-IC-style problems (``benchmarks/results/s2a_question_filter.txt``):
-the added sentence has the lowest gain of its problem far more often than the yes/no relevance
-question finds it (see that file for the rates and the false drops on the clean problems).
+Measured with Qwen2.5-Coder-0.5B on 200 GSM-IC-style problems (``benchmarks/results/s2a_question_filter.txt``):
+the added sentence has the lowest gain of its problem in 88.5% (AUROC 0.93; the yes/no relevance
+score: 0.57 to 0.65), the default rule drops it in 84.5% and drops 4.3% of the real sentences;
+on the clean problems it drops a sentence in 33.5% (``gain_below=-2``: 11.5%, the distractor
+then in 65%).
 It needs a model that scores text (a local ``hf:`` model; :class:`~adapters.errors.ScoringUnavailableError`
 otherwise).
 """

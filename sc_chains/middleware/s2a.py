@@ -14,7 +14,11 @@ With ``mode="filter"`` the same loop scores each context sentence of the turn in
 one-token call each, to the rewriting model bound to greedy, one token and top logprobs where it
 declares those fields: :func:`relevance_model`; all of a turn's calls at once, through the chat
 model's ``batch``/``abatch``) and drops the lowest-scoring one; every score is in the record
-(``scores``) and the ``s2a.filter`` event.
+(``scores``) and the ``s2a.filter`` event. With ``filter_signal="question"`` the filter reads no
+reply at all: the rewriting model scores the question after the turn's context with each sentence
+left out (one :class:`~graphs.loop.Score` request), which needs a
+:class:`~sc_chains.chat_model.ChatLogprobModel` over a model that scores text (a local ``hf:``
+model); any other chat model raises :class:`~adapters.errors.ScoringUnavailableError` with the fix.
 """
 
 from __future__ import annotations
