@@ -224,3 +224,22 @@ def test_eval_and_cli_run_the_chain_on_tiny_random(tmp_path: Path, capsys: pytes
     assert result["chain"] == "s2a-filter-question" and len(result["sentence_scores"]) == 3
     assert main(["run", "s2a-filter-question", P, "--model", "hf:tiny-random", "--set", "filter_gain_below=1000"]) == 2
     assert "filter_gain_below" in capsys.readouterr().err
+
+
+def test_the_benchmark_runs_and_resumes(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "s2a_question_filter.py"
+    cmd = [sys.executable, str(script), "--model", "hf:tiny-random", "--n", "2", "--jsonl", str(tmp_path / "g.jsonl"),
+           "--out", str(tmp_path / "out.txt")]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    rows = [json.loads(line) for line in (tmp_path / "g.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["noisy"] and r["clean"] for r in rows)
+    assert sum(r["distractor"] for r in rows[0]["noisy"]) == 1 and not any(r["distractor"] for r in rows[0]["clean"])
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "gains from" in again.stdout  # nothing scored twice
+    assert (tmp_path / "g.jsonl").read_text().count("\n") == 2
+    assert "distractor has the lowest gain of its problem" in (tmp_path / "out.txt").read_text()
