@@ -243,3 +243,17 @@ def test_the_benchmark_runs_and_resumes(tmp_path: Path) -> None:
     assert again.returncode == 0 and "gains from" in again.stdout  # nothing scored twice
     assert (tmp_path / "g.jsonl").read_text().count("\n") == 2
     assert "distractor has the lowest gain of its problem" in (tmp_path / "out.txt").read_text()
+
+
+def test_the_server_runs_the_question_filter_and_counts_its_passes(tiny) -> None:  # noqa: ANN001
+    from sc_chains.server.chains import ChainSet
+
+    served = ChainSet(tiny)
+    settings = served.settings("s2a", {"mode": "filter", "filter_signal": "question"}, {"max_tokens": 4})
+    result = asyncio.run(served.run("s2a", served.graph("s2a", settings), P))
+    scores = result.extension["trace"]["sentence_scores"]
+    assert len(scores) == 3 and [not s["kept"] for s in scores] == drop_by_gain([s["score"] for s in scores])
+    assert result.usage["calls"] == 4 + 1 and result.usage["completion_tokens"] <= 4  # 4 scored passes, 1 answer
+    fake = ChainSet(FakeLogprobModel(["unused"]))
+    with pytest.raises(ScoringUnavailableError):
+        asyncio.run(fake.run("s2a", fake.graph("s2a", settings), P))
