@@ -70,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "LogprobsUnavailableError": "adapters.errors",
     "ModelNotFoundError": "adapters.errors",
     "RetriesExhaustedError": "adapters.errors",
+    "ScoringUnavailableError": "adapters.errors",
     "ServerUnreachableError": "adapters.errors",
     "UnknownModelSpecError": "adapters.errors",
     # the correction chains (compiled LangGraph graphs) and their configs
