@@ -178,9 +178,10 @@ class Score:
     def __post_init__(self) -> None:
         from adapters.base import check_score_pairs
 
-        if not isinstance(self.pairs, tuple) or len(self.pairs) > MAX_BATCH:
-            raise InvalidRequestError("Score.pairs", self.pairs, f"pass a tuple of 1 to {MAX_BATCH} (prefix, continuation) pairs")
-        check_score_pairs(self.pairs)
+        if not isinstance(self.pairs, tuple):
+            raise InvalidRequestError("Score.pairs", type(self.pairs).__name__,
+                                      f"pass a tuple of 1 to {MAX_BATCH} (prefix, continuation) pairs")
+        check_score_pairs(self.pairs)  # 1 to MAX_SCORE_PAIRS (== MAX_BATCH) pairs of strings
 
 
 @dataclass(frozen=True)

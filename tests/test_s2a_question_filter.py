@@ -257,3 +257,21 @@ def test_the_server_runs_the_question_filter_and_counts_its_passes(tiny) -> None
     fake = ChainSet(FakeLogprobModel(["unused"]))
     with pytest.raises(ScoringUnavailableError):
         asyncio.run(fake.run("s2a", fake.graph("s2a", settings), P))
+
+
+def test_score_requests_are_validated_and_their_replies_counted() -> None:
+    from graphs.loop import MAX_BATCH, Score, drive
+
+    with pytest.raises(InvalidRequestError) as err:
+        Score("relevance", [("a ", "b")])  # type: ignore[arg-type]
+    assert err.value.param == "Score.pairs"
+    for pairs in ((), (("a ", ""),), (("a ", "b"),) * (MAX_BATCH + 1)):
+        with pytest.raises(InvalidRequestError):
+            Score("relevance", pairs)
+
+    def loop():  # noqa: ANN202
+        return (yield Score("relevance", (("a ", "b"), ("", "b"))))
+
+    with pytest.raises(InvalidRequestError, match="list of 2 replies"):
+        drive(loop(), lambda req: [_scored(-1.0)])
+    assert drive(loop(), lambda req: [_scored(-1.0), _scored(-2.0)])[1].tokens[0].logprob == -2.0
