@@ -411,14 +411,11 @@ class HFModel(LogprobModel):
         return [row.result(self.name, 0) for row in rows]
 
     def _score_texts(self, pairs: list[tuple[str, str]]) -> list[Generation]:
-        """One forward pass per pair under the model lock (:mod:`adapters.hf.score`)."""
-        from adapters.hf.score import score_pair
+        """One forward pass per pair under the model lock (:func:`adapters.hf.score.score_pairs`)."""
+        from adapters.hf.score import score_pairs
 
-        bos = self.tokenizer.bos_token_id
-        start = bos if bos is not None else min(self.eos_ids, default=self.pad_id)
         with self._lock:
-            return [score_pair(self.model, self.tokenizer, prefix, cont, start_id=start, device=self.device,
-                               name=self.name) for prefix, cont in pairs]
+            return score_pairs(self, pairs)
 
     def clear_cache(self) -> None:
         """Forget the kept prefix KV cache."""

@@ -2,7 +2,7 @@
 
 :meth:`adapters.base.LogprobModel.score_texts` for :class:`adapters.hf.HFModel`: the prefix and
 the continuation are tokenized apart (raw text, no chat template; an empty prefix starts from
-the model's BOS token, else its first EOS token), read in one forward pass, and each continuation
+the model's BOS token, else its smallest EOS id), read in one forward pass, and each continuation
 token gets its logprob under the full distribution (with its entropy). No KV cache is read or
 kept: scoring never changes what a later generation reuses.
 """
@@ -15,7 +15,7 @@ import torch
 
 from adapters.types import Generation, TokenLogprob, Usage
 
-__all__ = ["score_pair"]
+__all__ = ["score_pair", "score_pairs"]
 
 
 def score_pair(model: Any, tokenizer: Any, prefix: str, continuation: str, *, start_id: int,
@@ -35,3 +35,11 @@ def score_pair(model: Any, tokenizer: Any, prefix: str, continuation: str, *, st
         tokens.append(TokenLogprob(piece, lp, offset, (), ent, tid))
         offset += len(piece)
     return Generation(continuation, tuple(tokens), "stop", Usage(prompt_tokens=len(head) + len(tail)), name)
+
+
+def score_pairs(hf: Any, pairs: list[tuple[str, str]]) -> list[Generation]:
+    """Every pair on an :class:`adapters.hf.HFModel` (the caller holds its lock)."""
+    bos = hf.tokenizer.bos_token_id
+    start = bos if bos is not None else min(hf.eos_ids, default=hf.pad_id)
+    return [score_pair(hf.model, hf.tokenizer, prefix, cont, start_id=start, device=hf.device, name=hf.name)
+            for prefix, cont in pairs]

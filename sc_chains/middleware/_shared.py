@@ -403,10 +403,11 @@ def scoring_model(chat: Any) -> Any:
     """The :class:`~adapters.base.LogprobModel` that scores text for ``chat``: the one inside a
     :class:`~sc_chains.chat_model.ChatLogprobModel` (also under ``.bind(...)``). Other chat
     models only generate: :class:`~adapters.errors.ScoringUnavailableError` with the fix."""
+    from sc_chains.chat_model import ChatLogprobModel
+
     inner = getattr(chat, "bound", chat)  # a RunnableBinding's model
-    model = getattr(inner, "model", None)
-    if type(inner).__name__ == "ChatLogprobModel" and hasattr(model, "score_texts"):
-        return model
+    if isinstance(inner, ChatLogprobModel):
+        return inner.model
     name = getattr(inner, "model_name", None) or getattr(inner, "model", None) or type(inner).__name__
     raise ScoringUnavailableError(str(name), "pass a ChatLogprobModel over a local model "
                                   "(ChatLogprobModel(model='hf:...')) as the scoring model, or use "
