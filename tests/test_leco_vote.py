@@ -190,7 +190,7 @@ def test_graph_and_middleware_make_the_same_sampled_run() -> None:
 
 def test_the_middleware_never_samples_a_side_conversation() -> None:
     from graphs.loop import ModelCall
-    from sc_chains.middleware._shared import AgentCalls
+    from sc_chains.middleware._calls import AgentCalls
 
     calls = AgentCalls("leco", "final", models={"critic": object()})
     with pytest.raises(InvalidRequestError, match="n > 1") as exc:

@@ -12,7 +12,7 @@ from middleware_scripts import DRAFT, RETHINK, REWRITE, add, user
 
 from adapters.fake import FakeReply
 from sc_chains.middleware import CritiqueReviseMiddleware, LecoMiddleware, S2AMiddleware
-from sc_chains.middleware._shared import estimate_tokens
+from sc_chains.middleware._calls import estimate_tokens
 from sc_chains.testing import FakeLogprobChatModel
 
 

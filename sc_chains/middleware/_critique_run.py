@@ -17,20 +17,22 @@ from graphs.critique.loop import CritiqueResult, critique_loop
 from graphs.driver import model_requests
 from graphs.loop import Emit, ModelCall, adrive, drive, reply_from_json, reply_to_json
 from graphs.vocab import Allowance, add_cost, zero_cost
-from sc_chains.middleware._shared import (
+from sc_chains.middleware._calls import (
     ESTIMATED,
-    call_scope,
-    charge_cost,
     counted_response,
     first_ai,
     gather_all,
-    is_ours,
     lc_message,
-    ledger,
     prompt_of,
     sampling_settings,
-    text_of,
     to_generation,
+)
+from sc_chains.middleware._shared import (
+    call_scope,
+    charge_cost,
+    is_ours,
+    ledger,
+    text_of,
     with_cost,
 )
 
@@ -97,7 +99,7 @@ class _Calls:
         self.mw, self.host, self.request, self.handler, self.given = mw, host, request, handler, given
         self.raw: list[Any] = list(raw or [])
         self.estimated = 0
-        """Replies that came without usage (counted locally: ``_shared.counted``)."""
+        """Replies that came without usage (counted locally: ``_calls.counted``)."""
 
     def _host(self, call: ModelCall) -> Any:
         """The request for the agent's handler, or the reply already given (visible)."""

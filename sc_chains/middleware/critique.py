@@ -80,6 +80,7 @@ from graphs.loop import Review, drive
 from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_str
 from graphs.vocab import Allowance
+from sc_chains.middleware._calls import first_ai
 from sc_chains.middleware._critique_run import (
     _Calls,
     _Session,
@@ -94,7 +95,6 @@ from sc_chains.middleware._shared import (
     apply_overrides,
     by_name,
     chat_model,
-    first_ai,
     given,
     text_of,
 )

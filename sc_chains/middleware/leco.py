@@ -43,19 +43,21 @@ from graphs.leco.policy import looks_like_reasoning
 from graphs.streaming import stream_text
 from graphs.validate import Options, check_bool, check_choice, check_instance, check_str
 from graphs.vocab import NO_LOGPROBS
-from sc_chains.middleware._shared import (
-    UNSET,
+from sc_chains.middleware._calls import (
     ESTIMATED,
     AgentCalls,
-    Budget,
     adrive,
+    drive,
+    first_ai,
+)
+from sc_chains.middleware._shared import (
+    UNSET,
+    Budget,
     apply_overrides,
     by_name,
     charge_cost,
     chat_model,
-    drive,
     event,
-    first_ai,
     given,
     is_ours,
     own_ledger,

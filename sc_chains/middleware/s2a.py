@@ -45,19 +45,21 @@ from graphs.s2a.filter import RELEVANCE_TOP_LOGPROBS
 from graphs.s2a.loop import RELEVANCE_TARGET, rewrite_loop
 from graphs.validate import Options, check_bool, check_choice, check_instance, check_str
 from graphs.vocab import MAX_COMPLETION_TOKENS
-from sc_chains.middleware._shared import (
+from sc_chains.middleware._calls import (
     ESTIMATED,
-    UNSET,
     AgentCalls,
-    Budget,
     adrive,
+    drive,
+    first_ai,
+)
+from sc_chains.middleware._shared import (
+    UNSET,
+    Budget,
     apply_overrides,
     budget_stop,
     by_name,
     charge_cost,
     chat_model,
-    drive,
-    first_ai,
     event,
     given,
     is_ours,
