@@ -211,6 +211,62 @@ def program_agreement(records: list[dict[str, Any]], chain: str = "critique-prog
     return f"- {chain}, programs printing the winning answer (problems, accuracy): " + "; ".join(parts)
 
 
+def draft_noise(records: list[dict[str, Any]], a: str = "critique", b: str = "critique-program") -> str | None:
+    """The noise floor of a greedy draft: two chains whose first attempt is the same greedy call
+    on the same prompt, compared problem by problem: how often the texts are identical, how often
+    correctness flips, and the accuracy difference. bf16 batched decoding is not batch-invariant
+    (a near-tie token can change with the batch a request lands in), so paired differences of a
+    few points between chains include this, not only what a correction did."""
+    by = _by_chain(records)
+    ids = sorted(i for i in set(by.get(a, {})) & set(by.get(b, {}))
+                 if "response_t1" in by[a][i] and "response_t1" in by[b][i])
+    if not ids:
+        return None
+    n = len(ids)
+    same = sum(by[a][i]["response_t1"] == by[b][i]["response_t1"] for i in ids)
+    flips = sum(bool(by[a][i]["correct_t1"]) != bool(by[b][i]["correct_t1"]) for i in ids)
+    diff = sum(bool(by[b][i]["correct_t1"]) - bool(by[a][i]["correct_t1"]) for i in ids)
+    return (f"- greedy draft noise floor ({a} vs {b}: the same greedy first call, separate runs; n = {n}): "
+            f"identical text {100 * same / n:.1f}%, correctness flipped {100 * flips / n:.1f}%, "
+            f"accuracy difference {100 * diff / n:+.1f} points")
+
+
+LECO_VOTE_CHAINS = ("leco-vote", "leco-vote-plain")
+
+
+def leco_vote_diagnosis(records: list[dict[str, Any]], chain: str) -> str | None:
+    """Why a sampled LECO chain lands where it does, read from its records: how often the first
+    cut was at the first step (an empty kept prefix: the rethinks are fresh samples), the draft's
+    accuracy against the baseline on the same problems (the step format's cost), how often any
+    candidate was right, and the vote recomputed with equal weights (the draft weighing 1, as
+    in ``sc``) over the same candidates: post hoc, on the same problems, not a tuned result."""
+    by = _by_chain(records)
+    ids = sorted(set(by.get(chain, {})) & set(by.get("baseline", {})))
+    if not ids:
+        return None
+    from graphs.answers import answers_equal
+    from graphs.leco.policy import weighted_vote
+
+    n, at_first, draft, base, anyc, equal = len(ids), 0, 0, 0, 0, 0
+    for i in ids:
+        rec = by[chain][i]
+        trace, gold = rec.get("trace") or {}, rec["gold"]
+        cands = trace.get("candidates") or []
+        cuts = trace.get("cuts") or []
+        at_first += bool(cuts) and cuts[0].get("step") == 0
+        draft += bool(cands) and answers_equal(cands[0], gold)
+        base += bool(by["baseline"][i]["correct"])
+        anyc += any(answers_equal(c, gold) for c in cands)
+        equal += answers_equal(weighted_vote(cands, 1.0)[0], gold)
+
+    def pct(k: int) -> str:
+        return f"{100 * k / n:.1f}%"
+
+    return (f"- {chain} diagnosis (n = {n}): first cut at step 1 (empty kept prefix) {pct(at_first)}; "
+            f"draft {pct(draft)} vs baseline {pct(base)}; any candidate right {pct(anyc)}; "
+            f"vote with equal weights (post hoc, same candidates) {pct(equal)} vs {pct(sum(bool(by[chain][i]['correct']) for i in ids))}")
+
+
 def s2a_cleaning(records: list[dict[str, Any]], chain: str) -> str | None:
     """What an S2A chain's rewrite dropped, against the oracle's clean problem (its prompt, less
     the chain-of-thought instruction): the share of
@@ -309,6 +365,8 @@ def main() -> None:
         agreement = program_agreement(records)
         if agreement:
             lines.append(agreement)
+        lines += [x for x in (leco_vote_diagnosis(records, c) for c in LECO_VOTE_CHAINS) if x]
+        lines += [x for x in [draft_noise(records)] if x]
         pref = _sc_prefix_table(_by_chain(records))
         if pref:
             curves[name] = sc_points(pref)

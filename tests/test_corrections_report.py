@@ -101,3 +101,37 @@ def test_program_agreement_counts_the_programs_behind_the_answer(report) -> None
                                               "(problems, accuracy): 0: 1 (100% right); 2: 1 (100% right); "
                                               "5: 2 (50% right)")
     assert report.program_agreement(recs, "sc") is None
+
+
+def test_leco_vote_diagnosis_reads_cuts_drafts_and_the_equal_weight_vote(report) -> None:
+    def leco(pid: str, gold: str, cands: list[str | None], cut_step: int, correct: bool) -> dict:
+        return {**_rec("leco-vote", pid, correct, 10), "gold": gold,
+                "trace": {"candidates": cands, "cuts": [{"step": cut_step}]}}
+
+    records = [
+        _rec("baseline", "p1", True, 5), _rec("baseline", "p2", False, 5), _rec("baseline", "p3", False, 5),
+        # draft 1 weighs 1.5 against 2 + 2: "1" wins weighted, the recent "2" wins with equal weights
+        leco("p1", "2", ["1", "2", "1", "2"], 0, False),
+        leco("p2", "5", ["5", "5", "4", None], 2, True),     # draft right, cut at step 3
+        leco("p3", "9", ["7", "8", "7", "3"], 0, False),     # no candidate right
+        leco("p4", "1", ["1"], 0, True),                     # no baseline record: left out
+    ]
+    line = report.leco_vote_diagnosis(records, "leco-vote")
+    assert line == ("- leco-vote diagnosis (n = 3): first cut at step 1 (empty kept prefix) 66.7%; "
+                    "draft 33.3% vs baseline 33.3%; any candidate right 66.7%; "
+                    "vote with equal weights (post hoc, same candidates) 66.7% vs 33.3%")
+    assert report.leco_vote_diagnosis(records, "leco-vote-plain") is None
+
+
+def test_draft_noise_compares_the_same_greedy_first_call_across_runs(report) -> None:
+    def two(chain: str, pid: str, text: str, ok: bool) -> dict:
+        return {**_rec(chain, pid, ok, 10), "response_t1": text, "correct_t1": ok}
+
+    records = [two("critique", "p1", "a", True), two("critique-program", "p1", "a", True),
+               two("critique", "p2", "b", True), two("critique-program", "p2", "b2", False),
+               two("critique", "p3", "c", False), two("critique-program", "p3", "c2", False),
+               two("critique", "p4", "d", False), _rec("critique-program", "p4", False, 10)]  # p4: no first attempt
+    assert report.draft_noise(records) == (
+        "- greedy draft noise floor (critique vs critique-program: the same greedy first call, separate runs; "
+        "n = 3): identical text 33.3%, correctness flipped 33.3%, accuracy difference -33.3 points")
+    assert report.draft_noise(records, "critique", "sc") is None
