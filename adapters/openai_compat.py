@@ -124,6 +124,9 @@ class OpenAIModel(LogprobModel):
     (LECO's sampled rethinks, self-consistency) as one request with ``n=k``; a server that
     returns fewer choices (llama.cpp ignores ``n``) gets the rest as single requests, and every
     later batch of this instance goes as single requests.
+    ``text_scores`` (default off): :meth:`score_texts` through ``/v1/completions`` with
+    ``echo=true, max_tokens=0`` (:mod:`adapters.openai_score`), for servers that return prompt
+    logprobs that way (vLLM, ``sc-chains serve``; not llama.cpp).
     """
 
     def __init__(
@@ -142,6 +145,7 @@ class OpenAIModel(LogprobModel):
         extra_body: Mapping[str, Any] | None = None,
         require_logprobs: bool = True,
         sample_n: bool = True,
+        text_scores: bool = False,
     ) -> None:
         import httpx
 
@@ -159,6 +163,8 @@ class OpenAIModel(LogprobModel):
         if not isinstance(sample_n, bool):
             raise InvalidRequestError("sample_n", sample_n, "pass True or False")
         self.sample_n = sample_n
+        if not isinstance(text_scores, bool):
+            raise InvalidRequestError("text_scores", text_scores, "pass True or False")
         self._n_supported: bool | None = None  # False once the server returned fewer choices than n
         _check_seconds("timeout", timeout)
         if deadline is not None:
@@ -180,7 +186,8 @@ class OpenAIModel(LogprobModel):
         self.max_tokens_param = max_tokens_param
         self.extra_body = dict(extra_body or {})
         self.capabilities = Capabilities(
-            logprobs=True, full_distribution=False, prefill=self.template is not None, max_top_logprobs=max_top_logprobs
+            logprobs=True, full_distribution=False, prefill=self.template is not None, max_top_logprobs=max_top_logprobs,
+            text_scores=text_scores,
         )
         self.logprobs_hint = (
             f"The server at {self.base_url} ignored logprobs=True/top_logprobs. OpenAI and vLLM return "
@@ -300,6 +307,18 @@ class OpenAIModel(LogprobModel):
 
     async def _agenerate(self, request: GenerationRequest) -> Generation:
         return self._parse(await self._acall(*self._payload(request)), request)
+
+    # -- scoring given text: /v1/completions with echo (adapters/openai_score.py) -----------------
+    scoring_hint = ("pass text_scores=True when the server returns prompt logprobs for echo=true, max_tokens=0 "
+                    "on /v1/completions (vLLM, sc-chains serve; llama.cpp servers do not), or use a local "
+                    "model (hf:...)")
+
+    def _score_texts(self, pairs: list[tuple[str, str]]) -> list[Generation]:
+        from adapters.openai_score import check_prefix, parse_echo, score_payload
+
+        check_prefix(pairs)
+        return [parse_echo(self._call("/completions", {**self.extra_body, **score_payload(self.name, p, c)}), p, c, self.name)
+                for p, c in pairs]
 
     # -- k samples of one prompt as one n=k request (adapters/openai_n.py) -------------------------
     def _groups(self, requests: Sequence[GenerationRequest]) -> list[list[GenerationRequest]]:

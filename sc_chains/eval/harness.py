@@ -26,9 +26,10 @@ __all__ = ["ChainNeedsLogprobsError", "EmptyDatasetError", "EvalMismatchError", 
 _DATA_FILES = ("results.jsonl", "summary.json", "report.md", "run.json")
 LOGPROB_CHAINS = frozenset({"leco", "leco-vote", "leco-plain", "leco-vote-plain", "s2a+leco", "s2a-filter",
                             "s2a-filter-question"})
-SCORING_CHAINS = frozenset({"s2a-filter-question"})
-"""Chains that score given text with the model (a local ``hf:`` model; checked before any problem runs)."""
 """Chains that score token logprobs; the others run on a model without them."""
+SCORING_CHAINS = frozenset({"s2a-filter-question"})
+"""Chains that score given text with the model (``capabilities.text_scores``: a local ``hf:`` model, or
+``openai:`` with ``text_scores=true`` on a server that echoes prompt logprobs; checked before any problem runs)."""
 
 _META_KEYS = ("kind", "variant", "distractor", "suggested", "position")
 
@@ -187,7 +188,9 @@ def check_logprobs(lm: Any, specs: Sequence[Any]) -> None:
     scoring = [c.name for c in specs if c.name in SCORING_CHAINS]
     if scoring and not lm.capabilities.text_scores:
         raise ScoringUnavailableError(lm.name, f"chain(s) {', '.join(scoring)} score text with the model: run "
-                                      "them with a local model (--model hf:...), or drop them from --chains")
+                                      "them with a local model (--model hf:...), with --model-option text_scores=true on an "
+                                      "openai: server that echoes prompt logprobs (vLLM, sc-chains serve), or drop them "
+                                      "from --chains")
     needs = [c.name for c in specs if c.name in LOGPROB_CHAINS]
     if not needs:
         return

@@ -2,7 +2,8 @@
 
 ``POST /v1/chat/completions`` with ``model="leco"`` (or ``baseline``, ``s2a``, ``critique``,
 ``s2a+leco``) answers with the corrected answer, ``usage`` summed over every model call, and the
-chain's trace and cost in the ``sc_chains`` field. Needs the ``serve`` extra (Starlette, uvicorn).
+chain's trace and cost in the ``sc_chains`` field. ``POST /v1/completions`` scores text (OpenAI's
+echo form, no generation: :mod:`sc_chains.server.scoring`). Needs the ``serve`` extra (Starlette, uvicorn).
 """
 
 from sc_chains.server.config import ServerConfig

@@ -1,4 +1,5 @@
-"""The ASGI app (Starlette): ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``.
+"""The ASGI app (Starlette): ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``,
+``POST /v1/completions`` (scoring only: :mod:`sc_chains.server.scoring`).
 
 The requested model name picks the chain; the chain runs with ``ainvoke`` on the one shared
 upstream model. A request's work runs in a task that is cancelled when the client disconnects
@@ -24,8 +25,8 @@ from starlette.routing import Route
 
 from adapters.base import LogprobModel
 from adapters.errors import (CallTimeoutError, ContextWindowExceededError, InvalidRequestError,
-                             LogprobsUnavailableError, RetriesExhaustedError, ServerRejectedRequestError,
-                             ServerUnreachableError)
+                             LogprobsUnavailableError, RetriesExhaustedError, ScoringUnavailableError,
+                             ServerRejectedRequestError, ServerUnreachableError)
 from adapters.secrets import scrub
 from sc_chains.server.chains import ChainResult, ChainSet
 from sc_chains.server.config import ServerConfig
@@ -77,8 +78,19 @@ def create_app(model: Any, config: ServerConfig | None = None) -> Starlette:
             state.in_flight -= 1
             state.served += 1
 
+    async def score(request: Request) -> Response:
+        state.in_flight += 1
+        try:
+            return await _score(request, state)
+        except APIError as exc:
+            return _error(exc)
+        finally:
+            state.in_flight -= 1
+            state.served += 1
+
     app = Starlette(routes=[Route("/health", health), Route("/v1/models", _guard(models)),
-                            Route("/v1/chat/completions", chat, methods=["POST"])])
+                            Route("/v1/chat/completions", chat, methods=["POST"]),
+                            Route("/v1/completions", score, methods=["POST"])])
     app.state.sc_chains = state
     return app
 
@@ -138,14 +150,34 @@ async def _chat(request: Request, state: _State) -> Response:
     req = parse_chat_request(await _read_json(request, config.max_body_bytes),
                              max_prompt_chars=config.max_prompt_chars, max_tokens_limit=config.max_tokens_limit)
     if req.model not in state.chains.specs:
-        raise APIError(404, f"the model {req.model!r} does not exist; this server's models (chains) are: "
-                       f"{', '.join(state.chains.names)}", param="model", code="model_not_found")
+        raise _unknown_model(req.model, state)
     work = _prepare(req, state) if req.n == 1 else _prepare_n(req, state)  # validated before any response
     if req.stream:
         return StreamingResponse(_stream(request, req, work, state), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     result = await _guarded(request, work, state)
     return _JSON(_completion(req, result))
+
+
+async def _score(request: Request, state: _State) -> Response:
+    """``POST /v1/completions``: the prompt's token logprobs (echo form; no generation)."""
+    from sc_chains.server.scoring import echo_completion, parse_score_request
+
+    _authorize(request, state.config)
+    req = parse_score_request(await _read_json(request, state.config.max_body_bytes),
+                              max_prompt_chars=state.config.max_prompt_chars)
+    if req.model not in state.chains.specs:
+        raise _unknown_model(req.model, state)
+
+    async def work() -> Any:
+        return (await state.chains.upstream.ascore_texts([("", req.prompt)]))[0]
+
+    return _JSON(echo_completion(req, await _guarded(request, work, state)))
+
+
+def _unknown_model(model: str, state: _State) -> APIError:
+    return APIError(404, f"the model {model!r} does not exist; this server's models (chains) are: "
+                    f"{', '.join(state.chains.names)}", param="model", code="model_not_found")
 
 
 def _prepare(req: ChatRequest, state: _State) -> Any:
@@ -262,6 +294,8 @@ def _unwrap(task: asyncio.Future) -> Any:
         raise exc
     if isinstance(exc, (InvalidRequestError, LogprobsUnavailableError)):
         raise _as_api_error(exc) from exc
+    if isinstance(exc, ScoringUnavailableError):
+        raise APIError(400, str(exc), param="model", code="scoring_unavailable") from exc
     if isinstance(exc, ContextWindowExceededError):
         raise APIError(400, str(exc), param="messages", code="context_length_exceeded") from exc
     if isinstance(exc, CallTimeoutError):
