@@ -68,31 +68,25 @@ def create_app(model: Any, config: ServerConfig | None = None) -> Starlette:
                  "description": spec.description} for name, spec in state.chains.specs.items()]
         return JSONResponse({"object": "list", "data": data})
 
-    async def chat(request: Request) -> Response:
-        state.in_flight += 1
-        try:
-            return await _chat(request, state)
-        except APIError as exc:
-            return _error(exc)
-        finally:
-            state.in_flight -= 1
-            state.served += 1
-
-    async def score(request: Request) -> Response:
-        state.in_flight += 1
-        try:
-            return await _score(request, state)
-        except APIError as exc:
-            return _error(exc)
-        finally:
-            state.in_flight -= 1
-            state.served += 1
-
     app = Starlette(routes=[Route("/health", health), Route("/v1/models", _guard(models)),
-                            Route("/v1/chat/completions", chat, methods=["POST"]),
-                            Route("/v1/completions", score, methods=["POST"])])
+                            Route("/v1/chat/completions", _counted(_chat, state), methods=["POST"]),
+                            Route("/v1/completions", _counted(_score, state), methods=["POST"])])
     app.state.sc_chains = state
     return app
+
+
+def _counted(endpoint: Any, state: _State) -> Any:
+    """A POST route: ``endpoint(request, state)`` counted in flight and served; API errors as JSON."""
+    async def run(request: Request) -> Response:
+        state.in_flight += 1
+        try:
+            return await endpoint(request, state)
+        except APIError as exc:
+            return _error(exc)
+        finally:
+            state.in_flight -= 1
+            state.served += 1
+    return run
 
 
 def _guard(endpoint: Any) -> Any:
