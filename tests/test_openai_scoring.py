@@ -157,3 +157,22 @@ def test_the_question_filter_runs_through_the_server(served: str) -> None:
     replies = model.score_texts(question_pairs([s["text"] for s in scores], question))
     assert [s["score"] for s in scores] == pytest.approx(question_gains(replies), abs=1e-4)
     assert out["removed"] == [s["text"] for s in scores if not s["kept"]]
+
+
+def test_the_middleware_scores_through_a_served_model(served: str) -> None:
+    from langchain.agents import create_agent
+
+    from graphs.s2a import create_s2a_graph
+    from sc_chains.chat_model import ChatLogprobModel
+    from sc_chains.middleware import S2AMiddleware
+
+    model = OpenAIModel("baseline", base_url=served, api_key="unused", text_scores=True)
+    chat = ChatLogprobModel(model, max_tokens=4)
+    agent = create_agent(chat, middleware=[S2AMiddleware(chat, rewrite="irrelevant", mode="filter",
+                                                         filter_signal="question")])
+    question = "Ann has 3 apples. Bob's cat is 9 years old. She buys 2 more. How many apples does she have?"
+    events = [c for m, c in agent.stream({"messages": [("user", question)]}, stream_mode=["custom", "values"])
+              if m == "custom" and c["event"] == "s2a.filter"]
+    graph = create_s2a_graph(model, mode="filter", filter_signal="question", answer_max_tokens=1)
+    want = [s["score"] for s in graph.invoke({"question": question})["sentence_scores"]]
+    assert [s["score"] for s in events[0]["scores"]] == pytest.approx(want, abs=1e-4)

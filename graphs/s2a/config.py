@@ -22,7 +22,8 @@ FILTER_SIGNALS = ("yes-no", "question")
 """What the filter scores a sentence by. ``yes-no``: the model's ``P(yes)`` to "Is this sentence
 needed to answer the question?" (:mod:`graphs.s2a.filter`; any model with top logprobs);
 ``question``: how much the sentence raises the likelihood of the question itself, left out one at
-a time (:mod:`graphs.s2a.likelihood`; a model that scores text, e.g. a local ``hf:`` model)."""
+a time (:mod:`graphs.s2a.likelihood`; a model that scores text: a local ``hf:`` model, or
+``OpenAIModel(..., text_scores=True)`` on a server that echoes prompt logprobs)."""
 
 VARIANTS = ("split", "single", "keep_original")
 """``split``: context and question sections (the paper's default); ``single``: one rewritten

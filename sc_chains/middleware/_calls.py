@@ -240,8 +240,9 @@ def scoring_model(chat: Any) -> Any:
     if isinstance(inner, ChatLogprobModel):
         return inner.model
     name = getattr(inner, "model_name", None) or getattr(inner, "model", None) or type(inner).__name__
-    raise ScoringUnavailableError(str(name), "pass a ChatLogprobModel over a local model "
-                                  "(ChatLogprobModel(model='hf:...')) as the scoring model, or use "
+    raise ScoringUnavailableError(str(name), "pass a ChatLogprobModel over a model that scores text "
+                                  "(ChatLogprobModel(model='hf:...'), or over OpenAIModel(..., text_scores=True) "
+                                  "for a vLLM or sc-chains serve server) as the scoring model, or use "
                                   "filter_signal='yes-no', which any chat model with logprobs answers")
 
 
