@@ -309,7 +309,8 @@ class OpenAIModel(LogprobModel):
         return self._parse(await self._acall(*self._payload(request)), request)
 
     # -- scoring given text: /v1/completions with echo (adapters/openai_score.py) -----------------
-    scoring_hint = ("pass text_scores=True when the server returns prompt logprobs for echo=true, max_tokens=0 "
+    scoring_hint = ("pass text_scores=True (CLI: --model-option text_scores=true) when the server returns prompt "
+                    "logprobs for echo=true, max_tokens=0 "
                     "on /v1/completions (vLLM, sc-chains serve; llama.cpp servers do not), or use a local "
                     "model (hf:...)")
 

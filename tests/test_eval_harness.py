@@ -12,6 +12,7 @@ import pytest
 from adapters.fake import FakeLogprobModel
 from adapters.types import GenerationRequest
 from sc_chains.cli import eval as eval_cli
+from sc_chains.cli.options import parse_model_options
 from sc_chains.datasets import _NAMES
 from sc_chains.eval.harness import EvalMismatchError, run_eval
 from sc_chains.eval.report import markdown_table
@@ -139,10 +140,10 @@ def test_cli_rejects_bad_names_before_loading_a_model(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequestError, match="CHAIN.KEY=VALUE"):
         eval_cli.parse_sets(["critique.mode=score"], ["leco"])
     assert eval_cli.parse_fields("question=q, answer=a") == {"question": "q", "answer": "a"}
-    assert eval_cli.parse_model_options(["dtype=bfloat16", "max_batch_size=16", "coalesce=false"]) == {
+    assert parse_model_options(["dtype=bfloat16", "max_batch_size=16", "coalesce=false"]) == {
         "dtype": "bfloat16", "max_batch_size": 16, "coalesce": False}
     with pytest.raises(InvalidRequestError, match="'bf16'.*KEY=VALUE"):
-        eval_cli.parse_model_options(["bf16"])
+        parse_model_options(["bf16"])
     args = _parser().parse_args(["eval", "--dataset", "gsm8k", "--model", "hf:x", "--base-url",
                                  "http://127.0.0.1:9/v1", "--out", str(tmp_path)])
     with pytest.raises(InvalidRequestError, match="only openai: specs take a base URL"):

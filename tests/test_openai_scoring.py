@@ -176,3 +176,20 @@ def test_the_middleware_scores_through_a_served_model(served: str) -> None:
     graph = create_s2a_graph(model, mode="filter", filter_signal="question", answer_max_tokens=1)
     want = [s["score"] for s in graph.invoke({"question": question})["sentence_scores"]]
     assert [s["score"] for s in events[0]["scores"]] == pytest.approx(want, abs=1e-4)
+
+
+def test_the_cli_opts_in_with_a_model_option(served: str, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from sc_chains.cli import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", "unused")
+    question = "Ann has 3 apples. Bob's cat is 9 years old. How many apples does she have?"
+    base = ["run", "s2a-filter-question", question, "--model", "openai:baseline", "--base-url", served,
+            "--max-tokens", "2", "--json"]
+    assert main([*base, "--model-option", "text_scores=true"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["sentence_scores"]) == 2
+    assert main(base) == 1
+    assert "--model-option text_scores=true" in capsys.readouterr().err

@@ -401,7 +401,7 @@ def test_a_seed_too_large_for_the_generator_is_a_typed_error(seed) -> None:
 def test_a_non_bool_for_a_bool_model_option_is_a_typed_error(option, value) -> None:
     """Class: --model-option kv_reuse=maybe (was truthy)."""
     from adapters.specs import resolve_model
-    from sc_chains.cli.eval import parse_model_options
+    from sc_chains.cli.options import parse_model_options
 
     options = parse_model_options([f"{option}={json.dumps(value) if not isinstance(value, str) else value}"])
     with pytest.raises(InvalidRequestError) as e:

@@ -8,9 +8,9 @@ import re
 from typing import Any
 
 from adapters.errors import InvalidRequestError
-from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, parse_sets  # parse_sets: re-exported
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, MODEL_OPTION_HELP, parse_model_options, parse_sets  # parse_sets: re-exported
 
-__all__ = ["parse_fields", "parse_model_options", "parse_sets", "register", "run"]
+__all__ = ["parse_fields", "parse_sets", "register", "run"]
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -49,9 +49,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="CHAIN.KEY=VALUE",
                         help="chain config override, value as JSON (repeatable), e.g. leco.max_rethinks=1")
     parser.add_argument("--base-url", default=None, metavar="URL", help=BASE_URL_HELP)
-    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="adapter option, value as JSON (repeatable), e.g. dtype=bfloat16, "
-                             "max_batch_size=16, device=cuda for hf: specs; timeout=60 for openai:")
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE", help=MODEL_OPTION_HELP)
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print summary.json instead of the table")
@@ -69,19 +67,6 @@ def parse_fields(text: str | None) -> dict[str, str] | None:
         if not sep or not k.strip() or not v.strip():
             raise InvalidRequestError("--fields", text, "write ROLE=KEY pairs, e.g. question=q,answer=a")
         out[k.strip()] = v.strip()
-    return out
-
-
-def parse_model_options(items: list[str]) -> dict[str, Any]:
-    """``["dtype=bfloat16", "max_batch_size=16"]`` -> ``{"dtype": "bfloat16", "max_batch_size": 16}``."""
-    from sc_chains.cli.options import parse_set_value
-
-    out: dict[str, Any] = {}
-    for item in items:
-        m = re.fullmatch(r"(\w+)=(.*)", item)
-        if not m:
-            raise InvalidRequestError("--model-option", item, "write KEY=VALUE, e.g. dtype=bfloat16")
-        out[m.group(1)] = parse_set_value(m.group(2))
     return out
 
 

@@ -20,13 +20,16 @@ from typing import Any
 
 from adapters.errors import InvalidRequestError, UnknownModelSpecError
 
-__all__ = ["BASE_URL_HELP", "CHAIN_KEYS", "MODEL_HELP", "SEED_MAX", "TIMEOUT_HELP", "check_numbers", "check_spec",
-           "parse_run_sets", "parse_set_value", "parse_sets", "server_options", "validate_chain_options"]
+__all__ = ["BASE_URL_HELP", "CHAIN_KEYS", "MODEL_HELP", "MODEL_OPTION_HELP", "SEED_MAX", "TIMEOUT_HELP", "check_numbers", "check_spec",
+           "parse_model_options", "parse_run_sets", "parse_set_value", "parse_sets", "server_options", "validate_chain_options"]
 
 MODEL_HELP = "model spec: hf:default, hf:tiny-random, hf:PATH_OR_ID, openai:MODEL (default: %(default)s)"
 """The ``--model`` help text of every subcommand."""
 BASE_URL_HELP = "server /v1 root, for openai: specs"
 """The ``--base-url`` help text of every subcommand."""
+MODEL_OPTION_HELP = ("adapter option, value as JSON (repeatable), e.g. dtype=bfloat16, max_batch_size=16, "
+                     "device=cuda for hf: specs; timeout=60, text_scores=true for openai:")
+"""The ``--model-option`` help text."""
 TIMEOUT_HELP = "openai: specs: most seconds one model call may take, retries included (default: the adapter's)"
 """The ``--timeout`` help text of ``generate`` and ``run``."""
 
@@ -60,6 +63,17 @@ def parse_set_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def parse_model_options(items: list[str]) -> dict[str, Any]:
+    """``["dtype=bfloat16", "max_batch_size=16"]`` -> ``{"dtype": "bfloat16", "max_batch_size": 16}``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        m = re.fullmatch(r"(\w+)=(.*)", item)
+        if not m:
+            raise InvalidRequestError("--model-option", item, "write KEY=VALUE, e.g. dtype=bfloat16")
+        out[m.group(1)] = parse_set_value(m.group(2))
+    return out
 
 
 def parse_sets(items: Iterable[str], chains: list[str]) -> dict[str, dict[str, Any]]:

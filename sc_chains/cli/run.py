@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, TIMEOUT_HELP
+from sc_chains.cli.options import BASE_URL_HELP, MODEL_HELP, MODEL_OPTION_HELP, TIMEOUT_HELP
 from sc_chains.eval.chains import cli_chains
 
 # chain name -> (module, extra options), from the one registry
@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="chain config override, value as JSON (repeatable), e.g. max_rethinks=1; checked "
                         "like eval --set (s2a+leco: S2A fields, and leco={...} for its LECO step)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help=TIMEOUT_HELP)
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE", help=MODEL_OPTION_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -83,11 +84,11 @@ def _as_config_options(chain: str, options: dict[str, Any]) -> tuple[str, dict[s
 
 def run(args: argparse.Namespace) -> int:
     from adapters.specs import resolve_model
-    from sc_chains.cli.options import check_spec, server_options
+    from sc_chains.cli.options import check_spec, parse_model_options, server_options
 
     check_spec(args.model)
     options = chain_options(args)
-    model_options = server_options(args.model, args.base_url, args.timeout)
+    model_options = {**parse_model_options(args.model_option), **server_options(args.model, args.base_url, args.timeout)}
     module = importlib.import_module(CHAINS[args.chain][0])
     from sc_chains.demo_examples import RepetitionStop  # a reply ends when it starts repeating itself
 
