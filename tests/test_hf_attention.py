@@ -9,7 +9,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from adapters.errors import InvalidRequestError
 from adapters.hf import tiny_random_model
 from adapters.hf.attention import DECODE_ATTENTION, decode_attention, resolve_attention
-from adapters.hf.model import load_pretrained
+from adapters.hf.load import load_pretrained
 
 
 class _Module(torch.nn.Module):

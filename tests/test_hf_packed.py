@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from adapters.errors import InvalidRequestError
-from adapters.hf.model import HFModel, load_pretrained
+from adapters.hf.load import load_pretrained
+from adapters.hf.model import HFModel
 from adapters.hf.packed import PackedLinear, can_prepack, prepack_linears, resolve_prepack
 from adapters.hf.tiny import build_tiny_random
 

@@ -574,7 +574,7 @@ def test_invalid_utf8_in_a_response_is_a_malformed_response(serve) -> None:
 
 def test_a_device_that_does_not_exist_is_a_typed_error() -> None:
     """Class: device='cuda' (or cuda:N) where there is no such device."""
-    from adapters.hf.model import resolve_device
+    from adapters.hf.load import resolve_device
 
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     with pytest.raises(InvalidRequestError) as e:
@@ -584,7 +584,7 @@ def test_a_device_that_does_not_exist_is_a_typed_error() -> None:
 
 def test_a_corrupt_model_folder_is_model_not_found(tmp_path) -> None:
     """Class: model folder with a broken config.json / no weights."""
-    from adapters.hf.model import load_pretrained
+    from adapters.hf.load import load_pretrained
 
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ModelNotFoundError):

@@ -26,7 +26,7 @@ def load_hf_model(spec: str, **options: Any) -> HFModel:
     not installed.
     """
     from adapters.hf.embedded import EMBEDDED_MODELS, embedded_model_folder
-    from adapters.hf.model import load_pretrained
+    from adapters.hf.load import load_pretrained
 
     if spec == "tiny-random":
         from adapters.hf.tiny import tiny_random_model

@@ -10,18 +10,15 @@ the running batch between decoding steps), or static left-padded batches
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from adapters.base import LogprobModel, check_concurrency
-from adapters.errors import ContextWindowExceededError, InvalidRequestError, ModelNotFoundError
+from adapters.errors import ContextWindowExceededError, InvalidRequestError
 from adapters.hf.decode import (
     DecodeRow,
     DeltaCursor,
@@ -31,8 +28,6 @@ from adapters.hf.decode import (
     decode_rows,
     decode_steps,
 )
-from adapters.hf.attention import resolve_attention
-from adapters.hf.packed import prepack_linears, resolve_prepack
 from adapters.hf.batcher import BatcherStats, ContinuousBatcher, RequestBatcher
 from adapters.hf.continuous import HFEngine, supports_continuous
 from adapters.hf.kv import DEFAULT_PREFIX_CACHE_MB, PrefixKVCache
@@ -40,52 +35,15 @@ from adapters.streaming import aiterate_in_thread, iterate_in_thread
 from adapters.tools import template_renders_tools
 from adapters.types import Capabilities, Generation, GenerationRequest
 
-__all__ = ["BATCHING_MODES", "HFModel", "load_pretrained", "resolve_device", "resolve_dtype"]
+__all__ = ["BATCHING_MODES", "HFModel"]
 
 BATCHING_MODES = ("auto", "continuous", "static")
 """Values of ``HFModel(batching=...)``."""
 
-_DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-}  # fmt: skip
-
-
-def resolve_device(device: Any = None) -> torch.device:
-    """``None``/``"auto"``: CUDA when available, else CPU; otherwise ``torch.device(device)``."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InvalidRequestError("device", device, "pass 'cpu', 'cuda', 'cuda:0' or 'auto'") from exc
-    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
-        raise InvalidRequestError(
-            "device", device, f"this machine has {torch.cuda.device_count() if torch.cuda.is_available() else 0} "
-            "usable CUDA devices; pass device='cpu' or 'auto' (or a cuda:N that exists)")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise InvalidRequestError("device", device, "MPS is not available here; pass device='cpu' or 'auto'")
-    return dev
-
-
-def resolve_dtype(dtype: Any, device: torch.device) -> torch.dtype:
-    """``None``/``"auto"``: fp32 on CPU, bf16 on CUDA (fp16 where bf16 is unsupported)."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype is None or dtype == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if isinstance(dtype, str) and dtype.lower() in _DTYPES:
-        return _DTYPES[dtype.lower()]
-    raise InvalidRequestError("dtype", dtype, f"pass a torch.dtype or one of {sorted(_DTYPES)}")
-
-
 class HFModel(LogprobModel):
     """A transformers causal LM with its tokenizer, generating with token logprobs.
 
-    ``model``/``tokenizer`` are already-loaded objects (see :func:`load_pretrained` or
+    ``model``/``tokenizer`` are already-loaded objects (see :func:`~adapters.hf.load.load_pretrained` or
     ``adapters.hf.load_hf_model`` for paths and specs). ``kv_reuse=False`` re-encodes every
     prompt (the benchmark baseline); ``max_batch_size`` bounds one forward batch.
 
@@ -432,70 +390,3 @@ def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
         elif isinstance(value, (list, tuple)):
             ids.update(v for v in value if isinstance(v, int))
     return frozenset(ids)
-
-
-def _looks_like_path(spec: str) -> bool:
-    """Hub ids are ``name`` or ``org/name``; anything else that does not exist is a bad path."""
-    return spec.startswith((".", "/", "~")) or "\\" in spec or spec.count("/") > 1
-
-
-@functools.lru_cache(maxsize=4)
-def _load(source: str, device: torch.device, dtype: torch.dtype, attention: str | None,
-          prepack: bool) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # keep stderr for our own output (the CLI, the demo)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, attn_implementation=attention)
-        model = model.to(device).eval()
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()
-    if prepack:
-        prepack_linears(model)
-    return model, tokenizer
-
-
-def load_pretrained(source: str | os.PathLike[str], *, device: Any = None, dtype: Any = None,
-                    attn_implementation: Any = "auto", prepack_weights: Any = "auto", **options: Any) -> HFModel:
-    """An :class:`HFModel` from a local model folder or a hub id (loaded weights are memoised).
-
-    ``attn_implementation``: ``"auto"`` (the default) decodes with
-    :func:`~adapters.hf.attention.decode_attention` on CPU (up to ~2.8x faster decoding steps
-    than ``sdpa`` at long contexts) and uses transformers' default elsewhere; any name
-    transformers accepts (``"sdpa"``, ``"eager"``, ``"flash_attention_2"``...) is passed on.
-    ``prepack_weights``: ``"auto"`` (the default) reorders the linear layers' weights once for
-    oneDNN on CPU in float32/bfloat16 (:mod:`adapters.hf.packed`: same outputs, faster
-    matmuls); ``False`` keeps ``nn.Linear``; ``True`` requires packing.
-
-    Raises :class:`ModelNotFoundError` when ``source`` is neither an existing folder nor a
-    loadable hub id (hub ids need a connection, or a copy in the local Hugging Face cache).
-    """
-    spec = str(source)
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)
-    attention = resolve_attention(attn_implementation, dev)
-    prepack = resolve_prepack(prepack_weights, dev, dt)
-    path = Path(spec).expanduser()
-    fix = (
-        "pass an existing folder holding a transformers causal LM (config.json + weights), "
-        "a Hugging Face hub id such as 'HuggingFaceTB/SmolLM2-135M-Instruct' (needs a "
-        "connection or the local HF cache), or one of hf:default, hf:tiny-random, hf:qwen2.5-coder-0.5b"
-    )
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise ModelNotFoundError(spec, f"the folder has no config.json; {fix}")
-        source_id = str(path.resolve())
-    elif _looks_like_path(spec):
-        raise ModelNotFoundError(spec, f"the path does not exist; {fix}")
-    else:
-        source_id = spec
-    try:
-        model, tokenizer = _load(source_id, dev, dt, attention, prepack)
-    except (OSError, ValueError) as exc:
-        raise ModelNotFoundError(spec, f"{fix} (loading failed: {exc})") from exc
-    options.setdefault("name", f"hf:{spec}")
-    return HFModel(model, tokenizer, **options)

@@ -125,7 +125,7 @@ def tiny_random_model(**options: Any) -> HFModel:
     Without options the same instance is returned every time; ``options`` (``kv_reuse=``,
     ``max_batch_size=``, ``device=``, ``dtype=``, ``attn_implementation=``...) build a new
     adapter over the same weights. ``prepack_weights`` defaults to ``False`` here (unlike
-    :func:`~adapters.hf.model.load_pretrained`): plain ``nn.Linear`` keeps the tiny model's
+    :func:`~adapters.hf.load.load_pretrained`): plain ``nn.Linear`` keeps the tiny model's
     outputs the same on every CPU; ``True``/``"auto"`` pack a copy.
     """
     if not options:
@@ -135,7 +135,8 @@ def tiny_random_model(**options: Any) -> HFModel:
     import torch
 
     from adapters.hf.attention import DECODE_ATTENTION, resolve_attention
-    from adapters.hf.model import HFModel, resolve_device, resolve_dtype
+    from adapters.hf.load import resolve_device, resolve_dtype
+    from adapters.hf.model import HFModel
     from adapters.hf.packed import prepack_linears, resolve_prepack
 
     model, tokenizer = build_tiny_random()
