@@ -309,17 +309,20 @@ class OpenAIModel(LogprobModel):
         return self._parse(await self._acall(*self._payload(request)), request)
 
     # -- scoring given text: /v1/completions with echo (adapters/openai_score.py) -----------------
-    scoring_hint = ("pass text_scores=True (CLI: --model-option text_scores=true) when the server returns prompt "
-                    "logprobs for echo=true, max_tokens=0 "
-                    "on /v1/completions (vLLM, sc-chains serve; llama.cpp servers do not), or use a local "
-                    "model (hf:...)")
+    scoring_hint = ("pass text_scores=True (CLI: --model-option text_scores=true) when the server returns "
+                    "prompt logprobs for echo=true, max_tokens=0 on /v1/completions (vLLM, sc-chains serve; "
+                    "llama.cpp servers do not), or use a local model (hf:...)")
 
     def _score_texts(self, pairs: list[tuple[str, str]]) -> list[Generation]:
+        """One echo request per pair, in order (``extra_body`` merged under the scoring fields)."""
         from adapters.openai_score import check_prefix, parse_echo, score_payload
 
         check_prefix(pairs)
-        return [parse_echo(self._call("/completions", {**self.extra_body, **score_payload(self.name, p, c)}), p, c, self.name)
-                for p, c in pairs]
+        out = []
+        for prefix, cont in pairs:
+            body = self._call("/completions", {**self.extra_body, **score_payload(self.name, prefix, cont)})
+            out.append(parse_echo(body, prefix, cont, self.name))
+        return out
 
     # -- k samples of one prompt as one n=k request (adapters/openai_n.py) -------------------------
     def _groups(self, requests: Sequence[GenerationRequest]) -> list[list[GenerationRequest]]:
