@@ -157,14 +157,11 @@ class OpenAIModel(LogprobModel):
             raise InvalidRequestError(
                 "max_tokens_param", max_tokens_param, "use 'max_tokens' or 'max_completion_tokens'"
             )
-        if not isinstance(require_logprobs, bool):
-            raise InvalidRequestError("require_logprobs", require_logprobs, "pass True or False")
+        for flag, value in (("require_logprobs", require_logprobs), ("sample_n", sample_n), ("text_scores", text_scores)):
+            if not isinstance(value, bool):
+                raise InvalidRequestError(flag, value, "pass True or False")
         self.require_logprobs_in_replies = require_logprobs
-        if not isinstance(sample_n, bool):
-            raise InvalidRequestError("sample_n", sample_n, "pass True or False")
         self.sample_n = sample_n
-        if not isinstance(text_scores, bool):
-            raise InvalidRequestError("text_scores", text_scores, "pass True or False")
         self._n_supported: bool | None = None  # False once the server returned fewer choices than n
         _check_seconds("timeout", timeout)
         if deadline is not None:
