@@ -193,3 +193,14 @@ def test_the_cli_opts_in_with_a_model_option(served: str, monkeypatch: pytest.Mo
     assert len(out["sentence_scores"]) == 2
     assert main(base) == 1
     assert "--model-option text_scores=true" in capsys.readouterr().err
+
+
+def test_a_text_longer_than_the_context_window_is_refused(tiny, served: str) -> None:  # noqa: ANN001
+    from adapters.errors import ContextWindowExceededError
+
+    long = "ab " * tiny.context_window
+    with pytest.raises(ContextWindowExceededError, match="shorten the prompt"):
+        tiny.score_texts([("x", long)])
+    r = httpx.post(served + "/completions", json={"model": "s2a", "prompt": "x" + long, "echo": True,
+                                                  "max_tokens": 0}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"

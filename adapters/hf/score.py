@@ -13,16 +13,21 @@ from typing import Any
 
 import torch
 
+from adapters.errors import ContextWindowExceededError
 from adapters.types import Generation, TokenLogprob, Usage
 
 __all__ = ["score_pair", "score_pairs"]
 
 
 def score_pair(model: Any, tokenizer: Any, prefix: str, continuation: str, *, start_id: int,
-               device: torch.device, name: str) -> Generation:
-    """One pair's :class:`Generation` (``text`` the continuation, ``tokens`` its logprobs)."""
+               device: torch.device, name: str, window: int | None = None) -> Generation:
+    """One pair's :class:`Generation` (``text`` the continuation, ``tokens`` its logprobs).
+    Raises :class:`~adapters.errors.ContextWindowExceededError` when the pair's tokens exceed
+    ``window`` (the model's context; ``None``: unknown), before the forward pass."""
     head = list(tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else [start_id]
     tail = list(tokenizer(continuation, add_special_tokens=False)["input_ids"])
+    if window is not None and len(head) + len(tail) > window:
+        raise ContextWindowExceededError(name, len(head) + len(tail), 0, window)
     ids = torch.tensor([head + tail], device=device)
     with torch.inference_mode():
         logits = model(input_ids=ids).logits[0, len(head) - 1 : -1].float()
@@ -41,5 +46,5 @@ def score_pairs(hf: Any, pairs: list[tuple[str, str]]) -> list[Generation]:
     """Every pair on an :class:`adapters.hf.HFModel` (the caller holds its lock)."""
     bos = hf.tokenizer.bos_token_id
     start = bos if bos is not None else min(hf.eos_ids, default=hf.pad_id)
-    return [score_pair(hf.model, hf.tokenizer, prefix, cont, start_id=start, device=hf.device, name=hf.name)
-            for prefix, cont in pairs]
+    return [score_pair(hf.model, hf.tokenizer, prefix, cont, start_id=start, device=hf.device, name=hf.name,
+                       window=hf.context_window) for prefix, cont in pairs]
