@@ -27,6 +27,6 @@ for limit in ${LIMITS//,/ }; do
     "${OPTS[@]}" --out "$PREFIX-gsm-ic-$TAG"
   .venv/bin/sc-chains eval --dataset svamp --chains "baseline,$MATH" --limit "$limit" \
     "${OPTS[@]}" --out "$PREFIX-svamp-$TAG"
-  .venv/bin/sc-chains eval --dataset sycophancy --chains baseline,oracle,s2a-filter-question,s2a-filter,critique,critique-program,critique-program-sc,leco,critique-gate --limit "$limit" \
+  .venv/bin/sc-chains eval --dataset sycophancy --chains baseline,oracle,s2a-filter-question,s2a-filter,critique,critique-program,critique-program-sc,leco,critique-gate,sc,leco-vote --limit "$limit" \
     "${OPTS[@]}" --out "$PREFIX-sycophancy-$TAG"
 done
