@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from graphs.answers import answers_equal
+from graphs.leco.policy import weighted_vote
 from graphs.s2a.parse import split_sentences
 from graphs.sc.policy import majority_vote
 from sc_chains.eval.chains import COT_INSTRUCTION
@@ -244,9 +246,6 @@ def leco_vote_diagnosis(records: list[dict[str, Any]], chain: str) -> str | None
     ids = sorted(set(by.get(chain, {})) & set(by.get("baseline", {})))
     if not ids:
         return None
-    from graphs.answers import answers_equal
-    from graphs.leco.policy import weighted_vote
-
     n, at_first, draft, base, anyc, equal = len(ids), 0, 0, 0, 0, 0
     for i in ids:
         rec = by[chain][i]

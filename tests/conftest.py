@@ -56,6 +56,15 @@ def smollm2() -> Any:
     return resolve_model("hf:default")
 
 
+@pytest.fixture(scope="module")
+def tiny() -> Any:
+    """The tiny random HF model (``hf:tiny-random``), built once per test module."""
+    pytest.importorskip("torch")
+    from adapters.hf.tiny import tiny_random_model
+
+    return tiny_random_model()
+
+
 @pytest.fixture
 def ray_tmpdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A short temporary folder for a local Ray cluster's session files (``RAY_TMPDIR``), removed

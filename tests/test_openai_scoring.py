@@ -83,13 +83,6 @@ def test_text_scores_is_opt_in_and_validated() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny():  # noqa: ANN201
-    from adapters.hf.tiny import tiny_random_model
-
-    return tiny_random_model()
-
-
-@pytest.fixture(scope="module")
 def served(tiny) -> Iterator[str]:  # noqa: ANN001
     with running_server(tiny) as url:
         yield url

@@ -78,14 +78,6 @@ def test_config_validates_the_signal() -> None:
 
 
 # -- score_texts on a real model --------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny():  # noqa: ANN201
-    pytest.importorskip("torch")
-    from adapters.hf.tiny import tiny_random_model
-
-    return tiny_random_model()
-
-
 def test_score_texts_matches_a_forward_pass(tiny) -> None:  # noqa: ANN001
     import torch
 

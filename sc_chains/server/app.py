@@ -76,13 +76,13 @@ def create_app(model: Any, config: ServerConfig | None = None) -> Starlette:
 
 
 def _counted(endpoint: Any, state: _State) -> Any:
-    """A POST route: ``endpoint(request, state)`` counted in flight and served; API errors as JSON."""
+    """A POST route: ``endpoint(request, state)`` under :func:`_guard`, counted in flight and served."""
+    guarded = _guard(lambda request: endpoint(request, state))
+
     async def run(request: Request) -> Response:
         state.in_flight += 1
         try:
-            return await endpoint(request, state)
-        except APIError as exc:
-            return _error(exc)
+            return await guarded(request)
         finally:
             state.in_flight -= 1
             state.served += 1
